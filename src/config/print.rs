@@ -1,0 +1,150 @@
+//! `check-config --print`: the effective config, every portal fully resolved, in the
+//! same TOML shape the file uses, with every secret value shown as `"***"`.
+
+use toml::{Table, Value};
+
+use super::{Config, CredentialSource, LogFormat};
+use crate::retention::{RetentionPolicy, StaleAfter};
+use crate::secret::REDACTED;
+
+pub fn print_config(config: &Config) -> String {
+    let mut root = Table::new();
+
+    let mut server = Table::new();
+    server.insert("listen".into(), config.server.listen.to_string().into());
+    root.insert("server".into(), server.into());
+
+    let mut daemon = Table::new();
+    daemon.insert(
+        "max_concurrent_portals".into(),
+        (config.daemon.max_concurrent_portals as i64).into(),
+    );
+    daemon.insert(
+        "shutdown_grace_secs".into(),
+        (config.daemon.shutdown_grace.as_secs() as i64).into(),
+    );
+    daemon.insert(
+        "state_dir".into(),
+        config.daemon.state_dir.display().to_string().into(),
+    );
+    root.insert("daemon".into(), daemon.into());
+
+    let mut log = Table::new();
+    log.insert("level".into(), config.log.level.clone().into());
+    let format = match config.log.format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    };
+    log.insert("format".into(), format.into());
+    let directory = config
+        .log
+        .directory
+        .as_ref()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    log.insert("directory".into(), directory.into());
+    root.insert("log".into(), log.into());
+
+    let mut portals = Table::new();
+    for p in &config.portals {
+        let mut t = Table::new();
+        t.insert("url".into(), p.url.as_str().into());
+        match &p.credential_source {
+            CredentialSource::ApiKeyFile(path) => {
+                t.insert("api_key_file".into(), path.display().to_string().into());
+            }
+            CredentialSource::ApiKeyEnv(var) => {
+                t.insert("api_key_env".into(), var.clone().into());
+            }
+            CredentialSource::ApiKeyInline => {
+                t.insert("api_key".into(), REDACTED.into());
+            }
+            CredentialSource::Login {
+                user,
+                password_file,
+            } => {
+                let mut login = Table::new();
+                login.insert("user".into(), user.clone().into());
+                login.insert(
+                    "password_file".into(),
+                    password_file.display().to_string().into(),
+                );
+                t.insert("login".into(), login.into());
+            }
+        }
+        if let Some(ca) = &p.ca_file {
+            t.insert("ca_file".into(), ca.display().to_string().into());
+        }
+        t.insert("schedule".into(), p.schedule.clone().into());
+        t.insert("timezone".into(), p.timezone.name().into());
+        t.insert("jitter_secs".into(), (p.jitter_secs as i64).into());
+        t.insert("dry_run".into(), p.dry_run.into());
+        t.insert("dump".into(), p.dump.into());
+        t.insert(
+            "request_timeout_secs".into(),
+            (p.request_timeout.as_secs() as i64).into(),
+        );
+        t.insert("max_retries".into(), i64::from(p.max_retries).into());
+        t.insert(
+            "requests_per_minute".into(),
+            i64::from(p.requests_per_minute).into(),
+        );
+        t.insert("retention".into(), retention_table(&p.retention).into());
+        portals.insert(p.name.clone(), t.into());
+    }
+    root.insert("portals".into(), portals.into());
+    toml::to_string_pretty(&root).expect("a table of plain values serializes")
+}
+
+fn retention_table(r: &RetentionPolicy) -> Table {
+    let mut t = Table::new();
+    for (key, n) in [
+        ("keep_last", r.keep_last),
+        ("keep_hourly", r.keep_hourly),
+        ("keep_daily", r.keep_daily),
+        ("keep_weekly", r.keep_weekly),
+        ("keep_monthly", r.keep_monthly),
+        ("keep_yearly", r.keep_yearly),
+    ] {
+        t.insert(key.into(), n.into());
+    }
+    for (key, d) in [
+        ("keep_within", r.keep_within),
+        ("keep_within_hourly", r.keep_within_hourly),
+        ("keep_within_daily", r.keep_within_daily),
+        ("keep_within_weekly", r.keep_within_weekly),
+        ("keep_within_monthly", r.keep_within_monthly),
+        ("keep_within_yearly", r.keep_within_yearly),
+    ] {
+        t.insert(
+            key.into(),
+            d.map(|d| d.to_string()).unwrap_or_default().into(),
+        );
+    }
+    t.insert(
+        "protect".into(),
+        Value::Array(r.protect.iter().map(|id| id.clone().into()).collect()),
+    );
+    t.insert(
+        "storage_types".into(),
+        Value::Array(r.storage_types.iter().map(|s| s.name().into()).collect()),
+    );
+    t.insert("min_keep".into(), i64::from(r.min_keep).into());
+    t.insert(
+        "max_deletions_per_run".into(),
+        i64::from(r.max_deletions_per_run).into(),
+    );
+    t.insert("max_delete_fraction".into(), r.max_delete_fraction.into());
+    let stale = match r.stale_after {
+        StaleAfter::Auto => "auto".to_string(),
+        StaleAfter::Off => "off".to_string(),
+        StaleAfter::After(d) => d.to_string(),
+    };
+    t.insert("stale_after".into(), stale.into());
+    t.insert(
+        "future_tolerance_secs".into(),
+        (r.future_tolerance_secs as i64).into(),
+    );
+    t.insert("clear_history".into(), r.clear_history.into());
+    t
+}

@@ -1,0 +1,655 @@
+use std::path::Path;
+
+use super::*;
+use crate::calendar::CalDuration;
+use crate::retention::StaleAfter;
+
+/// A config directory with a key file, a config file and optional conf.d files.
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "sk-file-secret\n").unwrap();
+        let text = config.replace("KEYFILE", &dir.path().join("key").display().to_string());
+        std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        Dir { dir }
+    }
+
+    fn conf_d(&self, name: &str, text: &str) -> &Self {
+        let d = self.dir.path().join("conf.d");
+        std::fs::create_dir_all(&d).unwrap();
+        let text = text.replace(
+            "KEYFILE",
+            &self.dir.path().join("key").display().to_string(),
+        );
+        std::fs::write(d.join(name), text).unwrap();
+        self
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn opts(&self, env: &[(&str, &str)]) -> LoadOptions {
+        LoadOptions {
+            path: self.dir.path().join("config.toml"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            overrides: Overrides::default(),
+            file_required: true,
+            require_portals: true,
+        }
+    }
+
+    fn load(&self, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        load(&self.opts(env))
+    }
+}
+
+const GOOD: &str = r#"
+[defaults]
+timezone = "Europe/Berlin"
+[defaults.retention]
+keep_daily = 7
+keep_weekly = 4
+min_keep = 2
+
+[portals.acme]
+url = "https://acme.example.com/docspace/"
+api_key_file = "KEYFILE"
+[portals.acme.retention]
+keep_daily = 30
+"#;
+
+fn errors(result: Result<Config, ConfigErrors>) -> Vec<String> {
+    result
+        .expect_err("the config should be refused")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn assert_error(result: Result<Config, ConfigErrors>, expected: &str) {
+    let errs = errors(result);
+    assert!(
+        errs.iter().any(|e| e.contains(expected)),
+        "no error containing {expected:?} in {errs:#?}"
+    );
+}
+
+#[test]
+fn portals_inherit_defaults_and_merge_retention_key_by_key() {
+    let dir = Dir::new(GOOD);
+    let config = dir.load(&[]).unwrap();
+    let p = config.portal("acme").unwrap();
+    assert_eq!(p.timezone.name(), "Europe/Berlin");
+    assert_eq!(p.retention.keep_daily, 30); // the portal's own
+    assert_eq!(p.retention.keep_weekly, 4); // from [defaults.retention]
+    assert_eq!(p.retention.min_keep, 2);
+    assert_eq!(p.retention.max_deletions_per_run, 20); // built-in
+    assert_eq!(p.retention.stale_after, StaleAfter::Auto);
+    assert_eq!(p.schedule, "0 30 3 * * *");
+    assert_eq!(p.url.as_str(), "https://acme.example.com/docspace/");
+    assert_eq!(
+        p.credential,
+        crate::docspace::Credential::ApiKey(crate::secret::Secret::new("sk-file-secret"))
+    );
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:9464");
+    assert_eq!(config.daemon.max_concurrent_portals, 8);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn precedence_is_file_then_conf_d_then_env_then_flags() {
+    let dir = Dir::new(&format!("{GOOD}\n[log]\nlevel = \"warn\"\n"));
+    assert_eq!(dir.load(&[]).unwrap().log.level, "warn");
+    dir.conf_d(
+        "10-log.toml",
+        "[log]\nlevel = \"error\"\n[portals.acme.retention]\nkeep_daily = 40\n",
+    );
+    let c = dir.load(&[]).unwrap();
+    assert_eq!(
+        (
+            c.log.level.as_str(),
+            c.portal("acme").unwrap().retention.keep_daily
+        ),
+        ("error", 40)
+    );
+    // conf.d files apply in name order: 20 after 10.
+    dir.conf_d(
+        "20-more.toml",
+        "[portals.acme.retention]\nkeep_daily = 50\n",
+    );
+    assert_eq!(
+        dir.load(&[])
+            .unwrap()
+            .portal("acme")
+            .unwrap()
+            .retention
+            .keep_daily,
+        50
+    );
+    let env = [
+        ("DOCSPACE_RETENTION_LOG__LEVEL", "debug"),
+        (
+            "DOCSPACE_RETENTION_PORTALS__ACME__RETENTION__KEEP_DAILY",
+            "60",
+        ),
+    ];
+    let c = dir.load(&env).unwrap();
+    assert_eq!(
+        (
+            c.log.level.as_str(),
+            c.portal("acme").unwrap().retention.keep_daily
+        ),
+        ("debug", 60)
+    );
+    let mut opts = dir.opts(&env);
+    opts.overrides.log_level = Some("trace".into());
+    assert_eq!(load(&opts).unwrap().log.level, "trace");
+}
+
+#[test]
+fn conf_d_adds_portals() {
+    let dir = Dir::new(GOOD);
+    dir.conf_d(
+        "beta.toml",
+        "[portals.beta]\nurl = \"https://beta.example.com\"\napi_key_file = \"KEYFILE\"\n",
+    );
+    dir.conf_d("notes.txt", "not toml, not read");
+    let c = dir.load(&[]).unwrap();
+    assert_eq!(
+        c.portals
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["acme", "beta"]
+    );
+    assert_eq!(c.portal("beta").unwrap().retention.keep_daily, 7);
+    assert_eq!(c.sources.len(), 2);
+}
+
+#[test]
+fn env_can_define_a_whole_portal_and_the_config_path_var_is_not_a_key() {
+    let dir = Dir::new("[defaults.retention]\nkeep_last = 3\n");
+    let env = [
+        ("DOCSPACE_RETENTION_CONFIG", "/somewhere/else.toml"),
+        (
+            "DOCSPACE_RETENTION_PORTALS__MY_PORTAL__URL",
+            "https://p.example.com",
+        ),
+        (
+            "DOCSPACE_RETENTION_PORTALS__MY_PORTAL__API_KEY_ENV",
+            "P_KEY",
+        ),
+        ("P_KEY", "12345"),
+    ];
+    let c = dir.load(&env).unwrap();
+    let p = c.portal("my_portal").unwrap();
+    assert_eq!(
+        p.credential,
+        crate::docspace::Credential::ApiKey(crate::secret::Secret::new("12345"))
+    );
+    assert_eq!(
+        p.credential_source,
+        CredentialSource::ApiKeyEnv("P_KEY".into())
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors_with_hints() {
+    let dir = Dir::new(&GOOD.replace("keep_daily = 30", "keep_dayly = 30\nfoo = 1"));
+    let errs = errors(dir.load(&[]));
+    assert!(
+        errs.contains(
+            &"portals.acme.retention.keep_dayly: unknown key (did you mean keep_daily?)"
+                .to_string()
+        ),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.contains(&"portals.acme.retention.foo: unknown key".to_string()),
+        "{errs:#?}"
+    );
+    assert_error(
+        Dir::new(&format!(
+            "{GOOD}\n[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n"
+        ))
+        .load(&[]),
+        "server.port: unknown key",
+    );
+    assert_error(
+        Dir::new(&format!("verbose = true\n{GOOD}")).load(&[]),
+        "verbose: unknown key",
+    );
+    let typo_in_defaults = GOOD.replace("keep_weekly = 4", "keep_weekly = 4\nkeep_dialy = 1");
+    let errs = errors(Dir::new(&typo_in_defaults).load(&[]));
+    assert_eq!(
+        errs,
+        ["defaults.retention.keep_dialy: unknown key (did you mean keep_daily?)"]
+    );
+}
+
+#[test]
+fn unknown_environment_variables_are_errors_naming_the_variable() {
+    let dir = Dir::new(GOOD);
+    let errs = errors(dir.load(&[("DOCSPACE_RETENTION_PORTALS__ACME__URLL", "https://x")]));
+    assert_eq!(
+        errs,
+        [
+            "portals.acme.urll: unknown key (did you mean url?) (set by environment variable DOCSPACE_RETENTION_PORTALS__ACME__URLL)"
+        ]
+    );
+    let errs = errors(dir.load(&[("DOCSPACE_RETENTION_VERBOSE", "1")]));
+    assert_eq!(
+        errs,
+        ["verbose: unknown key (set by environment variable DOCSPACE_RETENTION_VERBOSE)"]
+    );
+    let errs = errors(dir.load(&[("DOCSPACE_RETENTION_DAEMON__MAX_CONCURRENT_PORTALS", "many")]));
+    assert_eq!(
+        errs,
+        [
+            "daemon.max_concurrent_portals: expected an integer, found string \"many\" (set by environment variable DOCSPACE_RETENTION_DAEMON__MAX_CONCURRENT_PORTALS)"
+        ]
+    );
+}
+
+#[test]
+fn type_and_range_errors_name_the_key() {
+    let bad = |from: &str, to: &str| Dir::new(&GOOD.replace(from, to)).load(&[]);
+    assert_error(
+        bad("keep_daily = 30", "keep_daily = \"30\""),
+        "portals.acme.retention.keep_daily: expected an integer, found string \"30\"",
+    );
+    assert_error(
+        bad("keep_daily = 30", "keep_daily = -2"),
+        "portals.acme.retention.keep_daily: expected -1 (unlimited) or a non-negative integer, found -2",
+    );
+    assert_error(
+        bad("keep_daily = 30", "keep_daily = 1.5"),
+        "portals.acme.retention.keep_daily: expected an integer, found number 1.5",
+    );
+    assert_error(
+        bad("keep_daily = 30", "max_delete_fraction = 1.5"),
+        "portals.acme.retention.max_delete_fraction: expected a fraction from 0.0 to 1.0, found 1.5",
+    );
+    assert_error(
+        bad("keep_daily = 30", "min_keep = -1"),
+        "portals.acme.retention.min_keep: expected a non-negative integer, found -1",
+    );
+    assert_error(
+        bad("keep_daily = 30", "max_deletions_per_run = true"),
+        "portals.acme.retention.max_deletions_per_run: expected an integer, found boolean true",
+    );
+    assert_error(
+        bad("keep_daily = 30", "keep_within = \"30 days\""),
+        "portals.acme.retention.keep_within: expected a duration in restic syntax",
+    );
+    assert_error(
+        bad("keep_daily = 30", "keep_within_daily = \"-3d\""),
+        "portals.acme.retention.keep_within_daily: expected a duration",
+    );
+    assert_error(
+        bad("keep_daily = 30", "stale_after = \"soon\""),
+        "portals.acme.retention.stale_after: expected \"auto\", \"off\" or a duration",
+    );
+    assert_error(
+        bad("keep_daily = 30", "stale_after = \"0d\""),
+        "portals.acme.retention.stale_after: a zero duration",
+    );
+    assert_error(
+        bad("keep_daily = 30", "storage_types = [\"Dropbox\"]"),
+        "portals.acme.retention.storage_types: unknown storage type \"Dropbox\"",
+    );
+    assert_error(
+        bad("keep_daily = 30", "storage_types = \"Documents\""),
+        "portals.acme.retention.storage_types: expected a list of strings",
+    );
+    assert_error(
+        bad("keep_daily = 30", "protect = [\"abc\"]"),
+        "portals.acme.retention.protect: expected backup ids",
+    );
+    assert_error(
+        bad("keep_daily = 30", "clear_history = \"yes\""),
+        "portals.acme.retention.clear_history: expected true or false",
+    );
+    assert_error(
+        bad("keep_daily = 30", "future_tolerance_secs = -5"),
+        "portals.acme.retention.future_tolerance_secs",
+    );
+    assert_error(
+        bad(
+            "[portals.acme.retention]",
+            "jitter_secs = -1\n[portals.acme.retention]",
+        ),
+        "portals.acme.jitter_secs: expected an integer from 0 to 86400",
+    );
+    assert_error(
+        bad(
+            "[portals.acme.retention]",
+            "request_timeout_secs = 0\n[portals.acme.retention]",
+        ),
+        "portals.acme.request_timeout_secs",
+    );
+    assert_error(
+        bad(
+            "[portals.acme.retention]",
+            "retention = 5\n[portals.acme.x]",
+        ),
+        "portals.acme.retention: expected a table, found number 5",
+    );
+}
+
+#[test]
+fn semantic_errors_name_the_key() {
+    let bad = |from: &str, to: &str| Dir::new(&GOOD.replace(from, to)).load(&[]);
+    assert_error(
+        bad(
+            "timezone = \"Europe/Berlin\"",
+            "timezone = \"Mars/Olympus\"",
+        ),
+        "defaults.timezone: unknown time zone \"Mars/Olympus\"",
+    );
+    assert_error(
+        bad("timezone = \"Europe/Berlin\"", "schedule = \"30 3 * * *\""),
+        "defaults.schedule: expected 6 fields with seconds first (sec min hour day month weekday), found 5",
+    );
+    assert_error(
+        bad(
+            "timezone = \"Europe/Berlin\"",
+            "schedule = \"0 99 3 * * *\"",
+        ),
+        "defaults.schedule: invalid cron expression",
+    );
+    assert_error(
+        bad("https://acme.example.com/docspace/", "acme.example.com"),
+        "portals.acme.url: not a URL",
+    );
+    assert_error(
+        bad(
+            "https://acme.example.com/docspace/",
+            "ftp://acme.example.com",
+        ),
+        "portals.acme.url: expected an http:// or https:// URL",
+    );
+    assert_error(
+        bad(
+            "https://acme.example.com/docspace/",
+            "https://acme.example.com/?x=1",
+        ),
+        "portals.acme.url: the URL must not have a query",
+    );
+    assert_error(
+        bad("[portals.acme]", "[portals.Acme]"),
+        "portals.Acme: portal names may only contain",
+    );
+    assert_error(
+        Dir::new(&format!("{GOOD}\n[server]\nlisten = \"localhost\"\n")).load(&[]),
+        "server.listen: expected an address with a port",
+    );
+    assert_error(
+        Dir::new(&format!("{GOOD}\n[log]\nformat = \"xml\"\n")).load(&[]),
+        "log.format: expected \"text\" or \"json\", found \"xml\"",
+    );
+    assert_error(
+        Dir::new(&format!("{GOOD}\n[daemon]\nmax_concurrent_portals = 0\n")).load(&[]),
+        "daemon.max_concurrent_portals: expected an integer of at least 1, found 0",
+    );
+    assert_error(
+        Dir::new(&format!("{GOOD}\n[log]\nlevel = \"app=verbose\"\n")).load(&[]),
+        "log.level",
+    );
+}
+
+#[test]
+fn a_url_with_credentials_is_refused_without_echoing_them() {
+    let dir = Dir::new(&GOOD.replace(
+        "https://acme.example.com/docspace/",
+        "https://admin:hunter2@acme.example.com",
+    ));
+    let errs = errors(dir.load(&[]));
+    assert!(errs.iter().any(|e| {
+        e.starts_with("portals.acme.url: the URL must not contain a user name or password")
+    }));
+    assert!(errs.iter().all(|e| !e.contains("hunter2")), "{errs:#?}");
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_a_warning() {
+    let c = Dir::new(&GOOD.replace(
+        "https://acme.example.com/docspace/",
+        "http://acme.example.com",
+    ))
+    .load(&[])
+    .unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains("unencrypted"));
+    let c = Dir::new(&GOOD.replace(
+        "https://acme.example.com/docspace/",
+        "http://127.0.0.1:8080",
+    ))
+    .load(&[])
+    .unwrap();
+    assert!(c.warnings.is_empty());
+}
+
+#[test]
+fn exactly_one_credential_source() {
+    let none = GOOD.replace("api_key_file = \"KEYFILE\"\n", "");
+    assert_error(
+        Dir::new(&none).load(&[]),
+        "portals.acme: no credential: set one of api_key_file, api_key_env, api_key or a [login] table",
+    );
+    let two = GOOD.replace(
+        "api_key_file = \"KEYFILE\"",
+        "api_key_file = \"KEYFILE\"\napi_key = \"sk-inline\"",
+    );
+    let errs = errors(Dir::new(&two).load(&[]));
+    assert!(errs.contains(&"portals.acme: more than one credential source (api_key_file, api_key): set exactly one".to_string()), "{errs:#?}");
+    assert!(errs.iter().all(|e| !e.contains("sk-inline")));
+    // A portal's own source replaces the one in [defaults].
+    let inherited = none.replace("[defaults]\n", "[defaults]\napi_key_env = \"ACME_KEY\"\n");
+    let c = Dir::new(&inherited)
+        .load(&[("ACME_KEY", "sk-env")])
+        .unwrap();
+    assert_eq!(
+        c.portal("acme").unwrap().credential_source,
+        CredentialSource::ApiKeyEnv("ACME_KEY".into())
+    );
+    let own = GOOD.replace("[defaults]\n", "[defaults]\napi_key_env = \"ACME_KEY\"\n");
+    let c = Dir::new(&own).load(&[]).unwrap();
+    assert!(matches!(
+        c.portal("acme").unwrap().credential_source,
+        CredentialSource::ApiKeyFile(_)
+    ));
+}
+
+#[test]
+fn credential_files_and_variables_must_hold_a_key() {
+    let missing = GOOD.replace("KEYFILE", "/nonexistent/key");
+    assert_error(
+        Dir::new(&missing).load(&[]),
+        "portals.acme.api_key_file: cannot read /nonexistent/key",
+    );
+    let dir = Dir::new(GOOD);
+    std::fs::write(dir.path().join("key"), "\n").unwrap();
+    assert_error(dir.load(&[]), "portals.acme.api_key_file:");
+    std::fs::write(dir.path().join("key"), "sk with spaces").unwrap();
+    let errs = errors(dir.load(&[]));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("cannot be sent in an HTTP header"))
+            && errs.iter().all(|e| !e.contains("sk with"))
+    );
+    let env = GOOD.replace("api_key_file = \"KEYFILE\"", "api_key_env = \"ACME_KEY\"");
+    assert_error(
+        Dir::new(&env).load(&[]),
+        "portals.acme.api_key_env: environment variable ACME_KEY is not set",
+    );
+    assert_error(
+        Dir::new(&env).load(&[("ACME_KEY", " ")]),
+        "portals.acme.api_key_env: environment variable ACME_KEY is empty",
+    );
+}
+
+#[test]
+fn login_credentials() {
+    let login = GOOD.replace(
+        "api_key_file = \"KEYFILE\"",
+        "[portals.acme.login]\nuser = \"admin@acme.example.com\"\npassword_file = \"KEYFILE\"",
+    );
+    let c = Dir::new(&login).load(&[]).unwrap();
+    let p = c.portal("acme").unwrap();
+    assert_eq!(
+        p.credential,
+        crate::docspace::Credential::Login {
+            user: "admin@acme.example.com".into(),
+            password: crate::secret::Secret::new("sk-file-secret"),
+        }
+    );
+    let no_user = login.replace("user = \"admin@acme.example.com\"\n", "usr = \"x\"\n");
+    let errs = errors(Dir::new(&no_user).load(&[]));
+    assert!(
+        errs.contains(
+            &"portals.acme.login.user: missing: the portal owner's or admin's login (e-mail)"
+                .to_string()
+        ),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.contains(&"portals.acme.login.usr: unknown key (did you mean user?)".to_string()),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn an_all_off_policy_is_refused() {
+    let all_off = "[portals.acme]\nurl = \"https://a.example.com\"\napi_key_file = \"KEYFILE\"\n";
+    assert_error(
+        Dir::new(all_off).load(&[]),
+        "portals.acme.retention: every keep_* rule is off, which would delete every backup",
+    );
+    let zero_window = format!("{all_off}[portals.acme.retention]\nkeep_within = \"0d\"\n");
+    assert_error(Dir::new(&zero_window).load(&[]), "every keep_* rule is off");
+}
+
+#[test]
+fn every_error_is_reported_at_once_in_key_order() {
+    let text = r#"
+[daemon]
+shutdown_grace_secs = -1
+[defaults]
+schedule = "* * * * *"
+[portals.acme]
+url = "nope"
+api_key_file = "/nonexistent"
+[portals.acme.retention]
+keep_daily = "many"
+[portals.beta]
+url = "https://beta.example.com"
+"#;
+    let errs = errors(Dir::new(text).load(&[]));
+    assert_eq!(errs.len(), 7, "{errs:#?}");
+    let paths: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "daemon.shutdown_grace_secs",
+            "defaults.schedule",
+            "portals.acme.api_key_file",
+            "portals.acme.retention.keep_daily",
+            "portals.acme.url",
+            "portals.beta",
+            "portals.beta.retention",
+        ],
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn missing_files_and_syntax_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LoadOptions {
+        path: dir.path().join("absent.toml"),
+        env: Vec::new(),
+        overrides: Overrides::default(),
+        file_required: true,
+        require_portals: true,
+    };
+    let errs = errors(load(&opts));
+    assert!(errs[0].ends_with("absent.toml: config file not found (pass --config PATH or set DOCSPACE_RETENTION_CONFIG)"), "{errs:?}");
+    let d = Dir::new(GOOD);
+    d.conf_d("broken.toml", "[portals.x\nurl = 1");
+    let errs = errors(d.load(&[]));
+    assert!(
+        errs.iter().any(|e| e.contains("broken.toml: invalid TOML")),
+        "{errs:#?}"
+    );
+    let empty = Dir::new("");
+    assert_error(empty.load(&[]), "portals: no portal configured");
+}
+
+#[test]
+fn dry_run_flag_forces_every_portal() {
+    let dir = Dir::new(GOOD);
+    let mut opts = dir.opts(&[]);
+    opts.overrides.dry_run = true;
+    assert!(load(&opts).unwrap().portals.iter().all(|p| p.dry_run));
+}
+
+#[test]
+fn print_shows_the_merged_config_with_secrets_redacted_and_loads_again() {
+    let text = GOOD.replace(
+        "api_key_file = \"KEYFILE\"",
+        "api_key = \"sk-inline-secret\"",
+    );
+    let dir = Dir::new(&text);
+    let c = dir.load(&[]).unwrap();
+    let printed = print_config(&c);
+    assert!(printed.contains("api_key = \"***\""), "{printed}");
+    assert!(!printed.contains("sk-inline-secret"));
+    assert!(
+        printed.contains("keep_daily = 30") && printed.contains("keep_weekly = 4"),
+        "{printed}"
+    );
+    assert!(printed.contains("timezone = \"Europe/Berlin\""));
+    // The printed config is itself a valid config with the same meaning.
+    let again = Dir::new(&printed).load(&[]).unwrap();
+    let (a, b) = (c.portal("acme").unwrap(), again.portal("acme").unwrap());
+    assert_eq!(a.retention, b.retention);
+    assert_eq!(
+        (a.url.as_str(), a.schedule.as_str(), a.timezone),
+        (b.url.as_str(), b.schedule.as_str(), b.timezone)
+    );
+    let file_key = Dir::new(GOOD);
+    let printed = print_config(&file_key.load(&[]).unwrap());
+    assert!(!printed.contains("sk-file-secret") && printed.contains("api_key_file = "));
+}
+
+#[test]
+fn durations_and_stale_after_parse() {
+    let dir = Dir::new(&GOOD.replace(
+        "keep_daily = 30",
+        "keep_daily = 30\nkeep_within = \"1y6m\"\nstale_after = \"3d\"",
+    ));
+    let p = dir.load(&[]).unwrap().portals.remove(0);
+    assert_eq!(
+        p.retention.keep_within,
+        Some(CalDuration {
+            years: 1,
+            months: 6,
+            days: 0,
+            hours: 0
+        })
+    );
+    assert_eq!(
+        p.retention.stale_after,
+        StaleAfter::After(CalDuration::days(3))
+    );
+}

@@ -1,0 +1,552 @@
+//! The HTTP client for one portal.
+//!
+//! One place sends every request ([`DocSpaceClient::send`]): it adds the
+//! `Authorization` header (marked sensitive so no layer below can print it), applies
+//! the per-request timeout, retries what is safe to retry, re-logs in once on a 401
+//! when a user/password login is configured, and turns every answer that is not a
+//! success into an [`ApiError`] that says what happened.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use tokio::sync::Mutex;
+
+use super::error::{ApiError, ApiErrorKind};
+use super::wire::{self, BackupSchedule, HistoryRecord};
+use crate::secret::Secret;
+
+/// The calls of DOCSPACE_API.md; the names are the metric's `endpoint` label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    GetSchedule,
+    GetHistory,
+    DeleteBackup,
+    DeleteHistory,
+    DeleteSchedule,
+    Authenticate,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 6] = [
+        Endpoint::GetSchedule,
+        Endpoint::GetHistory,
+        Endpoint::DeleteBackup,
+        Endpoint::DeleteHistory,
+        Endpoint::DeleteSchedule,
+        Endpoint::Authenticate,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Endpoint::GetSchedule => "get_schedule",
+            Endpoint::GetHistory => "get_history",
+            Endpoint::DeleteBackup => "delete_backup",
+            Endpoint::DeleteHistory => "delete_history",
+            Endpoint::DeleteSchedule => "delete_schedule",
+            Endpoint::Authenticate => "authenticate",
+        }
+    }
+
+    fn method(&self) -> Method {
+        match self {
+            Endpoint::GetSchedule | Endpoint::GetHistory => Method::GET,
+            Endpoint::Authenticate => Method::POST,
+            _ => Method::DELETE,
+        }
+    }
+
+    fn path(&self) -> &'static str {
+        match self {
+            Endpoint::GetSchedule => "/api/2.0/backup/getbackupschedule",
+            Endpoint::GetHistory => "/api/2.0/backup/getbackuphistory",
+            Endpoint::DeleteBackup => "/api/2.0/backup/deletebackup/",
+            Endpoint::DeleteHistory => "/api/2.0/backup/deletebackuphistory",
+            Endpoint::DeleteSchedule => "/api/2.0/backup/deletebackupschedule",
+            Endpoint::Authenticate => "/api/2.0/authentication",
+        }
+    }
+
+    fn takes_dump(&self) -> bool {
+        !matches!(self, Endpoint::DeleteBackup | Endpoint::Authenticate)
+    }
+}
+
+/// How the client proves who it is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Credential {
+    /// A personal access token (`sk-…`), always sent as `Bearer`.
+    ApiKey(Secret),
+    /// User and password exchanged for a session token at `/api/2.0/authentication`.
+    Login { user: String, password: Secret },
+}
+
+/// Everything needed to reach one portal.
+#[derive(Clone, Debug)]
+pub struct PortalEndpoint {
+    /// Base URL, possibly with a path prefix; API paths are appended to it.
+    pub url: Url,
+    pub credential: Credential,
+    pub request_timeout: Duration,
+    pub max_retries: u32,
+    /// `Dump=true`: the server-wide dump of an on-premise installation.
+    pub dump: bool,
+}
+
+/// Builds the shared HTTP client: rustls with the bundled web PKI roots plus, when
+/// given, a private CA. Certificates are always verified; redirects are not followed
+/// (an API that redirects is misconfigured, and a redirect must not carry our key).
+pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .user_agent(concat!("docspace-retention/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(4);
+    if let Some(path) = ca_file {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+struct SessionToken {
+    token: Secret,
+    /// Refresh a minute before the server's expiry.
+    valid_until: Option<DateTime<Utc>>,
+}
+
+/// Retry timing: exponential backoff with full jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// A `Retry-After` longer than this is not waited for: the call fails instead.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// A raw answer: status and body.
+struct Answer {
+    status: u16,
+    body: bytes::Bytes,
+}
+
+pub struct DocSpaceClient {
+    http: reqwest::Client,
+    endpoint: PortalEndpoint,
+    base: String,
+    session: Mutex<Option<SessionToken>>,
+    backoff_base: Duration,
+}
+
+impl DocSpaceClient {
+    pub fn new(http: reqwest::Client, endpoint: PortalEndpoint) -> Self {
+        let base = endpoint.url.as_str().trim_end_matches('/').to_string();
+        DocSpaceClient {
+            http,
+            endpoint,
+            base,
+            session: Mutex::new(None),
+            backoff_base: BACKOFF_BASE,
+        }
+    }
+
+    /// Shorter backoff, for tests that exercise retries.
+    pub fn with_backoff_base(mut self, base: Duration) -> Self {
+        self.backoff_base = base;
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn get_schedule(&self) -> Result<Option<BackupSchedule>, ApiError> {
+        let answer = self.send(Endpoint::GetSchedule, None).await?;
+        wire::parse_schedule(&answer.body)
+            .map_err(|error| decode(Endpoint::GetSchedule, &answer, error))
+    }
+
+    pub async fn get_history(&self) -> Result<Vec<HistoryRecord>, ApiError> {
+        let answer = self.send(Endpoint::GetHistory, None).await?;
+        wire::parse_history(&answer.body)
+            .map_err(|error| decode(Endpoint::GetHistory, &answer, error))
+    }
+
+    /// Deletes one backup. The answer does not say whether it is gone (DOCSPACE_API.md
+    /// "Traps"): callers settle that by reading the history again.
+    pub async fn delete_backup(&self, id: &str) -> Result<Option<bool>, ApiError> {
+        debug_assert!(wire::is_guid(id));
+        self.send_bool(Endpoint::DeleteBackup, Some(id)).await
+    }
+
+    pub async fn delete_history(&self) -> Result<Option<bool>, ApiError> {
+        self.send_bool(Endpoint::DeleteHistory, None).await
+    }
+
+    pub async fn delete_schedule(&self) -> Result<Option<bool>, ApiError> {
+        self.send_bool(Endpoint::DeleteSchedule, None).await
+    }
+
+    async fn send_bool(
+        &self,
+        endpoint: Endpoint,
+        id: Option<&str>,
+    ) -> Result<Option<bool>, ApiError> {
+        let answer = self.send(endpoint, id).await?;
+        wire::parse_bool(&answer.body).map_err(|error| decode(endpoint, &answer, error))
+    }
+
+    fn url(&self, endpoint: Endpoint, id: Option<&str>) -> String {
+        let mut url = format!("{}{}", self.base, endpoint.path());
+        if let Some(id) = id {
+            url.push_str(id);
+        }
+        if endpoint.takes_dump() {
+            url.push_str(if self.endpoint.dump {
+                "?Dump=true"
+            } else {
+                "?Dump=false"
+            });
+        }
+        url
+    }
+
+    /// Sends one API call with authentication and retries; a success is any 2xx.
+    async fn send(&self, endpoint: Endpoint, id: Option<&str>) -> Result<Answer, ApiError> {
+        let mut relogged = false;
+        loop {
+            let auth = self.authorization().await?;
+            match self
+                .send_with_retries(endpoint, id, Some(&auth), None)
+                .await
+            {
+                Err(e)
+                    if e.kind == ApiErrorKind::Unauthorized
+                        && !relogged
+                        && matches!(self.endpoint.credential, Credential::Login { .. }) =>
+                {
+                    // The session token expired early or was revoked: log in again once.
+                    tracing::info!(
+                        endpoint = endpoint.as_str(),
+                        "session token rejected; logging in again"
+                    );
+                    *self.session.lock().await = None;
+                    relogged = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The `Authorization` header value, logging in first when needed.
+    async fn authorization(&self) -> Result<HeaderValue, ApiError> {
+        let secret = match &self.endpoint.credential {
+            Credential::ApiKey(key) => key.clone(),
+            Credential::Login { user, password } => {
+                let mut session = self.session.lock().await;
+                let now = Utc::now();
+                match &*session {
+                    Some(s) if s.valid_until.is_none_or(|t| now < t) => s.token.clone(),
+                    _ => {
+                        let fresh = self.login(user, password).await?;
+                        let token = fresh.token.clone();
+                        *session = Some(fresh);
+                        token
+                    }
+                }
+            }
+        };
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
+                ApiError::new(
+                    Endpoint::Authenticate,
+                    ApiErrorKind::Transport {
+                        detail: "the credential contains characters not allowed in an HTTP header"
+                            .into(),
+                    },
+                )
+            })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    async fn login(&self, user: &str, password: &Secret) -> Result<SessionToken, ApiError> {
+        let body = serde_json::json!({ "userName": user, "password": password.expose() });
+        let answer = self
+            .send_with_retries(Endpoint::Authenticate, None, None, Some(&body))
+            .await
+            .map_err(|e| match e.kind {
+                ApiErrorKind::Unauthorized
+                | ApiErrorKind::Forbidden { .. }
+                | ApiErrorKind::NotFound { .. } => ApiError::new(
+                    Endpoint::Authenticate,
+                    ApiErrorKind::LoginRejected {
+                        user: user.to_string(),
+                        status: e.status().unwrap_or(0),
+                    },
+                ),
+                _ => e,
+            })?;
+        let parsed = wire::parse_login(&answer.body)
+            .map_err(|error| decode(Endpoint::Authenticate, &answer, error))?;
+        let Some(token) = parsed.token else {
+            let kind = if parsed.tfa || parsed.sms {
+                ApiErrorKind::TwoFactorRequired {
+                    user: user.to_string(),
+                }
+            } else {
+                ApiErrorKind::LoginRejected {
+                    user: user.to_string(),
+                    status: answer.status,
+                }
+            };
+            return Err(ApiError::new(Endpoint::Authenticate, kind));
+        };
+        tracing::debug!(user, "logged in");
+        Ok(SessionToken {
+            token,
+            valid_until: parsed.expires.map(|t| t - chrono::TimeDelta::seconds(60)),
+        })
+    }
+
+    /// One call with retries on connection errors, timeouts, 429 and 502/503/504.
+    /// 4xx other than 429 and a 500 are final (a DELETE answered 500 is settled by
+    /// reading the history, not by sending it again).
+    async fn send_with_retries(
+        &self,
+        endpoint: Endpoint,
+        id: Option<&str>,
+        auth: Option<&HeaderValue>,
+        json: Option<&serde_json::Value>,
+    ) -> Result<Answer, ApiError> {
+        let url = self.url(endpoint, id);
+        let mut attempt: u32 = 0;
+        loop {
+            let started = Instant::now();
+            let result = self.send_once(endpoint, &url, auth, json).await;
+            let elapsed = started.elapsed();
+            let status = match &result {
+                Ok(a) => Some(a.status),
+                Err((e, _)) => e.status(),
+            };
+            tracing::debug!(
+                endpoint = endpoint.as_str(),
+                status = status.map_or_else(|| "error".to_string(), |s| s.to_string()),
+                elapsed_ms = elapsed.as_millis() as u64,
+                attempt,
+                "api request"
+            );
+            let (error, retry_after) = match result {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let retryable = matches!(
+                error.kind,
+                ApiErrorKind::Timeout { .. }
+                    | ApiErrorKind::Connect { .. }
+                    | ApiErrorKind::Transport { .. }
+                    | ApiErrorKind::RateLimited { .. }
+                    | ApiErrorKind::Gateway { .. }
+            );
+            if !retryable || attempt >= self.endpoint.max_retries {
+                return Err(error);
+            }
+            let wait = match retry_after {
+                Some(d) if d > RETRY_AFTER_CAP => return Err(error),
+                Some(d) => d,
+                None => self.backoff(attempt),
+            };
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                error = %error.kind,
+                retry_in_ms = wait.as_millis() as u64,
+                attempt = attempt + 1,
+                "retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// Full jitter: a uniform wait in [0, min(cap, base * 2^attempt)].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .backoff_base
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+            .min(BACKOFF_CAP);
+        ceiling.mul_f64(fastrand::f64())
+    }
+
+    async fn send_once(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        auth: Option<&HeaderValue>,
+        json: Option<&serde_json::Value>,
+    ) -> Result<Answer, (ApiError, Option<Duration>)> {
+        let mut request = self
+            .http
+            .request(endpoint.method(), url)
+            .timeout(self.endpoint.request_timeout)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(auth) = auth {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some(json) = json {
+            request = request.json(json);
+        }
+        let transport = |e: reqwest::Error| (self.transport_error(endpoint, e), None);
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.map_err(transport)?;
+        if status.is_success() {
+            return Ok(Answer {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        Err((
+            ApiError::from_answer(endpoint, status.as_u16(), retry_after, location, &body),
+            retry_after.filter(|_| status == StatusCode::TOO_MANY_REQUESTS),
+        ))
+    }
+
+    fn transport_error(&self, endpoint: Endpoint, e: reqwest::Error) -> ApiError {
+        let kind = if e.is_timeout() {
+            ApiErrorKind::Timeout {
+                after: self.endpoint.request_timeout,
+            }
+        } else if e.is_connect() {
+            ApiErrorKind::Connect {
+                detail: error_chain(e),
+            }
+        } else {
+            ApiErrorKind::Transport {
+                detail: error_chain(e),
+            }
+        };
+        ApiError::new(endpoint, kind)
+    }
+}
+
+fn decode(endpoint: Endpoint, answer: &Answer, error: wire::WireError) -> ApiError {
+    ApiError::new(
+        endpoint,
+        ApiErrorKind::Decode {
+            status: answer.status,
+            error,
+        },
+    )
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// An error and its causes on one line. The URL is left out: the message is shown
+/// next to the portal's name anyway.
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("30"), Some(Duration::from_secs(30)));
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(20));
+        let d = parse_retry_after(&soon).unwrap();
+        assert!(
+            d <= Duration::from_secs(20) && d >= Duration::from_secs(18),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_has_full_jitter_under_the_cap() {
+        let client = DocSpaceClient::new(
+            reqwest::Client::new(),
+            PortalEndpoint {
+                url: Url::parse("https://p.example").unwrap(),
+                credential: Credential::ApiKey(Secret::new("k")),
+                request_timeout: Duration::from_secs(1),
+                max_retries: 3,
+                dump: false,
+            },
+        );
+        for attempt in 0..40 {
+            let d = client.backoff(attempt);
+            let ceiling = (BACKOFF_BASE * 2u32.saturating_pow(attempt.min(16))).min(BACKOFF_CAP);
+            assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
+        }
+    }
+
+    #[test]
+    fn urls_keep_the_path_prefix_and_send_lowercase_dump() {
+        let client = DocSpaceClient::new(
+            reqwest::Client::new(),
+            PortalEndpoint {
+                url: Url::parse("https://host.example/docspace/").unwrap(),
+                credential: Credential::ApiKey(Secret::new("k")),
+                request_timeout: Duration::from_secs(1),
+                max_retries: 0,
+                dump: false,
+            },
+        );
+        assert_eq!(
+            client.url(Endpoint::GetHistory, None),
+            "https://host.example/docspace/api/2.0/backup/getbackuphistory?Dump=false"
+        );
+        assert_eq!(
+            client.url(
+                Endpoint::DeleteBackup,
+                Some("0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b")
+            ),
+            "https://host.example/docspace/api/2.0/backup/deletebackup/0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b"
+        );
+    }
+}

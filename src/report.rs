@@ -1,0 +1,239 @@
+//! How plans and passes are shown: tables for people, SPEC §5 JSON for machines.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::audit::Outcome;
+use crate::docspace::{BackupSchedule, rfc3339};
+use crate::pass::{PassReport, PortalRead};
+use crate::retention::Plan;
+
+/// The result of planning one portal.
+pub struct PortalPlan {
+    pub portal: String,
+    pub result: Result<PortalRead, String>,
+}
+
+pub fn schedule_json(schedule: Option<&BackupSchedule>) -> Value {
+    match schedule {
+        None => json!({"present": false, "storage_type": null, "period": null, "hour": null,
+                       "backups_stored": null, "last_backup_time": null}),
+        Some(s) => json!({
+            "present": true,
+            "storage_type": s.storage_type.name(),
+            "period": s.period.name(),
+            "hour": s.hour,
+            "backups_stored": s.backups_stored,
+            "last_backup_time": s.last_backup_time.instant().map(rfc3339),
+        }),
+    }
+}
+
+fn backups_json(plan: &Plan) -> Value {
+    plan.entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.record.id,
+                "file_name": e.record.file_name,
+                "storage_type": e.record.storage_type.name(),
+                "created_on": e.created().map(rfc3339),
+                "action": e.action.as_str(),
+                "reasons": e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// `plan --json` (SPEC §5).
+pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> Value {
+    let portals: Vec<Value> = plans
+        .iter()
+        .map(|p| match &p.result {
+            Ok(read) => json!({
+                "portal": p.portal,
+                "outcome": "planned",
+                "error": null,
+                "schedule": schedule_json(read.schedule.as_ref()),
+                "backups": backups_json(&read.plan),
+                "guards": read.plan.guards.iter()
+                    .map(|(g, n)| json!({"guard": g.as_str(), "blocked": n}))
+                    .collect::<Vec<_>>(),
+            }),
+            Err(e) => json!({
+                "portal": p.portal,
+                "outcome": "failed",
+                "error": e,
+                "schedule": null,
+                "backups": [],
+                "guards": [],
+            }),
+        })
+        .collect();
+    json!({"generated_at": rfc3339(generated_at), "portals": portals})
+}
+
+/// Rows padded to the widest cell of each column.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub fn schedule_summary(schedule: Option<&BackupSchedule>) -> String {
+    match schedule {
+        None => "no backup schedule".to_string(),
+        Some(s) => {
+            let mut text = format!(
+                "schedule {} at hour {}",
+                s.period,
+                s.hour.map_or("?".to_string(), |h| h.to_string())
+            );
+            text.push_str(&format!(", to {}", s.storage_type));
+            match s.backups_stored {
+                Some(n) => text.push_str(&format!(", server keeps {n}")),
+                None => text.push_str(", server keeps all"),
+            }
+            text.push_str(&format!(", last backup {}", s.last_backup_time));
+            text
+        }
+    }
+}
+
+/// `plan` for people: one summary per portal, then every backup and its reasons.
+pub fn plan_table(plans: &[PortalPlan]) -> String {
+    let mut out = String::new();
+    let mut rows = Vec::new();
+    for p in plans {
+        match &p.result {
+            Err(e) => out.push_str(&format!("{}: FAILED: {e}\n", p.portal)),
+            Ok(read) => {
+                let plan = &read.plan;
+                out.push_str(&format!(
+                    "{}: {} backups ({} managed): keep {}, delete {}; {}\n",
+                    p.portal,
+                    plan.entries.len(),
+                    plan.managed,
+                    plan.kept_count(),
+                    plan.deletion_count(),
+                    schedule_summary(read.schedule.as_ref()),
+                ));
+                for (g, n) in &plan.guards {
+                    out.push_str(&format!("  guard {}: kept {n}\n", g.as_str()));
+                }
+                if plan.clear_history {
+                    out.push_str("  every record is to be deleted: the history will be cleared with one call\n");
+                }
+                if let Some(pos) = read.policy_conflict {
+                    out.push_str(&format!(
+                        "  warning: the schedule keeps only {} scheduled backups, the policy keeps more \
+                         (the server's cleaner will delete the {}th newest and older)\n",
+                        read.schedule.as_ref().and_then(|s| s.backups_stored).unwrap_or(0),
+                        pos + 1
+                    ));
+                }
+                for e in &plan.entries {
+                    rows.push(vec![
+                        p.portal.clone(),
+                        if e.record.id.is_empty() {
+                            "(no id)".to_string()
+                        } else {
+                            e.record.id.clone()
+                        },
+                        e.created().map(rfc3339).unwrap_or_else(|| "?".to_string()),
+                        e.action.as_str().to_string(),
+                        e.reasons
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]);
+                }
+            }
+        }
+    }
+    if !rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &["PORTAL", "BACKUP", "CREATED", "ACTION", "REASONS"],
+            &rows,
+        ));
+    }
+    out
+}
+
+/// One line per portal after `once`.
+pub fn pass_summary(report: &PassReport) -> String {
+    let deleted = report.count(Outcome::Deleted);
+    let gone = report.count(Outcome::AlreadyGone);
+    let failed = report.count(Outcome::Failed);
+    let dry = report.count(Outcome::DryRun);
+    let mut text = format!(
+        "{}: {}: kept {}, deleted {}",
+        report.portal,
+        if report.succeeded() { "ok" } else { "FAILED" },
+        report.kept(),
+        deleted
+    );
+    if gone > 0 {
+        text.push_str(&format!(", already gone {gone}"));
+    }
+    if failed > 0 {
+        text.push_str(&format!(", failed {failed}"));
+    }
+    if dry > 0 {
+        text.push_str(&format!(", would delete {dry} (dry run)"));
+    }
+    if let Some(c) = &report.clear {
+        text.push_str(&format!(
+            ", history clear of {} records: {}",
+            c.records,
+            c.outcome.as_str()
+        ));
+    }
+    if report.blocked() > 0 {
+        text.push_str(&format!(", blocked by guards {}", report.blocked()));
+    }
+    if let Some(e) = &report.error {
+        text.push_str(&format!(": {e}"));
+    }
+    text
+}
+
+pub fn history_table(records: &[crate::docspace::HistoryRecord]) -> String {
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                if r.id.is_empty() {
+                    "(no id)".to_string()
+                } else {
+                    r.id.clone()
+                },
+                r.created_on.to_string(),
+                r.storage_type.to_string(),
+                r.file_name.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["BACKUP", "CREATED", "STORAGE", "FILE"], &rows)
+}

@@ -1,0 +1,1177 @@
+//! Table tests of the planner, in the style of rustic_core's forget tests: one fixture
+//! of ~90 timestamps, one case per rule and per guard, each re-run under another `now`
+//! where the rules say the result must not change.
+
+use super::*;
+use crate::docspace::{HistoryRecord, Period, StorageType, WireTime};
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn t(s: &str) -> String {
+    crate::docspace::rfc3339(utc(s))
+}
+
+fn guid(n: usize) -> String {
+    format!("{n:08x}-0000-4000-8000-{n:012x}")
+}
+
+fn record(n: usize, created: &str) -> HistoryRecord {
+    HistoryRecord {
+        id: guid(n),
+        file_name: Some(format!("acme_{created}.tar.gz")),
+        storage_type: StorageType::Documents,
+        created_on: WireTime::At(utc(created)),
+        expires_on: WireTime::Never,
+    }
+}
+
+fn records(times: &[&str]) -> Vec<HistoryRecord> {
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, s)| record(i + 1, s))
+        .collect()
+}
+
+/// ~90 backups: two manual ones, 53 nightly ones (1 Oct to 22 Nov 2026), then weekly on
+/// Sundays (July to September), monthly on the 1st (January 2025 to June 2026), and
+/// three old ones (two of them in 2023).
+fn fixture() -> Vec<HistoryRecord> {
+    let mut times: Vec<String> = vec![
+        "2026-11-22T14:30:00Z".into(),
+        "2026-11-20T16:10:00Z".into(),
+        "2026-11-20T16:05:00Z".into(),
+    ];
+    let mut day = utc("2026-11-22T03:00:00Z");
+    while day >= utc("2026-10-01T03:00:00Z") {
+        times.push(crate::docspace::rfc3339(day));
+        day -= TimeDelta::days(1);
+    }
+    let mut sunday = utc("2026-09-27T03:00:00Z");
+    while sunday >= utc("2026-07-05T03:00:00Z") {
+        times.push(crate::docspace::rfc3339(sunday));
+        sunday -= TimeDelta::days(7);
+    }
+    for (year, last_month) in [(2026, 6), (2025, 12)] {
+        for month in (1..=last_month).rev() {
+            times.push(format!("{year}-{month:02}-01T03:00:00Z"));
+        }
+    }
+    times.extend(
+        [
+            "2024-06-15T03:00:00Z",
+            "2023-06-15T03:00:00Z",
+            "2023-03-10T03:00:00Z",
+        ]
+        .map(String::from),
+    );
+    // The server sends no order: shuffle deterministically.
+    let mut v: Vec<HistoryRecord> = times
+        .iter()
+        .enumerate()
+        .map(|(i, s)| record(i + 1, s))
+        .collect();
+    v.reverse();
+    v.swap(3, 40);
+    v.swap(10, 70);
+    v
+}
+
+/// A policy with the guards out of the way, to test the rules alone.
+fn rules_only() -> RetentionPolicy {
+    RetentionPolicy {
+        min_keep: 0,
+        max_deletions_per_run: u32::MAX,
+        max_delete_fraction: 1.0,
+        stale_after: StaleAfter::Off,
+        ..RetentionPolicy::default()
+    }
+}
+
+fn ctx(now: &str) -> PlanContext {
+    PlanContext {
+        now: utc(now),
+        tz: Tz::UTC,
+        schedule_period: None,
+    }
+}
+
+fn plan(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx: &PlanContext) -> Plan {
+    plan_retention(records, policy, ctx)
+}
+
+fn kept_times(p: &Plan) -> Vec<String> {
+    p.entries
+        .iter()
+        .filter(|e| e.action == Action::Keep)
+        .map(|e| crate::docspace::rfc3339(e.created().unwrap()))
+        .collect()
+}
+
+fn reasons_of(p: &Plan, created: &str) -> Vec<String> {
+    let e = p
+        .entries
+        .iter()
+        .find(|e| e.created() == Some(utc(created)))
+        .unwrap();
+    e.reasons.iter().map(ToString::to_string).collect()
+}
+
+const NOW: &str = "2026-11-23T00:00:00Z";
+const MUCH_LATER: &str = "2031-01-01T00:00:00Z";
+
+struct Case {
+    name: &'static str,
+    policy: RetentionPolicy,
+    kept: Vec<&'static str>,
+}
+
+fn d(s: &str) -> Option<CalDuration> {
+    Some(CalDuration::parse(s).unwrap())
+}
+
+fn rule_cases() -> Vec<Case> {
+    let p = rules_only;
+    vec![
+        Case {
+            name: "keep_last 3",
+            policy: RetentionPolicy {
+                keep_last: 3,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-22T03:00:00Z",
+                "2026-11-21T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_hourly 5: 16:05 shares 16:10's hour",
+            policy: RetentionPolicy {
+                keep_hourly: 5,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-22T03:00:00Z",
+                "2026-11-21T03:00:00Z",
+                "2026-11-20T16:10:00Z",
+                "2026-11-20T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_daily 3: the newest of each day",
+            policy: RetentionPolicy {
+                keep_daily: 3,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-21T03:00:00Z",
+                "2026-11-20T16:10:00Z",
+            ],
+        },
+        Case {
+            name: "keep_weekly 3: ISO weeks 47, 46, 45",
+            policy: RetentionPolicy {
+                keep_weekly: 3,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-15T03:00:00Z",
+                "2026-11-08T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_monthly 3",
+            policy: RetentionPolicy {
+                keep_monthly: 3,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-10-31T03:00:00Z",
+                "2026-09-27T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_yearly 2",
+            policy: RetentionPolicy {
+                keep_yearly: 2,
+                ..p()
+            },
+            kept: vec!["2026-11-22T14:30:00Z", "2025-12-01T03:00:00Z"],
+        },
+        Case {
+            name: "keep_yearly 10 keeps the oldest backup too while counts are left",
+            policy: RetentionPolicy {
+                keep_yearly: 10,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2025-12-01T03:00:00Z",
+                "2024-06-15T03:00:00Z",
+                "2023-06-15T03:00:00Z",
+                "2023-03-10T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_yearly 4 has no count left for the oldest",
+            policy: RetentionPolicy {
+                keep_yearly: 4,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2025-12-01T03:00:00Z",
+                "2024-06-15T03:00:00Z",
+                "2023-06-15T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_within 7d reaches back from the newest backup, not from now",
+            policy: RetentionPolicy {
+                keep_within: d("7d"),
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-22T03:00:00Z",
+                "2026-11-21T03:00:00Z",
+                "2026-11-20T16:10:00Z",
+                "2026-11-20T16:05:00Z",
+                "2026-11-20T03:00:00Z",
+                "2026-11-19T03:00:00Z",
+                "2026-11-18T03:00:00Z",
+                "2026-11-17T03:00:00Z",
+                "2026-11-16T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_within_hourly 1d",
+            policy: RetentionPolicy {
+                keep_within_hourly: d("1d"),
+                ..p()
+            },
+            kept: vec!["2026-11-22T14:30:00Z", "2026-11-22T03:00:00Z"],
+        },
+        Case {
+            name: "keep_within_daily 7d",
+            policy: RetentionPolicy {
+                keep_within_daily: d("7d"),
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-21T03:00:00Z",
+                "2026-11-20T16:10:00Z",
+                "2026-11-19T03:00:00Z",
+                "2026-11-18T03:00:00Z",
+                "2026-11-17T03:00:00Z",
+                "2026-11-16T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_within_weekly 1m",
+            policy: RetentionPolicy {
+                keep_within_weekly: d("1m"),
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-15T03:00:00Z",
+                "2026-11-08T03:00:00Z",
+                "2026-11-01T03:00:00Z",
+                "2026-10-25T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_within_monthly 6m",
+            policy: RetentionPolicy {
+                keep_within_monthly: d("6m"),
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-10-31T03:00:00Z",
+                "2026-09-27T03:00:00Z",
+                "2026-08-30T03:00:00Z",
+                "2026-07-26T03:00:00Z",
+                "2026-06-01T03:00:00Z",
+            ],
+        },
+        Case {
+            name: "keep_within_yearly 2y",
+            policy: RetentionPolicy {
+                keep_within_yearly: d("2y"),
+                ..p()
+            },
+            kept: vec!["2026-11-22T14:30:00Z", "2025-12-01T03:00:00Z"],
+        },
+        Case {
+            name: "GFS: daily 7, weekly 4, monthly 6",
+            policy: RetentionPolicy {
+                keep_daily: 7,
+                keep_weekly: 4,
+                keep_monthly: 6,
+                ..p()
+            },
+            kept: vec![
+                "2026-11-22T14:30:00Z",
+                "2026-11-21T03:00:00Z",
+                "2026-11-20T16:10:00Z",
+                "2026-11-19T03:00:00Z",
+                "2026-11-18T03:00:00Z",
+                "2026-11-17T03:00:00Z",
+                "2026-11-16T03:00:00Z",
+                "2026-11-15T03:00:00Z",
+                "2026-11-08T03:00:00Z",
+                "2026-11-01T03:00:00Z",
+                "2026-10-31T03:00:00Z",
+                "2026-09-27T03:00:00Z",
+                "2026-08-30T03:00:00Z",
+                "2026-07-26T03:00:00Z",
+                "2026-06-01T03:00:00Z",
+            ],
+        },
+    ]
+}
+
+#[test]
+fn fixture_has_ninety_backups() {
+    assert_eq!(fixture().len(), 90);
+}
+
+#[test]
+fn every_rule_case() {
+    for case in rule_cases() {
+        let p = plan(fixture(), &case.policy, &ctx(NOW));
+        let expected: Vec<String> = case.kept.iter().map(|s| t(s)).collect();
+        assert_eq!(kept_times(&p), expected, "case {:?}", case.name);
+        assert_eq!(
+            p.deletion_count(),
+            90 - expected.len(),
+            "case {:?}",
+            case.name
+        );
+        assert!(p.guards.is_empty(), "case {:?}: {:?}", case.name, p.guards);
+    }
+}
+
+#[test]
+fn rules_do_not_depend_on_now() {
+    // Windows reach back from the newest backup and counts from the list, so a later
+    // "now" (with the stale guard off) decides exactly the same.
+    for case in rule_cases() {
+        let early = plan(fixture(), &case.policy, &ctx(NOW));
+        let late = plan(fixture(), &case.policy, &ctx(MUCH_LATER));
+        assert_eq!(early, late, "case {:?}", case.name);
+    }
+}
+
+#[test]
+fn unlimited_count_keeps_everything() {
+    let p = plan(
+        fixture(),
+        &RetentionPolicy {
+            keep_last: -1,
+            ..rules_only()
+        },
+        &ctx(NOW),
+    );
+    assert_eq!(p.deletion_count(), 0);
+    let p = plan(
+        fixture(),
+        &RetentionPolicy {
+            keep_monthly: -1,
+            ..rules_only()
+        },
+        &ctx(NOW),
+    );
+    // One per month: Nov, Oct, Sep, Aug, Jul 2026, 18 monthly (Jun 2026..Jan 2025),
+    // 2024-06, 2023-06, and the oldest (2023-03, its own month).
+    assert_eq!(p.kept_count(), 5 + 18 + 3);
+}
+
+#[test]
+fn reasons_use_restics_words() {
+    let policy = RetentionPolicy {
+        keep_daily: 7,
+        keep_weekly: 4,
+        keep_monthly: 6,
+        keep_within: d("30d"),
+        ..rules_only()
+    };
+    let p = plan(fixture(), &policy, &ctx(NOW));
+    assert_eq!(
+        reasons_of(&p, "2026-11-22T14:30:00Z"),
+        [
+            "within 30d",
+            "daily snapshot",
+            "weekly snapshot",
+            "monthly snapshot"
+        ]
+    );
+    assert_eq!(reasons_of(&p, "2026-06-01T03:00:00Z"), ["monthly snapshot"]);
+    assert_eq!(reasons_of(&p, "2026-10-25T03:00:00Z"), ["within 30d"]);
+    let deleted = p
+        .entries
+        .iter()
+        .find(|e| e.action == Action::Delete)
+        .unwrap();
+    assert!(deleted.reasons.is_empty());
+
+    let p = plan(
+        fixture(),
+        &RetentionPolicy {
+            keep_yearly: 10,
+            ..rules_only()
+        },
+        &ctx(NOW),
+    );
+    assert_eq!(
+        reasons_of(&p, "2023-03-10T03:00:00Z"),
+        ["oldest yearly snapshot"]
+    );
+    let p = plan(
+        fixture(),
+        &RetentionPolicy {
+            keep_within_daily: d("2d12h"),
+            ..rules_only()
+        },
+        &ctx(NOW),
+    );
+    assert_eq!(
+        reasons_of(&p, "2026-11-21T03:00:00Z"),
+        ["daily within 2d12h"]
+    );
+}
+
+#[test]
+fn window_start_is_exclusive() {
+    let r = records(&[
+        "2026-06-10T12:00:00Z",
+        "2026-06-09T12:00:01Z",
+        "2026-06-09T12:00:00Z",
+    ]);
+    let p = plan(
+        r,
+        &RetentionPolicy {
+            keep_within: d("1d"),
+            ..rules_only()
+        },
+        &ctx("2026-06-11T00:00:00Z"),
+    );
+    assert_eq!(
+        kept_times(&p),
+        [t("2026-06-10T12:00:00Z"), t("2026-06-09T12:00:01Z")]
+    );
+}
+
+#[test]
+fn month_arithmetic_is_gos_add_date() {
+    // 31 March minus one month is 3 March (Go normalises "31 February" forward), so
+    // 2 March is outside the window even though it is within "a month" by clamping.
+    let r = records(&[
+        "2026-03-31T12:00:00Z",
+        "2026-03-03T12:00:01Z",
+        "2026-03-03T12:00:00Z",
+        "2026-03-02T12:00:00Z",
+    ]);
+    let p = plan(
+        r,
+        &RetentionPolicy {
+            keep_within: d("1m"),
+            ..rules_only()
+        },
+        &ctx("2026-04-01T00:00:00Z"),
+    );
+    assert_eq!(
+        kept_times(&p),
+        [t("2026-03-31T12:00:00Z"), t("2026-03-03T12:00:01Z")]
+    );
+}
+
+#[test]
+fn future_records_are_kept_and_do_not_anchor_windows() {
+    // 14:30 is 4.5 hours after "now": beyond the tolerance, so it is kept as doubtful and
+    // the rules start from the 03:00 backup.
+    let policy = RetentionPolicy {
+        keep_last: 1,
+        ..rules_only()
+    };
+    let p = plan(fixture(), &policy, &ctx("2026-11-22T10:00:00Z"));
+    assert_eq!(
+        reasons_of(&p, "2026-11-22T14:30:00Z"),
+        ["future: created after now + 300s"]
+    );
+    assert_eq!(reasons_of(&p, "2026-11-22T03:00:00Z"), ["last snapshot"]);
+    assert_eq!(p.blocked(Guard::Future), 1);
+    assert_eq!(p.managed, 89);
+
+    // Two minutes ahead is within the tolerance: managed, but not restic's "latest",
+    // which must lie before now; the 1d window starts at 21 Nov 03:00 (exclusive).
+    let policy = RetentionPolicy {
+        keep_within: d("1d"),
+        ..rules_only()
+    };
+    let p = plan(fixture(), &policy, &ctx("2026-11-22T14:28:00Z"));
+    assert_eq!(p.blocked(Guard::Future), 0);
+    assert_eq!(
+        kept_times(&p),
+        [t("2026-11-22T14:30:00Z"), t("2026-11-22T03:00:00Z")]
+    );
+}
+
+fn berlin(now: &str) -> PlanContext {
+    PlanContext {
+        tz: "Europe/Berlin".parse().unwrap(),
+        ..ctx(now)
+    }
+}
+
+#[test]
+fn buckets_are_computed_in_the_portals_zone() {
+    // 22:30 and 23:30 UTC on 28 March are the same UTC day but different Berlin days.
+    let times = [
+        "2026-03-28T23:30:00Z",
+        "2026-03-28T22:30:00Z",
+        "2026-03-27T12:00:00Z",
+    ];
+    let policy = RetentionPolicy {
+        keep_daily: 10,
+        ..rules_only()
+    };
+    let in_utc = plan(records(&times), &policy, &ctx("2026-04-01T00:00:00Z"));
+    assert_eq!(kept_times(&in_utc), [t(times[0]), t(times[2])]);
+    let in_berlin = plan(records(&times), &policy, &berlin("2026-04-01T00:00:00Z"));
+    assert_eq!(in_berlin.deletion_count(), 0);
+}
+
+#[test]
+fn hourly_buckets_merge_the_repeated_hour_when_clocks_go_back() {
+    // On 25 October 2026 Berlin lives 02:00–03:00 twice: 00:30Z and 01:30Z are both
+    // "02:30" on the wall clock, so restic's hourly bucket holds one of them.
+    let times = [
+        "2026-10-25T01:30:00Z",
+        "2026-10-25T00:30:00Z",
+        "2026-10-24T12:00:00Z",
+    ];
+    let policy = RetentionPolicy {
+        keep_hourly: 10,
+        ..rules_only()
+    };
+    let p = plan(records(&times), &policy, &berlin("2026-11-01T00:00:00Z"));
+    assert_eq!(kept_times(&p), [t(times[0]), t(times[2])]);
+    let p = plan(records(&times), &policy, &ctx("2026-11-01T00:00:00Z"));
+    assert_eq!(p.deletion_count(), 0);
+}
+
+#[test]
+fn within_windows_use_wall_clock_days_across_dst() {
+    // Two days before 30 March 12:00 CEST is 28 March 12:00 CET = 11:00Z, not 10:00Z.
+    let times = [
+        "2026-03-30T10:00:00Z",
+        "2026-03-28T11:30:00Z",
+        "2026-03-28T10:30:00Z",
+    ];
+    let policy = RetentionPolicy {
+        keep_within: d("2d"),
+        ..rules_only()
+    };
+    let p = plan(records(&times), &policy, &berlin("2026-04-01T00:00:00Z"));
+    assert_eq!(kept_times(&p), [t(times[0]), t(times[1])]);
+    let p = plan(records(&times), &policy, &ctx("2026-04-01T00:00:00Z"));
+    assert_eq!(p.deletion_count(), 0);
+}
+
+#[test]
+fn weekly_buckets_use_the_iso_week_year() {
+    // 31 Dec 2026 and 1 Jan 2027 are both in ISO week 53 of 2026; 29 Dec 2025 is week 1
+    // of 2026. A calendar-year bucket would keep 31 Dec as "2026-53" next to "2027-53".
+    let times = [
+        "2027-01-04T03:00:00Z",
+        "2027-01-01T03:00:00Z",
+        "2026-12-31T03:00:00Z",
+        "2025-12-29T03:00:00Z",
+        "2025-12-28T03:00:00Z",
+    ];
+    let policy = RetentionPolicy {
+        keep_weekly: 10,
+        ..rules_only()
+    };
+    let p = plan(records(&times), &policy, &ctx("2027-01-05T00:00:00Z"));
+    assert_eq!(
+        kept_times(&p),
+        [t(times[0]), t(times[1]), t(times[3]), t(times[4])]
+    );
+}
+
+#[test]
+fn ties_are_ordered_by_ascending_id() {
+    let mut r = records(&["2026-06-10T12:00:00Z", "2026-06-10T12:00:00Z"]);
+    r[0].id = "bbbbbbbb-0000-4000-8000-000000000000".into();
+    r[1].id = "aaaaaaaa-0000-4000-8000-000000000000".into();
+    let p = plan(
+        r,
+        &RetentionPolicy {
+            keep_last: 1,
+            ..rules_only()
+        },
+        &ctx(NOW),
+    );
+    assert_eq!(
+        p.entries[0].record.id,
+        "aaaaaaaa-0000-4000-8000-000000000000"
+    );
+    assert_eq!(p.entries[0].action, Action::Keep);
+    assert_eq!(p.entries[1].action, Action::Delete);
+}
+
+#[test]
+fn input_order_does_not_matter() {
+    let policy = RetentionPolicy {
+        keep_daily: 7,
+        keep_weekly: 4,
+        keep_monthly: 6,
+        ..RetentionPolicy::default()
+    };
+    let a = plan(fixture(), &policy, &ctx(NOW));
+    let mut shuffled = fixture();
+    shuffled.reverse();
+    shuffled.rotate_left(17);
+    let b = plan(shuffled, &policy, &ctx(NOW));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn empty_history_plans_nothing() {
+    let p = plan(
+        Vec::new(),
+        &RetentionPolicy {
+            keep_last: 1,
+            ..RetentionPolicy::default()
+        },
+        &ctx(NOW),
+    );
+    assert!(p.entries.is_empty() && p.guards.is_empty() && !p.clear_history);
+}
+
+// ----- scope, protection, doubtful records -----
+
+#[test]
+fn records_outside_storage_types_are_never_touched_nor_counted() {
+    let mut r = records(&[
+        "2026-06-06T03:00:00Z",
+        "2026-06-05T03:00:00Z",
+        "2026-06-04T03:00:00Z",
+        "2026-06-03T03:00:00Z",
+        "2026-06-02T03:00:00Z",
+        "2026-06-01T03:00:00Z",
+    ]);
+    for rec in r.iter_mut().step_by(2) {
+        rec.storage_type = StorageType::DataStore;
+    }
+    let policy = RetentionPolicy {
+        keep_last: 1,
+        storage_types: vec![StorageType::Documents],
+        ..rules_only()
+    };
+    let p = plan(r, &policy, &ctx(NOW));
+    assert_eq!(p.managed, 3);
+    for e in &p.entries {
+        if e.record.storage_type == StorageType::DataStore {
+            assert_eq!((e.action, e.scope), (Action::Keep, Scope::NotManaged));
+            assert_eq!(e.reasons, [Reason::NotManaged]);
+        }
+    }
+    // The newest Documents backup (5 June) is kept; 3 and 1 June are deleted.
+    assert_eq!(kept_times(&p).len(), 4);
+    assert_eq!(reasons_of(&p, "2026-06-05T03:00:00Z"), ["last snapshot"]);
+    assert_eq!(p.deletion_count(), 2);
+}
+
+#[test]
+fn protected_ids_are_kept_and_still_take_part_in_the_rules() {
+    let r = records(&[
+        "2026-06-03T03:00:00Z",
+        "2026-06-02T03:00:00Z",
+        "2026-06-01T03:00:00Z",
+    ]);
+    let policy = RetentionPolicy {
+        keep_last: 1,
+        protect: [guid(3), guid(1)].into_iter().collect(),
+        ..rules_only()
+    };
+    let p = plan(r, &policy, &ctx(NOW));
+    assert_eq!(
+        reasons_of(&p, "2026-06-03T03:00:00Z"),
+        ["last snapshot", "protected"]
+    );
+    assert_eq!(reasons_of(&p, "2026-06-01T03:00:00Z"), ["protected"]);
+    assert_eq!(
+        p.deletions()
+            .map(|e| e.record.id.clone())
+            .collect::<Vec<_>>(),
+        [guid(2)]
+    );
+}
+
+#[test]
+fn doubtful_records_are_kept_counted_and_left_out_of_the_rules() {
+    let mut r = records(&[
+        "2026-06-10T03:00:00Z", // 1: unparseable date
+        "2026-06-09T03:00:00Z", // 2: unknown storage type
+        "2026-06-08T03:00:00Z", // 3: no id
+        "2026-06-07T03:00:00Z", // 4: id not a GUID
+        "2026-06-06T03:00:00Z", // 5: "never"
+        "2026-06-05T03:00:00Z", // 6: missing createdOn
+        "2026-06-04T03:00:00Z", // 7: fine, the newest good one
+        "2026-06-03T03:00:00Z", // 8: fine
+    ]);
+    r[0].created_on = WireTime::Invalid("yesterday".into());
+    r[1].storage_type = StorageType::Unknown("42".into());
+    r[2].id = String::new();
+    r[3].id = "42".into();
+    r[4].created_on = WireTime::Never;
+    r[5].created_on = WireTime::Missing;
+    let p = plan(
+        r,
+        &RetentionPolicy {
+            keep_last: 1,
+            ..rules_only()
+        },
+        &ctx(NOW),
+    );
+    assert_eq!(p.managed, 2);
+    assert_eq!(p.guards, [(Guard::Unparseable, 6)]);
+    assert_eq!(
+        p.deletions()
+            .map(|e| e.record.id.clone())
+            .collect::<Vec<_>>(),
+        [guid(8)]
+    );
+    assert_eq!(reasons_of(&p, "2026-06-04T03:00:00Z"), ["last snapshot"]);
+    let texts: Vec<String> = p
+        .entries
+        .iter()
+        .filter(|e| e.scope != Scope::Managed)
+        .map(|e| e.reasons[0].to_string())
+        .collect();
+    assert!(
+        texts.contains(&"unparseable: createdOn \"yesterday\"".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"unparseable: unknown storage type".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"unparseable: no id".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"unparseable: id is not a GUID".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"unparseable: createdOn is 0001-01-01".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"unparseable: no createdOn".to_string()),
+        "{texts:?}"
+    );
+    // Undatable records come last.
+    assert!(p.entries[..3].iter().all(|e| e.created().is_some()));
+}
+
+#[test]
+fn a_duplicate_id_is_not_deleted_when_another_copy_is_kept() {
+    let mut r = records(&[
+        "2026-06-03T03:00:00Z",
+        "2026-06-02T03:00:00Z",
+        "2026-06-01T03:00:00Z",
+    ]);
+    r[2].id = r[0].id.clone();
+    let p = plan(
+        r,
+        &RetentionPolicy {
+            keep_last: 1,
+            ..rules_only()
+        },
+        &ctx(NOW),
+    );
+    assert_eq!(
+        reasons_of(&p, "2026-06-01T03:00:00Z"),
+        ["duplicate id of a kept backup"]
+    );
+    assert_eq!(
+        p.deletions()
+            .map(|e| e.record.id.clone())
+            .collect::<Vec<_>>(),
+        [guid(2)]
+    );
+}
+
+// ----- guards -----
+
+fn ten_days() -> Vec<HistoryRecord> {
+    let times: Vec<String> = (0..10)
+        .map(|i| format!("2026-06-{:02}T03:00:00Z", 10 - i))
+        .collect();
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, s)| record(i + 1, s))
+        .collect()
+}
+
+fn guards(min_keep: u32, fraction: f64, max: u32) -> RetentionPolicy {
+    RetentionPolicy {
+        keep_last: 1,
+        min_keep,
+        max_delete_fraction: fraction,
+        max_deletions_per_run: max,
+        stale_after: StaleAfter::Off,
+        ..RetentionPolicy::default()
+    }
+}
+
+fn deleted_days(p: &Plan) -> Vec<String> {
+    let mut days: Vec<String> = p
+        .deletions()
+        .map(|e| e.created().unwrap().format("%d").to_string())
+        .collect();
+    days.sort();
+    days
+}
+
+#[test]
+fn min_keep_saves_the_newest_candidates() {
+    let p = plan(ten_days(), &guards(3, 1.0, 100), &ctx(NOW));
+    assert_eq!(deleted_days(&p), ["01", "02", "03", "04", "05", "06", "07"]);
+    assert_eq!(p.guards, [(Guard::MinKeep, 2)]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-09T03:00:00Z"),
+        ["min_keep: keeps at least 3"]
+    );
+}
+
+#[test]
+fn max_delete_fraction_deletes_the_oldest_first() {
+    let p = plan(ten_days(), &guards(1, 0.5, 100), &ctx(NOW));
+    assert_eq!(deleted_days(&p), ["01", "02", "03", "04", "05"]);
+    assert_eq!(p.guards, [(Guard::MaxFraction, 4)]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-06T03:00:00Z"),
+        ["max_fraction: at most 5 of 10 per pass"]
+    );
+}
+
+#[test]
+fn max_delete_fraction_is_not_fooled_by_float_rounding() {
+    // 0.29 * 100 is 28.999999999999996 in binary floating point.
+    let times: Vec<String> = (0..100)
+        .map(|i| format!("2026-01-{:02}T{:02}:00:00Z", 1 + i / 24, i % 24))
+        .collect();
+    let r: Vec<HistoryRecord> = times
+        .iter()
+        .enumerate()
+        .map(|(i, s)| record(i + 1, s))
+        .collect();
+    let p = plan(r, &guards(1, 0.29, 1000), &ctx(NOW));
+    assert_eq!(p.deletion_count(), 29);
+}
+
+#[test]
+fn max_deletions_per_run_deletes_the_oldest_first() {
+    let p = plan(ten_days(), &guards(1, 1.0, 2), &ctx(NOW));
+    assert_eq!(deleted_days(&p), ["01", "02"]);
+    assert_eq!(p.guards, [(Guard::MaxDeletions, 7)]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-03T03:00:00Z"),
+        ["max_deletions: at most 2 per pass"]
+    );
+}
+
+#[test]
+fn fraction_then_deletions_each_count_their_own_blocks() {
+    let p = plan(ten_days(), &guards(1, 0.5, 2), &ctx(NOW));
+    assert_eq!(deleted_days(&p), ["01", "02"]);
+    assert_eq!(
+        p.guards,
+        [(Guard::MaxFraction, 4), (Guard::MaxDeletions, 3)]
+    );
+    assert_eq!(p.blocked_deletions(), 7);
+}
+
+#[test]
+fn zero_max_deletions_deletes_nothing() {
+    let p = plan(ten_days(), &guards(1, 1.0, 0), &ctx(NOW));
+    assert_eq!(p.deletion_count(), 0);
+    assert_eq!(p.guards, [(Guard::MaxDeletions, 9)]);
+}
+
+fn stale_policy(stale: StaleAfter) -> RetentionPolicy {
+    RetentionPolicy {
+        keep_last: 3,
+        stale_after: stale,
+        ..rules_only()
+    }
+}
+
+fn with_schedule(now: &str, period: Option<Period>) -> PlanContext {
+    PlanContext {
+        schedule_period: period,
+        ..ctx(now)
+    }
+}
+
+#[test]
+fn stale_auto_uses_twice_the_schedule_period() {
+    let policy = stale_policy(StaleAfter::Auto);
+    // Newest backup 22 Nov 14:30; EveryDay → 2 days.
+    let p = plan(
+        fixture(),
+        &policy,
+        &with_schedule("2026-11-24T14:29:00Z", Some(Period::EveryDay)),
+    );
+    assert_eq!(p.deletion_count(), 87);
+    let p = plan(
+        fixture(),
+        &policy,
+        &with_schedule("2026-11-24T14:31:00Z", Some(Period::EveryDay)),
+    );
+    assert_eq!(p.deletion_count(), 0);
+    assert_eq!(p.guards, [(Guard::Stale, 87)]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-01T03:00:00Z"),
+        ["stale: newest backup is older than 2d"]
+    );
+    // EveryWeek → 14 days; EveryMonth and unknown periods → 62 days.
+    let p = plan(
+        fixture(),
+        &policy,
+        &with_schedule("2026-12-06T14:29:00Z", Some(Period::EveryWeek)),
+    );
+    assert_eq!(p.deletion_count(), 87);
+    let p = plan(
+        fixture(),
+        &policy,
+        &with_schedule("2026-12-06T14:31:00Z", Some(Period::EveryWeek)),
+    );
+    assert_eq!(p.deletion_count(), 0);
+    let p = plan(
+        fixture(),
+        &policy,
+        &with_schedule("2027-01-23T14:29:00Z", Some(Period::EveryMonth)),
+    );
+    assert_eq!(p.deletion_count(), 87);
+    let p = plan(
+        fixture(),
+        &policy,
+        &with_schedule("2027-01-23T14:31:00Z", Some(Period::Unknown("9".into()))),
+    );
+    assert_eq!(p.deletion_count(), 0);
+    // No schedule: auto is off.
+    let p = plan(fixture(), &policy, &with_schedule(MUCH_LATER, None));
+    assert_eq!(p.deletion_count(), 87);
+}
+
+#[test]
+fn stale_explicit_and_off() {
+    let p = plan(
+        fixture(),
+        &stale_policy(StaleAfter::After(CalDuration::days(3))),
+        &ctx("2026-11-25T14:31:00Z"),
+    );
+    assert_eq!(p.blocked(Guard::Stale), 87);
+    let p = plan(
+        fixture(),
+        &stale_policy(StaleAfter::Off),
+        &with_schedule(MUCH_LATER, Some(Period::EveryDay)),
+    );
+    assert_eq!(p.deletion_count(), 87);
+}
+
+#[test]
+fn stale_runs_before_min_keep() {
+    let policy = RetentionPolicy {
+        min_keep: 5,
+        ..stale_policy(StaleAfter::After(CalDuration::days(1)))
+    };
+    let p = plan(fixture(), &policy, &ctx(MUCH_LATER));
+    assert_eq!(p.guards, [(Guard::Stale, 87)]);
+}
+
+#[test]
+fn clearing_needs_every_record_planned_for_deletion() {
+    // The rules always keep the newest backup, so a valid policy never plans a clear;
+    // a kept doubtful record would prevent it too.
+    let policy = RetentionPolicy {
+        keep_last: 1,
+        clear_history: true,
+        min_keep: 0,
+        ..rules_only()
+    };
+    let p = plan(fixture(), &policy, &ctx(NOW));
+    assert!(!p.clear_history);
+}
+
+#[test]
+fn an_all_off_policy_is_recognised() {
+    assert!(!RetentionPolicy::default().has_rules());
+    assert!(
+        RetentionPolicy {
+            keep_within_yearly: d("1y"),
+            ..RetentionPolicy::default()
+        }
+        .has_rules()
+    );
+    assert!(
+        RetentionPolicy {
+            keep_last: -1,
+            ..RetentionPolicy::default()
+        }
+        .has_rules()
+    );
+}
+
+// ----- the server's own cleaner -----
+
+#[test]
+fn schedule_conflict_finds_backups_the_servers_cleaner_would_delete() {
+    let now = utc("2026-11-23T12:00:00Z"); // a Monday
+    let daily = |policy: RetentionPolicy, stored| {
+        schedule_conflict(
+            &policy,
+            &Period::EveryDay,
+            Some(3),
+            None,
+            stored,
+            now,
+            Tz::UTC,
+        )
+    };
+    let base = RetentionPolicy::default;
+    assert_eq!(
+        daily(
+            RetentionPolicy {
+                keep_daily: 30,
+                ..base()
+            },
+            7
+        ),
+        Some(7)
+    );
+    assert_eq!(
+        daily(
+            RetentionPolicy {
+                keep_daily: 7,
+                ..base()
+            },
+            7
+        ),
+        None
+    );
+    assert_eq!(
+        daily(
+            RetentionPolicy {
+                keep_last: 7,
+                ..base()
+            },
+            7
+        ),
+        None
+    );
+    // Four weekly backups span three weeks back: the server keeps one week.
+    assert_eq!(
+        daily(
+            RetentionPolicy {
+                keep_weekly: 4,
+                ..base()
+            },
+            7
+        ),
+        Some(8)
+    );
+    assert_eq!(
+        daily(
+            RetentionPolicy {
+                keep_last: -1,
+                ..base()
+            },
+            100
+        ),
+        Some(100)
+    );
+    assert_eq!(
+        daily(
+            RetentionPolicy {
+                keep_within: d("10d"),
+                ..base()
+            },
+            7
+        ),
+        Some(7)
+    );
+    assert_eq!(
+        daily(
+            RetentionPolicy {
+                keep_within: d("10d"),
+                ..base()
+            },
+            10
+        ),
+        None
+    );
+    let monthly = |policy: RetentionPolicy, stored| {
+        schedule_conflict(
+            &policy,
+            &Period::EveryMonth,
+            Some(3),
+            Some(1),
+            stored,
+            now,
+            Tz::UTC,
+        )
+    };
+    assert_eq!(
+        monthly(
+            RetentionPolicy {
+                keep_monthly: 12,
+                ..base()
+            },
+            12
+        ),
+        None
+    );
+    assert_eq!(
+        monthly(
+            RetentionPolicy {
+                keep_monthly: 12,
+                ..base()
+            },
+            6
+        ),
+        Some(6)
+    );
+    let unknown = schedule_conflict(
+        &RetentionPolicy {
+            keep_daily: 30,
+            ..base()
+        },
+        &Period::Unknown("7".into()),
+        None,
+        None,
+        1,
+        now,
+        Tz::UTC,
+    );
+    assert_eq!(unknown, None);
+}
