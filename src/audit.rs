@@ -43,12 +43,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Deleted,
-        Outcome::AlreadyGone,
-        Outcome::Failed,
-        Outcome::DryRun,
-    ];
+    pub const ALL: [Outcome; 4] = [Outcome::Deleted, Outcome::AlreadyGone, Outcome::Failed, Outcome::DryRun];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -116,12 +111,7 @@ impl AuditEntry {
     }
 
     /// The matching result line.
-    pub fn result(
-        &self,
-        outcome: Outcome,
-        http_status: Option<u16>,
-        error: Option<String>,
-    ) -> Self {
+    pub fn result(&self, outcome: Outcome, http_status: Option<u16>, error: Option<String>) -> Self {
         AuditEntry {
             ts: rfc3339(Utc::now()),
             phase: Phase::Result,
@@ -153,16 +143,12 @@ impl AuditLog {
 
     /// Opens an audit log at an exact path, for appending.
     pub fn open_file(path: &Path) -> Result<Arc<Self>, String> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| {
-                format!(
-                    "cannot open the audit log {}: {e} (set daemon.state_dir)",
-                    path.display()
-                )
-            })?;
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+            format!(
+                "cannot open the audit log {}: {e} (set daemon.state_dir)",
+                path.display()
+            )
+        })?;
         Ok(Arc::new(AuditLog {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -184,10 +170,7 @@ impl AuditLog {
     fn write_line(&self, entry: &AuditEntry) -> Result<(), String> {
         let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
         line.push(b'\n');
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         file.write_all(&line)
             .and_then(|()| file.sync_data())
             .map_err(|e| format!("cannot write the audit log {}: {e}", self.path.display()))

@@ -50,18 +50,17 @@ impl CalDuration {
             let num: u32 = rest[..digits]
                 .parse()
                 .map_err(|_| format!("number {:?} is too large", &rest[..digits]))?;
-            let unit = rest[digits..].chars().next().ok_or_else(|| {
-                format!("no unit after {num} (use y, m, d or h, e.g. \"{num}d\")")
-            })?;
+            let unit = rest[digits..]
+                .chars()
+                .next()
+                .ok_or_else(|| format!("no unit after {num} (use y, m, d or h, e.g. \"{num}d\")"))?;
             match unit {
                 'y' => d.years = num,
                 'm' => d.months = num,
                 'd' => d.days = num,
                 'h' => d.hours = num,
                 other => {
-                    return Err(format!(
-                        "invalid unit {other:?} after {num} (use y, m, d or h)"
-                    ));
+                    return Err(format!("invalid unit {other:?} after {num} (use y, m, d or h)"));
                 }
             }
             rest = &rest[digits + unit.len_utf8()..];
@@ -108,13 +107,7 @@ impl fmt::Display for CalDuration {
 }
 
 /// Go's `t.AddDate(years, months, days)` evaluated in `tz`.
-pub fn go_add_date(
-    t: DateTime<Utc>,
-    tz: Tz,
-    years: i64,
-    months: i64,
-    days: i64,
-) -> Option<DateTime<Utc>> {
+pub fn go_add_date(t: DateTime<Utc>, tz: Tz, years: i64, months: i64, days: i64) -> Option<DateTime<Utc>> {
     let local = t.with_timezone(&tz).naive_local();
     let total_months = (local.year() as i64)
         .checked_add(years)?
@@ -137,10 +130,7 @@ fn go_date_in_zone(wall: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
     let as_utc = wall.and_utc();
     let first = tz.offset_from_utc_datetime(&wall).fix().local_minus_utc();
     let guess = as_utc.checked_sub_signed(TimeDelta::seconds(first as i64))?;
-    let second = tz
-        .offset_from_utc_datetime(&guess.naive_utc())
-        .fix()
-        .local_minus_utc();
+    let second = tz.offset_from_utc_datetime(&guess.naive_utc()).fix().local_minus_utc();
     as_utc.checked_sub_signed(TimeDelta::seconds(second as i64))
 }
 
@@ -186,10 +176,7 @@ mod tests {
         assert_eq!(CalDuration::parse("12h2d").unwrap().to_string(), "2d12h");
         assert_eq!(CalDuration::parse(" 30d ").unwrap().to_string(), "30d");
         for bad in ["", "30", "d", "30x", "-1d", "1.5d", "99999999999d"] {
-            assert!(
-                CalDuration::parse(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(CalDuration::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
@@ -201,16 +188,10 @@ mod tests {
         assert_eq!(back, utc("2026-03-03T10:00:00Z"));
         // In a leap year it is 2 March.
         let t = utc("2028-03-31T10:00:00Z");
-        assert_eq!(
-            go_add_date(t, Tz::UTC, 0, -1, 0).unwrap(),
-            utc("2028-03-02T10:00:00Z")
-        );
+        assert_eq!(go_add_date(t, Tz::UTC, 0, -1, 0).unwrap(), utc("2028-03-02T10:00:00Z"));
         // 29 February minus one year is 1 March.
         let t = utc("2028-02-29T00:00:00Z");
-        assert_eq!(
-            go_add_date(t, Tz::UTC, -1, 0, 0).unwrap(),
-            utc("2027-03-01T00:00:00Z")
-        );
+        assert_eq!(go_add_date(t, Tz::UTC, -1, 0, 0).unwrap(), utc("2027-03-01T00:00:00Z"));
     }
 
     #[test]
@@ -219,15 +200,9 @@ mod tests {
         // 12:00 CEST is 29 March 12:00 CEST: 24 wall-clock hours, 23 real hours.
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let t = utc("2026-03-30T10:00:00Z");
-        assert_eq!(
-            go_add_date(t, tz, 0, 0, -1).unwrap(),
-            utc("2026-03-29T10:00:00Z")
-        );
+        assert_eq!(go_add_date(t, tz, 0, 0, -1).unwrap(), utc("2026-03-29T10:00:00Z"));
         // Across the switch: 28 March 12:00 CET is 11:00 UTC.
-        assert_eq!(
-            go_add_date(t, tz, 0, 0, -2).unwrap(),
-            utc("2026-03-28T11:00:00Z")
-        );
+        assert_eq!(go_add_date(t, tz, 0, 0, -2).unwrap(), utc("2026-03-28T11:00:00Z"));
     }
 
     #[test]
@@ -236,10 +211,7 @@ mod tests {
         // Go answers 03:30 CEST (01:30 UTC).
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let t = utc("2026-03-30T00:30:00Z");
-        assert_eq!(
-            go_add_date(t, tz, 0, 0, -1).unwrap(),
-            utc("2026-03-29T01:30:00Z")
-        );
+        assert_eq!(go_add_date(t, tz, 0, 0, -1).unwrap(), utc("2026-03-29T01:30:00Z"));
     }
 
     #[test]
@@ -247,17 +219,11 @@ mod tests {
         // 25 October 2026 02:30 happens twice in Berlin; Go picks CET (01:30 UTC).
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let t = utc("2026-10-26T01:30:00Z"); // 02:30 CET on the 26th
-        assert_eq!(
-            go_add_date(t, tz, 0, 0, -1).unwrap(),
-            utc("2026-10-25T01:30:00Z")
-        );
+        assert_eq!(go_add_date(t, tz, 0, 0, -1).unwrap(), utc("2026-10-25T01:30:00Z"));
         // New York falls back on 1 November 2026; 01:30 happens twice and Go picks EDT.
         let tz: Tz = "America/New_York".parse().unwrap();
         let t = utc("2026-11-02T06:30:00Z"); // 01:30 EST on the 2nd
-        assert_eq!(
-            go_add_date(t, tz, 0, 0, -1).unwrap(),
-            utc("2026-11-01T05:30:00Z")
-        );
+        assert_eq!(go_add_date(t, tz, 0, 0, -1).unwrap(), utc("2026-11-01T05:30:00Z"));
     }
 
     #[test]

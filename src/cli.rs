@@ -11,6 +11,7 @@ use futures::StreamExt;
 use crate::audit::AuditLog;
 use crate::config::{self, Config, LoadOptions, Overrides, PortalConfig};
 use crate::docspace::{Credential, DocSpaceClient, PortalEndpoint, is_guid};
+use crate::metrics::Metrics;
 use crate::operator::{self, Exit, Target};
 use crate::pass::{self, PassReport};
 use crate::report::{self, PortalPlan};
@@ -41,6 +42,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The daemon: cron jobs, HTTP server (/metrics /healthz /readyz /status), signals
+    Run,
+    /// Try it now: a simulated DocSpace portal and the daemon running against it
+    Demo,
+    /// Exit 0 if a running daemon answers /healthz with 200, else 1
+    Healthcheck {
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9464/healthz")]
+        url: String,
+    },
     /// One retention pass over all (or the named) portals, then exit
     Once {
         #[arg(long = "portal", value_name = "NAME")]
@@ -165,10 +175,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -208,6 +215,9 @@ fn load_config(cli: &Cli, file_required: bool, require_portals: bool) -> Result<
 
 async fn dispatch(cli: Cli) -> Exit {
     match &cli.command {
+        Command::Run => run(&cli).await,
+        Command::Demo => crate::demo::run(cli.dry_run).await,
+        Command::Healthcheck { url } => healthcheck(url).await,
         Command::CheckConfig { print } => check_config(&cli, *print),
         Command::Plan { portals, json, at } => {
             let config = match load_config(&cli, true, true) {
@@ -262,6 +272,90 @@ async fn dispatch(cli: Cli) -> Exit {
     }
 }
 
+/// Maps SIGTERM/SIGINT to a (graceful, then immediate) shutdown and SIGHUP to a
+/// reload, until the daemon has stopped.
+pub fn forward_signals(control: tokio::sync::mpsc::UnboundedSender<crate::daemon::Control>) {
+    use crate::daemon::Control;
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            let msg = tokio::select! {
+                _ = term.recv() => Control::Shutdown,
+                _ = int.recv() => Control::Shutdown,
+                _ = hup.recv() => Control::Reload,
+            };
+            if msg == Control::Reload {
+                tracing::info!("SIGHUP: reloading the configuration");
+            } else {
+                tracing::info!("signal received: shutting down");
+            }
+            if control.send(msg).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+async fn run(cli: &Cli) -> Exit {
+    let config = match load_config(cli, true, true) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let guard = match crate::logging::init(&config.log, true) {
+        Ok(g) => g,
+        Err(e) => return operator_fail(e),
+    };
+    let (path, _) = config_path(cli);
+    let overrides = Overrides {
+        log_level: cli.log_level.clone(),
+        log_format: cli.log_format.clone(),
+        dry_run: cli.dry_run,
+    };
+    let reload: crate::daemon::ReloadFn = Box::new(move || {
+        let mut opts = LoadOptions::new(path.clone());
+        opts.overrides = overrides.clone();
+        config::load(&opts)
+    });
+    let handle = match crate::daemon::start(config, reload).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return operator_fail(e);
+        }
+    };
+    forward_signals(handle.controller());
+    let exit = handle.wait().await;
+    tracing::info!(code = exit as u8, "stopped");
+    drop(guard);
+    exit
+}
+
+async fn healthcheck(url: &str) -> Exit {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return operator_fail(e),
+    };
+    match client.get(url).send().await {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => {
+            println!("ok");
+            Exit::Success
+        }
+        Ok(r) => operator_fail(format!("{url} answered {}", r.status())),
+        Err(e) => operator_fail(format!("{url}: {}", e.without_url())),
+    }
+}
+
 fn check_config(cli: &Cli, print: bool) -> Exit {
     let config = match load_config(cli, true, true) {
         Ok(c) => c,
@@ -274,11 +368,7 @@ fn check_config(cli: &Cli, print: bool) -> Exit {
         print!("{}", config::print_config(&config));
     } else {
         let names: Vec<&str> = config.portals.iter().map(|p| p.name.as_str()).collect();
-        let files: Vec<String> = config
-            .sources
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+        let files: Vec<String> = config.sources.iter().map(|p| p.display().to_string()).collect();
         println!(
             "configuration OK: {} portal{} ({}) from {}",
             names.len(),
@@ -315,13 +405,23 @@ fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a PortalConf
 /// HTTP clients: one shared, plus one per portal with its own CA.
 pub struct Clients {
     shared: reqwest::Client,
+    metrics: Arc<Metrics>,
 }
 
 impl Clients {
     pub fn new() -> Result<Self, String> {
+        Self::with_metrics(Arc::new(Metrics::new()))
+    }
+
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Result<Self, String> {
         Ok(Clients {
             shared: crate::docspace::http_client(None)?,
+            metrics,
         })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn for_portal(&self, portal: &PortalConfig) -> Result<DocSpaceClient, String> {
@@ -329,16 +429,11 @@ impl Clients {
             Some(ca) => crate::docspace::http_client(Some(ca))?,
             None => self.shared.clone(),
         };
-        Ok(DocSpaceClient::new(http, portal.endpoint()))
+        Ok(DocSpaceClient::new(http, portal.endpoint()).observed_by(Arc::clone(&self.metrics), &portal.name))
     }
 }
 
-async fn plan(
-    config: &Config,
-    names: &[String],
-    json_out: bool,
-    at: Option<DateTime<Utc>>,
-) -> Exit {
+async fn plan(config: &Config, names: &[String], json_out: bool, at: Option<DateTime<Utc>>) -> Exit {
     let portals = match select(config, names) {
         Ok(p) => p,
         Err(exit) => return exit,
@@ -404,10 +499,12 @@ async fn once(config: &Config, names: &[String]) -> Exit {
         .map(|portal| {
             let (clients, audit) = (&clients, &audit);
             async move {
-                match clients.for_portal(portal) {
+                let report = match clients.for_portal(portal) {
                     Ok(client) => pass::run_pass(portal, &client, audit, Utc::now()).await,
                     Err(e) => PassReport::failed(&portal.name, portal.dry_run, e),
-                }
+                };
+                clients.metrics().pass_finished(&report);
+                report
             }
         })
         .buffered(config.daemon.max_concurrent_portals)
@@ -473,21 +570,13 @@ fn target(config: &Config, args: &TargetArgs) -> Result<Target, Exit> {
     };
     let url = reqwest::Url::parse(url).map_err(|e| usage(format!("--url: not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(usage(
-            "--url: expected an http:// or https:// URL with a host".into(),
-        ));
+        return Err(usage("--url: expected an http:// or https:// URL with a host".into()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(usage(
-            "--url: must not contain a user name or password".into(),
-        ));
+        return Err(usage("--url: must not contain a user name or password".into()));
     }
-    let key = std::fs::read_to_string(key_file).map_err(|e| {
-        usage(format!(
-            "--api-key-file: cannot read {}: {e}",
-            key_file.display()
-        ))
-    })?;
+    let key = std::fs::read_to_string(key_file)
+        .map_err(|e| usage(format!("--api-key-file: cannot read {}: {e}", key_file.display())))?;
     let key = key.trim();
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(usage(format!(
@@ -497,9 +586,7 @@ fn target(config: &Config, args: &TargetArgs) -> Result<Target, Exit> {
     }
     let endpoint = PortalEndpoint {
         credential: Credential::ApiKey(Secret::new(key)),
-        request_timeout: std::time::Duration::from_secs(
-            config::defaults::REQUEST_TIMEOUT_SECS as u64,
-        ),
+        request_timeout: std::time::Duration::from_secs(config::defaults::REQUEST_TIMEOUT_SECS as u64),
         max_retries: config::defaults::MAX_RETRIES as u32,
         dump: args.dump,
         url: url.clone(),

@@ -1,25 +1,80 @@
-//! Log setup: `tracing` to stderr, as text or JSON; `RUST_LOG` wins over `log.level`.
+//! Log setup: `tracing`, as text or JSON, to stderr or to daily-rotated files
+//! (tracing-appender's non-blocking writer, flushed when the returned guard drops).
+//! `RUST_LOG`, when set, wins over `log.level`; the daemon's level follows reloads.
 
-use tracing_subscriber::EnvFilter;
+use std::sync::OnceLock;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 use crate::config::{LogConfig, LogFormat};
 
-fn filter(config: &LogConfig) -> EnvFilter {
-    match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => {
-            EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(&config.level))
-        }
-        _ => EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info")),
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
+fn rust_log() -> Option<String> {
+    std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty())
+}
+
+fn filter(level: &str) -> EnvFilter {
+    match rust_log() {
+        Some(v) => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
+        None => EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
     }
 }
 
-/// Logging for the one-shot commands: stderr only, so stdout stays for results.
-pub fn init_for_command(config: &LogConfig) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(config))
-        .with_writer(std::io::stderr);
-    let _ = match config.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+/// Keeps file logging alive; dropping it flushes what is buffered.
+pub struct LogGuard {
+    _worker: Option<WorkerGuard>,
+}
+
+/// Installs the global subscriber. With `files`, a configured `log.directory` gets
+/// daily-rotated files (`docspace-retention.log.YYYY-MM-DD`); otherwise stderr, so that
+/// stdout stays free for command results. A second call is a no-op.
+pub fn init(config: &LogConfig, files: bool) -> Result<LogGuard, String> {
+    let (writer, worker, ansi) = match (&config.directory, files) {
+        (Some(dir), true) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create log.directory {}: {e}", dir.display()))?;
+            let appender = tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("docspace-retention.log")
+                .build(dir)
+                .map_err(|e| format!("cannot log to {}: {e}", dir.display()))?;
+            let (nb, guard) = tracing_appender::non_blocking(appender);
+            (BoxMakeWriter::new(nb), Some(guard), false)
+        }
+        _ => (BoxMakeWriter::new(std::io::stderr), None, true),
     };
+    let (filter_layer, handle) = reload::Layer::new(filter(&config.level));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
+    let fmt = match config.format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    if tracing_subscriber::registry()
+        .with(filter_layer)
+        .with(fmt)
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set(handle);
+    }
+    Ok(LogGuard { _worker: worker })
+}
+
+/// Logging for the one-shot commands: stderr only.
+pub fn init_for_command(config: &LogConfig) {
+    let _ = init(config, false);
+}
+
+/// Applies a reloaded `log.level` (unless `RUST_LOG` is set, which keeps winning).
+pub fn set_level(level: &str) {
+    if rust_log().is_some() {
+        return;
+    }
+    if let (Some(handle), Ok(new)) = (FILTER.get(), EnvFilter::try_new(level)) {
+        let _ = handle.reload(new);
+    }
 }

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::audit::{AuditAction, AuditEntry, AuditLog, Outcome};
-use crate::docspace::{
-    BackupSchedule, DocSpaceClient, HistoryRecord, redacted_storage_params, rfc3339,
-};
+use crate::docspace::{BackupSchedule, DocSpaceClient, HistoryRecord, redacted_storage_params, rfc3339};
 use crate::pass::{DeletionItem, execute_clear, execute_deletions};
 use crate::report::{history_table, schedule_json, schedule_summary};
 
@@ -116,10 +114,7 @@ pub async fn schedule_delete(target: &Target, audit: Option<&Arc<AuditLog>>, yes
         ),
         (Ok(_), Err(e)) => (Outcome::Failed, Some(format!("cannot verify: {e}"))),
     };
-    if let Err(e) = audit
-        .record(intent.result(outcome, status, error.clone()))
-        .await
-    {
+    if let Err(e) = audit.record(intent.result(outcome, status, error.clone())).await {
         return fail(e);
     }
     match error {
@@ -127,10 +122,7 @@ pub async fn schedule_delete(target: &Target, audit: Option<&Arc<AuditLog>>, yes
             println!("{}: backup schedule deleted", target.name);
             Exit::Success
         }
-        Some(e) => fail(format!(
-            "{}: deleting the schedule failed: {e}",
-            target.name
-        )),
+        Some(e) => fail(format!("{}: deleting the schedule failed: {e}", target.name)),
     }
 }
 
@@ -177,10 +169,7 @@ pub async fn history_clear(target: &Target, audit: Option<&Arc<AuditLog>>, yes: 
         Err(e) => return fail(format!("{}: {e}", target.name)),
     };
     if records.is_empty() {
-        println!(
-            "{}: the backup history is empty: nothing to delete",
-            target.name
-        );
+        println!("{}: the backup history is empty: nothing to delete", target.name);
         return Exit::Success;
     }
     if !yes {
@@ -196,53 +185,30 @@ pub async fn history_clear(target: &Target, audit: Option<&Arc<AuditLog>>, yes: 
         return fail("the audit log is not available");
     };
     let reasons = vec![format!("operator request: all {} records", records.len())];
-    let clear = execute_clear(
-        &target.name,
-        &target.client,
-        audit,
-        records.len(),
-        reasons,
-        false,
-    )
-    .await;
+    let clear = execute_clear(&target.name, &target.client, audit, records.len(), reasons, false).await;
     match clear.error {
         None => {
-            println!(
-                "{}: backup history cleared ({} backups)",
-                target.name,
-                records.len()
-            );
+            println!("{}: backup history cleared ({} backups)", target.name, records.len());
             Exit::Success
         }
         Some(e) => fail(format!("{}: clearing the history failed: {e}", target.name)),
     }
 }
 
-pub async fn backup_delete(
-    target: &Target,
-    audit: Option<&Arc<AuditLog>>,
-    ids: &[String],
-    yes: bool,
-) -> Exit {
+pub async fn backup_delete(target: &Target, audit: Option<&Arc<AuditLog>>, ids: &[String], yes: bool) -> Exit {
     let records = match target.client.get_history().await {
         Ok(r) => r,
         Err(e) => return fail(format!("{}: {e}", target.name)),
     };
-    let by_id: HashMap<String, &HistoryRecord> = records
-        .iter()
-        .map(|r| (r.id.to_ascii_lowercase(), r))
-        .collect();
+    let by_id: HashMap<String, &HistoryRecord> = records.iter().map(|r| (r.id.to_ascii_lowercase(), r)).collect();
     let mut items = Vec::new();
     for id in ids {
         match by_id.get(&id.to_ascii_lowercase()) {
-            Some(r) if !items.iter().any(|i: &DeletionItem| i.id == r.id) => items.push(
-                DeletionItem::from_record(r, vec!["operator request".to_string()]),
-            ),
+            Some(r) if !items.iter().any(|i: &DeletionItem| i.id == r.id) => {
+                items.push(DeletionItem::from_record(r, vec!["operator request".to_string()]))
+            }
             Some(_) => {}
-            None => println!(
-                "{id}: not in the history of {} (already gone): skipped",
-                target.name
-            ),
+            None => println!("{id}: not in the history of {} (already gone): skipped", target.name),
         }
     }
     if items.is_empty() {
@@ -270,11 +236,7 @@ pub async fn backup_delete(
         match r.outcome {
             Outcome::Failed => {
                 exit = Exit::Failure;
-                eprintln!(
-                    "{}: failed: {}",
-                    r.id,
-                    r.error.as_deref().unwrap_or("unknown error")
-                );
+                eprintln!("{}: failed: {}", r.id, r.error.as_deref().unwrap_or("unknown error"));
             }
             other => println!("{}: {}", r.id, other.as_str()),
         }

@@ -119,10 +119,7 @@ impl PassReport {
     }
 
     pub fn count(&self, outcome: Outcome) -> usize {
-        self.deletions
-            .iter()
-            .filter(|d| d.outcome == outcome)
-            .count()
+        self.deletions.iter().filter(|d| d.outcome == outcome).count()
     }
 
     pub fn kept(&self) -> usize {
@@ -155,7 +152,6 @@ pub async fn run_pass(
     let read = match read_and_plan(portal, client, now).await {
         Ok(read) => read,
         Err(e) => {
-            tracing::error!(portal = %portal.name, error = %e, "retention pass failed: cannot read the portal");
             report.error = Some(e.to_string());
             report.finished = Utc::now();
             return report;
@@ -169,17 +165,6 @@ pub async fn run_pass(
     }
     report.read = Some(read);
     report.finished = Utc::now();
-    match &report.error {
-        None => tracing::info!(
-            portal = %portal.name,
-            kept = report.kept(),
-            deleted = report.count(Outcome::Deleted) + report.count(Outcome::AlreadyGone),
-            dry_run = report.count(Outcome::DryRun),
-            blocked = report.blocked(),
-            "retention pass finished"
-        ),
-        Some(e) => tracing::error!(portal = %portal.name, error = %e, "retention pass failed"),
-    }
     report
 }
 
@@ -246,12 +231,7 @@ impl DeletionItem {
         )
     }
 
-    fn settled(
-        &self,
-        outcome: Outcome,
-        http_status: Option<u16>,
-        error: Option<String>,
-    ) -> DeletionResult {
+    fn settled(&self, outcome: Outcome, http_status: Option<u16>, error: Option<String>) -> DeletionResult {
         DeletionResult {
             id: self.id.clone(),
             file_name: self.file_name.clone(),
@@ -354,10 +334,7 @@ pub async fn execute_deletions(
                 tracing::info!(portal, backup = %item.id, outcome = outcome.as_str(), "backup deleted")
             }
         }
-        if let Err(e) = audit
-            .record(intent.result(outcome, status, error.clone()))
-            .await
-        {
+        if let Err(e) = audit.record(intent.result(outcome, status, error.clone())).await {
             done.error.get_or_insert(e);
         }
         done.results.push(item.settled(outcome, status, error));
@@ -366,24 +343,16 @@ pub async fn execute_deletions(
 }
 
 /// The outcome of one delete from its answer and whether the record is gone after.
-fn settle(
-    gone: Option<bool>,
-    answer: &Result<Option<bool>, ApiError>,
-) -> (Outcome, Option<String>) {
+fn settle(gone: Option<bool>, answer: &Result<Option<bool>, ApiError>) -> (Outcome, Option<String>) {
     match (gone, answer) {
         (Some(true), Ok(Some(false))) => (Outcome::AlreadyGone, None),
-        (Some(true), Err(e)) if matches!(e.kind, ApiErrorKind::NotFound { .. }) => {
-            (Outcome::AlreadyGone, None)
-        }
+        (Some(true), Err(e)) if matches!(e.kind, ApiErrorKind::NotFound { .. }) => (Outcome::AlreadyGone, None),
         // A 500 whose record is gone: the server removed the record, then failed on
         // the file (DOCSPACE_API.md "Delete order").
         (Some(true), _) => (Outcome::Deleted, None),
         (Some(false), Ok(_)) => (
             Outcome::Failed,
-            Some(
-                "still in the history after the server answered the delete with success"
-                    .to_string(),
-            ),
+            Some("still in the history after the server answered the delete with success".to_string()),
         ),
         (Some(false), Err(e)) => (Outcome::Failed, Some(e.to_string())),
         // Unverifiable: only an explicit success counts.
@@ -411,12 +380,7 @@ async fn delete_backups(
         .rev()
         .filter(|e| e.action == crate::retention::Action::Delete)
         .filter(|e| seen.insert(e.record.id.to_ascii_lowercase()))
-        .map(|e| {
-            DeletionItem::from_record(
-                &e.record,
-                e.reasons.iter().map(ToString::to_string).collect(),
-            )
-        })
+        .map(|e| DeletionItem::from_record(&e.record, e.reasons.iter().map(ToString::to_string).collect()))
         .collect();
     if items.is_empty() {
         return;
@@ -426,11 +390,7 @@ async fn delete_backups(
     report.error = done.error;
 
     if let Some(present) = &done.present_after {
-        let touched: HashSet<String> = report
-            .deletions
-            .iter()
-            .map(|d| d.id.to_ascii_lowercase())
-            .collect();
+        let touched: HashSet<String> = report.deletions.iter().map(|d| d.id.to_ascii_lowercase()).collect();
         report.unexpectedly_missing = plan
             .entries
             .iter()
@@ -447,10 +407,7 @@ async fn delete_backups(
     }
     let failed = report.count(Outcome::Failed);
     if failed > 0 && report.error.is_none() {
-        report.error = Some(format!(
-            "{failed} of {} deletions failed",
-            report.deletions.len()
-        ));
+        report.error = Some(format!("{failed} of {} deletions failed", report.deletions.len()));
     }
 }
 
@@ -465,11 +422,7 @@ async fn clear_history(
     let reasons = vec![format!("all {records} records planned for deletion")];
     if !portal.dry_run {
         // Only clear what was planned: the history must be exactly what we decided on.
-        let planned: HashSet<String> = plan
-            .entries
-            .iter()
-            .map(|e| e.record.id.to_ascii_lowercase())
-            .collect();
+        let planned: HashSet<String> = plan.entries.iter().map(|e| e.record.id.to_ascii_lowercase()).collect();
         match client.get_history().await {
             Ok(again) if ids(&again) == planned && again.len() == records => {}
             Ok(_) => {
@@ -477,22 +430,12 @@ async fn clear_history(
                 return;
             }
             Err(e) => {
-                report.error = Some(format!(
-                    "cannot re-read the history before clearing it: {e}"
-                ));
+                report.error = Some(format!("cannot re-read the history before clearing it: {e}"));
                 return;
             }
         }
     }
-    let clear = execute_clear(
-        &portal.name,
-        client,
-        audit,
-        records,
-        reasons,
-        portal.dry_run,
-    )
-    .await;
+    let clear = execute_clear(&portal.name, client, audit, records, reasons, portal.dry_run).await;
     if clear.outcome == Outcome::Failed {
         report.error = Some(
             clear
@@ -547,24 +490,12 @@ pub async fn execute_clear(
         (_, Ok(left)) if left.is_empty() => (Outcome::Deleted, None),
         (Ok(_), Ok(left)) => (
             Outcome::Failed,
-            Some(format!(
-                "{} records remain after clearing the history",
-                left.len()
-            )),
+            Some(format!("{} records remain after clearing the history", left.len())),
         ),
-        (Err(e), Ok(left)) => (
-            Outcome::Failed,
-            Some(format!("{e}; {} records remain", left.len())),
-        ),
-        (_, Err(e)) => (
-            Outcome::Failed,
-            Some(format!("cannot verify the cleared history: {e}")),
-        ),
+        (Err(e), Ok(left)) => (Outcome::Failed, Some(format!("{e}; {} records remain", left.len()))),
+        (_, Err(e)) => (Outcome::Failed, Some(format!("cannot verify the cleared history: {e}"))),
     };
-    if let Err(e) = audit
-        .record(intent.result(outcome, status, error.clone()))
-        .await
-    {
+    if let Err(e) = audit.record(intent.result(outcome, status, error.clone())).await {
         return failed(e);
     }
     match outcome {
@@ -583,11 +514,7 @@ pub async fn execute_clear(
     }
 }
 
-async fn audit_both(
-    audit: &Arc<AuditLog>,
-    intent: AuditEntry,
-    result: AuditEntry,
-) -> Result<(), String> {
+async fn audit_both(audit: &Arc<AuditLog>, intent: AuditEntry, result: AuditEntry) -> Result<(), String> {
     audit.record(intent).await?;
     audit.record(result).await
 }

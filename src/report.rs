@@ -145,8 +145,8 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                 }
                 if let Some(pos) = read.policy_conflict {
                     out.push_str(&format!(
-                        "  warning: the schedule keeps only {} scheduled backups, the policy keeps more \
-                         (the server's cleaner will delete the {}th newest and older)\n",
+                        "  warning: the schedule keeps only the newest {} scheduled backups, but the policy keeps \
+                         older ones (from number {}): the server's own cleaner will delete them; raise backupsStored\n",
                         read.schedule.as_ref().and_then(|s| s.backups_stored).unwrap_or(0),
                         pos + 1
                     ));
@@ -161,11 +161,7 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                         },
                         e.created().map(rfc3339).unwrap_or_else(|| "?".to_string()),
                         e.action.as_str().to_string(),
-                        e.reasons
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
                     ]);
                 }
             }
@@ -173,10 +169,7 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
     }
     if !rows.is_empty() {
         out.push('\n');
-        out.push_str(&table(
-            &["PORTAL", "BACKUP", "CREATED", "ACTION", "REASONS"],
-            &rows,
-        ));
+        out.push_str(&table(&["PORTAL", "BACKUP", "CREATED", "ACTION", "REASONS"], &rows));
     }
     out
 }

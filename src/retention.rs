@@ -345,10 +345,7 @@ impl Plan {
     }
 
     pub fn blocked(&self, guard: Guard) -> usize {
-        self.guards
-            .iter()
-            .find(|(g, _)| *g == guard)
-            .map_or(0, |(_, n)| *n)
+        self.guards.iter().find(|(g, _)| *g == guard).map_or(0, |(_, n)| *n)
     }
 
     /// Deletions by the guards (stale, min_keep, max_fraction, max_deletions).
@@ -362,11 +359,7 @@ impl Plan {
 }
 
 /// Decides for every record of one portal. See the module docs for the steps.
-pub fn plan_retention(
-    records: Vec<HistoryRecord>,
-    policy: &RetentionPolicy,
-    ctx: &PlanContext,
-) -> Plan {
+pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx: &PlanContext) -> Plan {
     let future_limit = i64::try_from(policy.future_tolerance_secs)
         .ok()
         .and_then(TimeDelta::try_seconds)
@@ -396,10 +389,7 @@ pub fn plan_retention(
 
     apply_rules(&mut entries, &managed, &times, policy, ctx);
     for &i in &managed {
-        if policy
-            .protect
-            .contains(&entries[i].record.id.to_ascii_lowercase())
-        {
+        if policy.protect.contains(&entries[i].record.id.to_ascii_lowercase()) {
             entries[i].action = Action::Keep;
             entries[i].reasons.push(Reason::Protected);
         }
@@ -438,10 +428,8 @@ pub fn plan_retention(
     };
 
     // 1. stale
-    if let (Some(after), Some(newest)) = (
-        policy.stale_threshold(ctx.schedule_period.as_ref()),
-        newest_managed,
-    ) && newest < after.before(ctx.now, ctx.tz)
+    if let (Some(after), Some(newest)) = (policy.stale_threshold(ctx.schedule_period.as_ref()), newest_managed)
+        && newest < after.before(ctx.now, ctx.tz)
     {
         let n = block(&mut entries, &candidates, GuardLimit::Stale { after });
         count(Guard::Stale, n);
@@ -456,16 +444,13 @@ pub fn plan_retention(
         let n = block(
             &mut entries,
             &candidates[from..],
-            GuardLimit::MinKeep {
-                min: policy.min_keep,
-            },
+            GuardLimit::MinKeep { min: policy.min_keep },
         );
         count(Guard::MinKeep, n);
         candidates.truncate(from);
     }
     // 3. max_delete_fraction, then max_deletions_per_run: the oldest go first.
-    let fraction_limit =
-        ((policy.max_delete_fraction * managed.len() as f64) + 1e-9).floor() as usize;
+    let fraction_limit = ((policy.max_delete_fraction * managed.len() as f64) + 1e-9).floor() as usize;
     if candidates.len() > fraction_limit {
         let n = block(
             &mut entries,
@@ -507,43 +492,26 @@ pub fn plan_retention(
     }
 }
 
-fn classify(
-    record: HistoryRecord,
-    policy: &RetentionPolicy,
-    future_limit: DateTime<Utc>,
-) -> PlanEntry {
+fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateTime<Utc>) -> PlanEntry {
     let (scope, reason) = if !policy.manages(&record.storage_type) {
         (Scope::NotManaged, Reason::NotManaged)
     } else if !record.storage_type.is_known() {
-        (
-            Scope::Doubtful(Guard::Unparseable),
-            Reason::UnknownStorageType,
-        )
+        (Scope::Doubtful(Guard::Unparseable), Reason::UnknownStorageType)
     } else if !matches!(record.created_on, WireTime::At(_)) {
         let detail = match &record.created_on {
             WireTime::Missing => "no createdOn".to_string(),
             WireTime::Never => "createdOn is 0001-01-01".to_string(),
             other => format!("createdOn {other}"),
         };
-        (
-            Scope::Doubtful(Guard::Unparseable),
-            Reason::Unparseable(detail),
-        )
+        (Scope::Doubtful(Guard::Unparseable), Reason::Unparseable(detail))
     } else if !is_guid(&record.id) {
         let detail = if record.id.is_empty() {
             "no id".to_string()
         } else {
             "id is not a GUID".to_string()
         };
-        (
-            Scope::Doubtful(Guard::Unparseable),
-            Reason::Unparseable(detail),
-        )
-    } else if record
-        .created_on
-        .instant()
-        .is_some_and(|t| t > future_limit)
-    {
+        (Scope::Doubtful(Guard::Unparseable), Reason::Unparseable(detail))
+    } else if record.created_on.instant().is_some_and(|t| t > future_limit) {
         (
             Scope::Doubtful(Guard::Future),
             Reason::Future {
@@ -691,18 +659,10 @@ impl RuleEngine {
         .collect();
         type MakeRule = fn(CalDuration) -> Rule;
         let windows = [
-            (
-                policy.keep_within_hourly,
-                Rule::WithinHourly as MakeRule,
-                Bucket::Hour,
-            ),
+            (policy.keep_within_hourly, Rule::WithinHourly as MakeRule, Bucket::Hour),
             (policy.keep_within_daily, Rule::WithinDaily, Bucket::Day),
             (policy.keep_within_weekly, Rule::WithinWeekly, Bucket::Week),
-            (
-                policy.keep_within_monthly,
-                Rule::WithinMonthly,
-                Bucket::Month,
-            ),
+            (policy.keep_within_monthly, Rule::WithinMonthly, Bucket::Month),
             (policy.keep_within_yearly, Rule::WithinYearly, Bucket::Year),
         ]
         .into_iter()
@@ -725,13 +685,7 @@ impl RuleEngine {
 
     /// Considers the `nr`-th backup (newest first); pushes the reasons it is kept
     /// for and answers whether any rule keeps it.
-    fn consider(
-        &mut self,
-        t: DateTime<Utc>,
-        nr: usize,
-        is_oldest: bool,
-        reasons: &mut Vec<Reason>,
-    ) -> bool {
+    fn consider(&mut self, t: DateTime<Utc>, nr: usize, is_oldest: bool, reasons: &mut Vec<Reason>) -> bool {
         let mut keep = false;
         if let Some((d, start)) = self.within
             && t > start
@@ -757,10 +711,7 @@ impl RuleEngine {
                 if r.left > 0 {
                     r.left -= 1;
                 }
-                reasons.push(Reason::Rule {
-                    rule: r.rule,
-                    oldest,
-                });
+                reasons.push(Reason::Rule { rule: r.rule, oldest });
             }
         }
         for r in &mut self.windows {
@@ -770,10 +721,7 @@ impl RuleEngine {
                     keep = true;
                     let oldest = r.last == Some(val) && is_oldest;
                     r.last = Some(val);
-                    reasons.push(Reason::Rule {
-                        rule: r.rule,
-                        oldest,
-                    });
+                    reasons.push(Reason::Rule { rule: r.rule, oldest });
                 }
             }
         }

@@ -58,10 +58,9 @@ async fn portal_with_history(days: usize) -> MockServer {
 #[tokio::test]
 async fn check_config_accepts_a_good_config_and_prints_it_redacted() {
     let server = MockServer::start().await;
-    let setup = Setup::new(&portal("acme", &server, POLICY).replace(
-        "api_key_file = \"KEYFILE\"",
-        "api_key = \"sk-inline-secret\"",
-    ));
+    let setup = Setup::new(
+        &portal("acme", &server, POLICY).replace("api_key_file = \"KEYFILE\"", "api_key = \"sk-inline-secret\""),
+    );
     let o = cli(&setup, &["check-config"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
@@ -69,11 +68,7 @@ async fn check_config_accepts_a_good_config_and_prints_it_redacted() {
         "{}",
         stdout(&o)
     );
-    assert!(
-        stderr(&o).contains(
-            "warning: portals.acme.api_key: an API key in the config file is discouraged"
-        )
-    );
+    assert!(stderr(&o).contains("warning: portals.acme.api_key: an API key in the config file is discouraged"));
     let o = cli(&setup, &["check-config", "--print"]).await;
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("api_key = \"***\""), "{}", stdout(&o));
@@ -88,10 +83,7 @@ async fn check_config_reports_every_error_with_exit_78() {
     let o = cli(&setup, &["check-config"]).await;
     assert_eq!(code(&o), 78);
     let err = stderr(&o);
-    assert!(
-        err.starts_with("invalid configuration (4 errors):"),
-        "{err}"
-    );
+    assert!(err.starts_with("invalid configuration (4 errors):"), "{err}");
     for key in [
         "portals.acme.url",
         "portals.acme.schedule",
@@ -102,11 +94,7 @@ async fn check_config_reports_every_error_with_exit_78() {
     }
     // A missing file is a config error too.
     let o = run(
-        vec![
-            "--config".into(),
-            "/nonexistent/c.toml".into(),
-            "check-config".into(),
-        ],
+        vec!["--config".into(), "/nonexistent/c.toml".into(), "check-config".into()],
         Vec::new(),
     )
     .await;
@@ -120,11 +108,7 @@ async fn the_example_config_is_accepted() {
     std::fs::write(key.path(), "sk-example").unwrap();
     let args = vec![
         "--config".into(),
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/config/docspace-retention.toml"
-        )
-        .into(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/docspace-retention.toml").into(),
         "check-config".into(),
     ];
     let env = vec![(
@@ -187,10 +171,7 @@ async fn plan_at_evaluates_another_instant_and_shows_guards() {
     let o = cli(&setup, &["plan", "--json", "--at", &later]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(
-        v["portals"][0]["guards"],
-        json!([{"guard": "stale", "blocked": 3}])
-    );
+    assert_eq!(v["portals"][0]["guards"], json!([{"guard": "stale", "blocked": 3}]));
     let o = cli(&setup, &["plan", "--at", "next tuesday"]).await;
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("expected an RFC 3339 instant"));
@@ -204,9 +185,7 @@ async fn plan_table_for_people() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.starts_with(
-            "acme: 8 backups (8 managed): keep 5, delete 3; schedule EveryDay at hour 3"
-        ),
+        out.starts_with("acme: 8 backups (8 managed): keep 5, delete 3; schedule EveryDay at hour 3"),
         "{out}"
     );
     assert!(out.contains("PORTAL  BACKUP"), "{out}");
@@ -261,10 +240,7 @@ async fn once_deletes_and_one_failing_portal_does_not_stop_the_others() {
         expect_delete(&good, n, 1).await;
     }
     let bad = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(html(503))
-        .mount(&bad)
-        .await;
+    Mock::given(method("GET")).respond_with(html(503)).mount(&bad).await;
     forbid_deletes(&bad).await;
     let setup = Setup::new(&format!(
         "{}{}",
@@ -291,11 +267,7 @@ async fn once_with_dry_run_flag_sends_no_delete() {
     let setup = Setup::new(&portal("acme", &server, POLICY));
     let o = cli(&setup, &["once", "--dry-run"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("would delete 3 (dry run)"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("would delete 3 (dry run)"), "{}", stdout(&o));
     assert!(setup.audit().iter().all(|l| l["dry_run"] == true));
 }
 
@@ -353,10 +325,7 @@ async fn schedule_show_and_delete() {
         (Some("delete_schedule"), Some("intent"))
     );
     assert_eq!(
-        (
-            audit[1]["outcome"].as_str(),
-            audit[1]["http_status"].as_u64()
-        ),
+        (audit[1]["outcome"].as_str(), audit[1]["http_status"].as_u64()),
         (Some("deleted"), Some(200))
     );
 }
@@ -440,23 +409,12 @@ async fn backup_delete() {
     let absent = "deadbeef-0000-4000-8000-000000000000";
     let o = cli(
         &setup,
-        &[
-            "backup",
-            "delete",
-            "--portal",
-            "acme",
-            &id(3),
-            absent,
-            "--yes",
-        ],
+        &["backup", "delete", "--portal", "acme", &id(3), absent, "--yes"],
     )
     .await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(
-        out.contains(&format!("{absent}: not in the history")),
-        "{out}"
-    );
+    assert!(out.contains(&format!("{absent}: not in the history")), "{out}");
     assert!(out.contains(&format!("{}: deleted", id(3))), "{out}");
     assert_eq!(setup.audit().len(), 2);
 
@@ -498,18 +456,9 @@ async fn operator_commands_take_an_ad_hoc_url() {
     // ...but without --config none is needed.
     let o = run(args[2..].to_vec(), Vec::new()).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(
-        stdout(&o).starts_with("127.0.0.1: 2 backups"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).starts_with("127.0.0.1: 2 backups"), "{}", stdout(&o));
     let o = run(
-        vec![
-            "history".into(),
-            "list".into(),
-            "--url".into(),
-            server.uri(),
-        ],
+        vec!["history".into(), "list".into(), "--url".into(), server.uri()],
         Vec::new(),
     )
     .await;

@@ -80,12 +80,7 @@ async fn a_pass_deletes_exactly_the_planned_backups_oldest_first_and_verifies() 
     assert_eq!(audit.len(), 6);
     let phases: Vec<(&str, &str)> = audit
         .iter()
-        .map(|l| {
-            (
-                l["phase"].as_str().unwrap(),
-                l["backup_id"].as_str().unwrap(),
-            )
-        })
+        .map(|l| (l["phase"].as_str().unwrap(), l["backup_id"].as_str().unwrap()))
         .collect();
     let (i8, i7, i6) = (id(8), id(7), id(6));
     assert_eq!(
@@ -133,8 +128,7 @@ async fn dry_run_sends_no_delete_but_audits_and_plans() {
     serve_history(&server, daily("2026-11-22", 8), daily("2026-11-22", 8)).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(
-        &portal("acme", &server, &format!("{KEEP5}\n"))
-            .replace("max_retries = 0", "max_retries = 0\ndry_run = true"),
+        &portal("acme", &server, &format!("{KEEP5}\n")).replace("max_retries = 0", "max_retries = 0\ndry_run = true"),
     );
     let report = pass(&setup).await;
     assert!(report.succeeded());
@@ -218,8 +212,7 @@ async fn a_500_whose_record_remains_is_a_failure_and_is_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let setup =
-        Setup::new(&portal("acme", &server, KEEP5).replace("max_retries = 0", "max_retries = 3"));
+    let setup = Setup::new(&portal("acme", &server, KEEP5).replace("max_retries = 0", "max_retries = 3"));
     let report = pass(&setup).await;
     assert!(!report.succeeded());
     assert_eq!(report.count(Outcome::Failed), 1);
@@ -227,10 +220,7 @@ async fn a_500_whose_record_remains_is_a_failure_and_is_not_retried() {
     let result = setup.audit().pop().unwrap();
     assert_eq!(result["outcome"], "failed");
     assert!(
-        result["error"]
-            .as_str()
-            .unwrap()
-            .contains("500 server error"),
+        result["error"].as_str().unwrap().contains("500 server error"),
         "{result}"
     );
 }
@@ -294,10 +284,7 @@ async fn an_unverifiable_pass_fails_and_counts_only_explicit_successes() {
     serve_schedule(&server, no_value()).await;
     Mock::given(method("GET"))
         .and(path(HISTORY))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(envelope(Value::Array(daily("2026-11-22", 7)))),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 7)))))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&server)
@@ -368,13 +355,13 @@ async fn read_errors_say_what_happened_and_delete_nothing() {
         "403 Forbidden: needs owner or admin",
     )
     .await;
+    failing_read(HISTORY, error_body(403, "Access denied"), "(server: \"Access denied\")").await;
     failing_read(
         HISTORY,
-        error_body(403, "Access denied"),
-        "(server: \"Access denied\")",
+        html(502),
+        "get_history: 502 Bad Gateway: the portal or its reverse proxy is unavailable (HTML error page",
     )
     .await;
-    failing_read(HISTORY, html(502), "get_history: 502 Bad Gateway: the portal or its reverse proxy is unavailable (HTML error page").await;
     failing_read(
         HISTORY,
         error_body(500, "Object reference not set"),
@@ -420,15 +407,11 @@ async fn a_timeout_is_reported_as_such() {
         .mount(&server)
         .await;
     forbid_deletes(&server).await;
-    let setup = Setup::new(&portal("acme", &server, KEEP5).replace(
-        "max_retries = 0",
-        "max_retries = 0\nrequest_timeout_secs = 1",
-    ));
-    let report = pass(&setup).await;
-    assert_eq!(
-        report.error.as_deref(),
-        Some("get_schedule: timed out after 1s")
+    let setup = Setup::new(
+        &portal("acme", &server, KEEP5).replace("max_retries = 0", "max_retries = 0\nrequest_timeout_secs = 1"),
     );
+    let report = pass(&setup).await;
+    assert_eq!(report.error.as_deref(), Some("get_schedule: timed out after 1s"));
 }
 
 #[tokio::test]
@@ -484,17 +467,12 @@ async fn a_url_with_a_path_prefix_is_honoured() {
         .await;
     Mock::given(method("GET"))
         .and(path(prefixed(HISTORY)))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(envelope(Value::Array(daily("2026-11-22", 2)))),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 2)))))
         .expect(1)
         .mount(&server)
         .await;
-    let setup = Setup::new(
-        &portal("acme", &server, KEEP5)
-            .replace(&server.uri(), &format!("{}/docspace/", server.uri())),
-    );
+    let setup =
+        Setup::new(&portal("acme", &server, KEEP5).replace(&server.uri(), &format!("{}/docspace/", server.uri())));
     let report = pass(&setup).await;
     assert!(report.succeeded(), "{:?}", report.error);
 }
@@ -528,10 +506,7 @@ async fn login_with_user_and_password_caches_the_token() {
     Mock::given(method("GET"))
         .and(path(HISTORY))
         .and(header("authorization", "Bearer session-token-1"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(envelope(Value::Array(daily("2026-11-22", 3)))),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 3)))))
         .expect(1)
         .mount(&server)
         .await;
@@ -543,9 +518,7 @@ async fn login_with_user_and_password_caches_the_token() {
 async fn a_rejected_token_means_one_new_login() {
     let server = MockServer::start().await;
     let token = |t: &str| {
-        ResponseTemplate::new(200).set_body_json(envelope(
-            json!({"token": t, "expires": "2099-01-01T00:00:00Z"}),
-        ))
+        ResponseTemplate::new(200).set_body_json(envelope(json!({"token": t, "expires": "2099-01-01T00:00:00Z"})))
     };
     Mock::given(method("POST"))
         .and(path("/api/2.0/authentication"))
@@ -575,10 +548,7 @@ async fn a_rejected_token_means_one_new_login() {
     Mock::given(method("GET"))
         .and(path(HISTORY))
         .and(header("authorization", "Bearer new"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(envelope(Value::Array(daily("2026-11-22", 3)))),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 3)))))
         .mount(&server)
         .await;
     let setup = Setup::new(&login_portal(&server));
@@ -597,10 +567,7 @@ async fn a_rejected_token_means_one_new_login() {
 #[tokio::test]
 async fn login_problems_are_explained() {
     for (answer, expected) in [
-        (
-            ResponseTemplate::new(401),
-            "login as \"admin@acme.example\" rejected",
-        ),
+        (ResponseTemplate::new(401), "login as \"admin@acme.example\" rejected"),
         (
             ResponseTemplate::new(200).set_body_json(envelope(json!({"sms": false, "tfa": true}))),
             "needs two-factor authentication",
@@ -638,16 +605,12 @@ async fn retries_follow_retry_after_and_recover() {
         .await;
     Mock::given(method("GET"))
         .and(path(HISTORY))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(envelope(Value::Array(daily("2026-11-22", 3)))),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 3)))))
         .with_priority(2)
         .expect(1)
         .mount(&server)
         .await;
-    let setup =
-        Setup::new(&portal("acme", &server, KEEP5).replace("max_retries = 0", "max_retries = 2"));
+    let setup = Setup::new(&portal("acme", &server, KEEP5).replace("max_retries = 0", "max_retries = 2"));
     let started = std::time::Instant::now();
     let report = pass(&setup).await;
     assert!(report.succeeded(), "{:?}", report.error);

@@ -86,11 +86,7 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(
-            f,
-            "invalid configuration ({n} error{}):",
-            if n == 1 { "" } else { "s" }
-        )?;
+        writeln!(f, "invalid configuration ({n} error{}):", if n == 1 { "" } else { "s" })?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
@@ -151,13 +147,10 @@ pub enum CredentialSource {
     ApiKeyFile(PathBuf),
     ApiKeyEnv(String),
     ApiKeyInline,
-    Login {
-        user: String,
-        password_file: PathBuf,
-    },
+    Login { user: String, password_file: PathBuf },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PortalConfig {
     pub name: String,
     pub url: Url,
@@ -348,18 +341,12 @@ fn name_env_sources(errors: &mut [ConfigError], env_keys: &[(String, String, Str
         let vars: Vec<&str> = env_keys
             .iter()
             .filter(|(_, key, _)| {
-                *key == e.path
-                    || key.starts_with(&format!("{}.", e.path))
-                    || e.path.starts_with(&format!("{key}."))
+                *key == e.path || key.starts_with(&format!("{}.", e.path)) || e.path.starts_with(&format!("{key}."))
             })
             .map(|(name, _, _)| name.as_str())
             .collect();
         if !vars.is_empty() {
-            e.message = format!(
-                "{} (set by environment variable {})",
-                e.message,
-                vars.join(", ")
-            );
+            e.message = format!("{} (set by environment variable {})", e.message, vars.join(", "));
         }
     }
 }

@@ -23,10 +23,7 @@ pub fn print_config(config: &Config) -> String {
         "shutdown_grace_secs".into(),
         (config.daemon.shutdown_grace.as_secs() as i64).into(),
     );
-    daemon.insert(
-        "state_dir".into(),
-        config.daemon.state_dir.display().to_string().into(),
-    );
+    daemon.insert("state_dir".into(), config.daemon.state_dir.display().to_string().into());
     root.insert("daemon".into(), daemon.into());
 
     let mut log = Table::new();
@@ -59,16 +56,10 @@ pub fn print_config(config: &Config) -> String {
             CredentialSource::ApiKeyInline => {
                 t.insert("api_key".into(), REDACTED.into());
             }
-            CredentialSource::Login {
-                user,
-                password_file,
-            } => {
+            CredentialSource::Login { user, password_file } => {
                 let mut login = Table::new();
                 login.insert("user".into(), user.clone().into());
-                login.insert(
-                    "password_file".into(),
-                    password_file.display().to_string().into(),
-                );
+                login.insert("password_file".into(), password_file.display().to_string().into());
                 t.insert("login".into(), login.into());
             }
         }
@@ -85,10 +76,7 @@ pub fn print_config(config: &Config) -> String {
             (p.request_timeout.as_secs() as i64).into(),
         );
         t.insert("max_retries".into(), i64::from(p.max_retries).into());
-        t.insert(
-            "requests_per_minute".into(),
-            i64::from(p.requests_per_minute).into(),
-        );
+        t.insert("requests_per_minute".into(), i64::from(p.requests_per_minute).into());
         t.insert("retention".into(), retention_table(&p.retention).into());
         portals.insert(p.name.clone(), t.into());
     }
@@ -116,10 +104,7 @@ fn retention_table(r: &RetentionPolicy) -> Table {
         ("keep_within_monthly", r.keep_within_monthly),
         ("keep_within_yearly", r.keep_within_yearly),
     ] {
-        t.insert(
-            key.into(),
-            d.map(|d| d.to_string()).unwrap_or_default().into(),
-        );
+        t.insert(key.into(), d.map(|d| d.to_string()).unwrap_or_default().into());
     }
     t.insert(
         "protect".into(),
@@ -141,10 +126,7 @@ fn retention_table(r: &RetentionPolicy) -> Table {
         StaleAfter::After(d) => d.to_string(),
     };
     t.insert("stale_after".into(), stale.into());
-    t.insert(
-        "future_tolerance_secs".into(),
-        (r.future_tolerance_secs as i64).into(),
-    );
+    t.insert("future_tolerance_secs".into(), (r.future_tolerance_secs as i64).into());
     t.insert("clear_history".into(), r.clear_history.into());
     t
 }

@@ -62,8 +62,7 @@ fn num_text(n: &Num) -> String {
 
 /// Any integer variant (figment keeps signed and unsigned apart).
 fn integer(n: &Num) -> Option<i128> {
-    n.to_i128()
-        .or_else(|| n.to_u128().and_then(|u| i128::try_from(u).ok()))
+    n.to_i128().or_else(|| n.to_u128().and_then(|u| i128::try_from(u).ok()))
 }
 
 fn expected<T>(what: &str, value: &Value) -> Result<T, String> {
@@ -87,9 +86,7 @@ impl FieldType for f64 {
         match value {
             Value::Num(_, Num::F64(f)) => Ok(*f),
             Value::Num(_, Num::F32(f)) => Ok(*f as f64),
-            Value::Num(_, n) => integer(n)
-                .map(|i| i as f64)
-                .ok_or_else(|| "unreadable number".into()),
+            Value::Num(_, n) => integer(n).map(|i| i as f64).ok_or_else(|| "unreadable number".into()),
             _ => expected("a number", value),
         }
     }
@@ -146,14 +143,7 @@ macro_rules! table_field {
         }
     )*};
 }
-table_field!(
-    RawServer,
-    RawDaemon,
-    RawLog,
-    RawPortal,
-    RawRetention,
-    RawLogin
-);
+table_field!(RawServer, RawDaemon, RawLog, RawPortal, RawRetention, RawLogin);
 
 impl FieldType for BTreeMap<String, Field<RawPortal>> {
     fn from_value(value: &Value) -> Result<Self, String> {

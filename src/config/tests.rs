@@ -21,10 +21,7 @@ impl Dir {
     fn conf_d(&self, name: &str, text: &str) -> &Self {
         let d = self.dir.path().join("conf.d");
         std::fs::create_dir_all(&d).unwrap();
-        let text = text.replace(
-            "KEYFILE",
-            &self.dir.path().join("key").display().to_string(),
-        );
+        let text = text.replace("KEYFILE", &self.dir.path().join("key").display().to_string());
         std::fs::write(d.join(name), text).unwrap();
         self
     }
@@ -36,10 +33,7 @@ impl Dir {
     fn opts(&self, env: &[(&str, &str)]) -> LoadOptions {
         LoadOptions {
             path: self.dir.path().join("config.toml"),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             overrides: Overrides::default(),
             file_required: true,
             require_portals: true,
@@ -115,39 +109,19 @@ fn precedence_is_file_then_conf_d_then_env_then_flags() {
     );
     let c = dir.load(&[]).unwrap();
     assert_eq!(
-        (
-            c.log.level.as_str(),
-            c.portal("acme").unwrap().retention.keep_daily
-        ),
+        (c.log.level.as_str(), c.portal("acme").unwrap().retention.keep_daily),
         ("error", 40)
     );
     // conf.d files apply in name order: 20 after 10.
-    dir.conf_d(
-        "20-more.toml",
-        "[portals.acme.retention]\nkeep_daily = 50\n",
-    );
-    assert_eq!(
-        dir.load(&[])
-            .unwrap()
-            .portal("acme")
-            .unwrap()
-            .retention
-            .keep_daily,
-        50
-    );
+    dir.conf_d("20-more.toml", "[portals.acme.retention]\nkeep_daily = 50\n");
+    assert_eq!(dir.load(&[]).unwrap().portal("acme").unwrap().retention.keep_daily, 50);
     let env = [
         ("DOCSPACE_RETENTION_LOG__LEVEL", "debug"),
-        (
-            "DOCSPACE_RETENTION_PORTALS__ACME__RETENTION__KEEP_DAILY",
-            "60",
-        ),
+        ("DOCSPACE_RETENTION_PORTALS__ACME__RETENTION__KEEP_DAILY", "60"),
     ];
     let c = dir.load(&env).unwrap();
     assert_eq!(
-        (
-            c.log.level.as_str(),
-            c.portal("acme").unwrap().retention.keep_daily
-        ),
+        (c.log.level.as_str(), c.portal("acme").unwrap().retention.keep_daily),
         ("debug", 60)
     );
     let mut opts = dir.opts(&env);
@@ -165,10 +139,7 @@ fn conf_d_adds_portals() {
     dir.conf_d("notes.txt", "not toml, not read");
     let c = dir.load(&[]).unwrap();
     assert_eq!(
-        c.portals
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>(),
+        c.portals.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
         ["acme", "beta"]
     );
     assert_eq!(c.portal("beta").unwrap().retention.keep_daily, 7);
@@ -180,14 +151,8 @@ fn env_can_define_a_whole_portal_and_the_config_path_var_is_not_a_key() {
     let dir = Dir::new("[defaults.retention]\nkeep_last = 3\n");
     let env = [
         ("DOCSPACE_RETENTION_CONFIG", "/somewhere/else.toml"),
-        (
-            "DOCSPACE_RETENTION_PORTALS__MY_PORTAL__URL",
-            "https://p.example.com",
-        ),
-        (
-            "DOCSPACE_RETENTION_PORTALS__MY_PORTAL__API_KEY_ENV",
-            "P_KEY",
-        ),
+        ("DOCSPACE_RETENTION_PORTALS__MY_PORTAL__URL", "https://p.example.com"),
+        ("DOCSPACE_RETENTION_PORTALS__MY_PORTAL__API_KEY_ENV", "P_KEY"),
         ("P_KEY", "12345"),
     ];
     let c = dir.load(&env).unwrap();
@@ -196,10 +161,7 @@ fn env_can_define_a_whole_portal_and_the_config_path_var_is_not_a_key() {
         p.credential,
         crate::docspace::Credential::ApiKey(crate::secret::Secret::new("12345"))
     );
-    assert_eq!(
-        p.credential_source,
-        CredentialSource::ApiKeyEnv("P_KEY".into())
-    );
+    assert_eq!(p.credential_source, CredentialSource::ApiKeyEnv("P_KEY".into()));
 }
 
 #[test]
@@ -207,10 +169,7 @@ fn unknown_keys_are_errors_with_hints() {
     let dir = Dir::new(&GOOD.replace("keep_daily = 30", "keep_dayly = 30\nfoo = 1"));
     let errs = errors(dir.load(&[]));
     assert!(
-        errs.contains(
-            &"portals.acme.retention.keep_dayly: unknown key (did you mean keep_daily?)"
-                .to_string()
-        ),
+        errs.contains(&"portals.acme.retention.keep_dayly: unknown key (did you mean keep_daily?)".to_string()),
         "{errs:#?}"
     );
     assert!(
@@ -218,10 +177,7 @@ fn unknown_keys_are_errors_with_hints() {
         "{errs:#?}"
     );
     assert_error(
-        Dir::new(&format!(
-            "{GOOD}\n[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n"
-        ))
-        .load(&[]),
+        Dir::new(&format!("{GOOD}\n[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n")).load(&[]),
         "server.port: unknown key",
     );
     assert_error(
@@ -324,10 +280,7 @@ fn type_and_range_errors_name_the_key() {
         "portals.acme.retention.future_tolerance_secs",
     );
     assert_error(
-        bad(
-            "[portals.acme.retention]",
-            "jitter_secs = -1\n[portals.acme.retention]",
-        ),
+        bad("[portals.acme.retention]", "jitter_secs = -1\n[portals.acme.retention]"),
         "portals.acme.jitter_secs: expected an integer from 0 to 86400",
     );
     assert_error(
@@ -338,10 +291,7 @@ fn type_and_range_errors_name_the_key() {
         "portals.acme.request_timeout_secs",
     );
     assert_error(
-        bad(
-            "[portals.acme.retention]",
-            "retention = 5\n[portals.acme.x]",
-        ),
+        bad("[portals.acme.retention]", "retention = 5\n[portals.acme.x]"),
         "portals.acme.retention: expected a table, found number 5",
     );
 }
@@ -350,10 +300,7 @@ fn type_and_range_errors_name_the_key() {
 fn semantic_errors_name_the_key() {
     let bad = |from: &str, to: &str| Dir::new(&GOOD.replace(from, to)).load(&[]);
     assert_error(
-        bad(
-            "timezone = \"Europe/Berlin\"",
-            "timezone = \"Mars/Olympus\"",
-        ),
+        bad("timezone = \"Europe/Berlin\"", "timezone = \"Mars/Olympus\""),
         "defaults.timezone: unknown time zone \"Mars/Olympus\"",
     );
     assert_error(
@@ -361,10 +308,7 @@ fn semantic_errors_name_the_key() {
         "defaults.schedule: expected 6 fields with seconds first (sec min hour day month weekday), found 5",
     );
     assert_error(
-        bad(
-            "timezone = \"Europe/Berlin\"",
-            "schedule = \"0 99 3 * * *\"",
-        ),
+        bad("timezone = \"Europe/Berlin\"", "schedule = \"0 99 3 * * *\""),
         "defaults.schedule: invalid cron expression",
     );
     assert_error(
@@ -372,17 +316,11 @@ fn semantic_errors_name_the_key() {
         "portals.acme.url: not a URL",
     );
     assert_error(
-        bad(
-            "https://acme.example.com/docspace/",
-            "ftp://acme.example.com",
-        ),
+        bad("https://acme.example.com/docspace/", "ftp://acme.example.com"),
         "portals.acme.url: expected an http:// or https:// URL",
     );
     assert_error(
-        bad(
-            "https://acme.example.com/docspace/",
-            "https://acme.example.com/?x=1",
-        ),
+        bad("https://acme.example.com/docspace/", "https://acme.example.com/?x=1"),
         "portals.acme.url: the URL must not have a query",
     );
     assert_error(
@@ -414,28 +352,23 @@ fn a_url_with_credentials_is_refused_without_echoing_them() {
         "https://admin:hunter2@acme.example.com",
     ));
     let errs = errors(dir.load(&[]));
-    assert!(errs.iter().any(|e| {
-        e.starts_with("portals.acme.url: the URL must not contain a user name or password")
-    }));
+    assert!(
+        errs.iter()
+            .any(|e| { e.starts_with("portals.acme.url: the URL must not contain a user name or password") })
+    );
     assert!(errs.iter().all(|e| !e.contains("hunter2")), "{errs:#?}");
 }
 
 #[test]
 fn plain_http_to_a_remote_host_is_a_warning() {
-    let c = Dir::new(&GOOD.replace(
-        "https://acme.example.com/docspace/",
-        "http://acme.example.com",
-    ))
-    .load(&[])
-    .unwrap();
+    let c = Dir::new(&GOOD.replace("https://acme.example.com/docspace/", "http://acme.example.com"))
+        .load(&[])
+        .unwrap();
     assert_eq!(c.warnings.len(), 1);
     assert!(c.warnings[0].contains("unencrypted"));
-    let c = Dir::new(&GOOD.replace(
-        "https://acme.example.com/docspace/",
-        "http://127.0.0.1:8080",
-    ))
-    .load(&[])
-    .unwrap();
+    let c = Dir::new(&GOOD.replace("https://acme.example.com/docspace/", "http://127.0.0.1:8080"))
+        .load(&[])
+        .unwrap();
     assert!(c.warnings.is_empty());
 }
 
@@ -451,13 +384,16 @@ fn exactly_one_credential_source() {
         "api_key_file = \"KEYFILE\"\napi_key = \"sk-inline\"",
     );
     let errs = errors(Dir::new(&two).load(&[]));
-    assert!(errs.contains(&"portals.acme: more than one credential source (api_key_file, api_key): set exactly one".to_string()), "{errs:#?}");
+    assert!(
+        errs.contains(
+            &"portals.acme: more than one credential source (api_key_file, api_key): set exactly one".to_string()
+        ),
+        "{errs:#?}"
+    );
     assert!(errs.iter().all(|e| !e.contains("sk-inline")));
     // A portal's own source replaces the one in [defaults].
     let inherited = none.replace("[defaults]\n", "[defaults]\napi_key_env = \"ACME_KEY\"\n");
-    let c = Dir::new(&inherited)
-        .load(&[("ACME_KEY", "sk-env")])
-        .unwrap();
+    let c = Dir::new(&inherited).load(&[("ACME_KEY", "sk-env")]).unwrap();
     assert_eq!(
         c.portal("acme").unwrap().credential_source,
         CredentialSource::ApiKeyEnv("ACME_KEY".into())
@@ -483,8 +419,7 @@ fn credential_files_and_variables_must_hold_a_key() {
     std::fs::write(dir.path().join("key"), "sk with spaces").unwrap();
     let errs = errors(dir.load(&[]));
     assert!(
-        errs.iter()
-            .any(|e| e.contains("cannot be sent in an HTTP header"))
+        errs.iter().any(|e| e.contains("cannot be sent in an HTTP header"))
             && errs.iter().all(|e| !e.contains("sk with"))
     );
     let env = GOOD.replace("api_key_file = \"KEYFILE\"", "api_key_env = \"ACME_KEY\"");
@@ -516,10 +451,7 @@ fn login_credentials() {
     let no_user = login.replace("user = \"admin@acme.example.com\"\n", "usr = \"x\"\n");
     let errs = errors(Dir::new(&no_user).load(&[]));
     assert!(
-        errs.contains(
-            &"portals.acme.login.user: missing: the portal owner's or admin's login (e-mail)"
-                .to_string()
-        ),
+        errs.contains(&"portals.acme.login.user: missing: the portal owner's or admin's login (e-mail)".to_string()),
         "{errs:#?}"
     );
     assert!(
@@ -583,7 +515,10 @@ fn missing_files_and_syntax_errors() {
         require_portals: true,
     };
     let errs = errors(load(&opts));
-    assert!(errs[0].ends_with("absent.toml: config file not found (pass --config PATH or set DOCSPACE_RETENTION_CONFIG)"), "{errs:?}");
+    assert!(
+        errs[0].ends_with("absent.toml: config file not found (pass --config PATH or set DOCSPACE_RETENTION_CONFIG)"),
+        "{errs:?}"
+    );
     let d = Dir::new(GOOD);
     d.conf_d("broken.toml", "[portals.x\nurl = 1");
     let errs = errors(d.load(&[]));
@@ -605,10 +540,7 @@ fn dry_run_flag_forces_every_portal() {
 
 #[test]
 fn print_shows_the_merged_config_with_secrets_redacted_and_loads_again() {
-    let text = GOOD.replace(
-        "api_key_file = \"KEYFILE\"",
-        "api_key = \"sk-inline-secret\"",
-    );
+    let text = GOOD.replace("api_key_file = \"KEYFILE\"", "api_key = \"sk-inline-secret\"");
     let dir = Dir::new(&text);
     let c = dir.load(&[]).unwrap();
     let printed = print_config(&c);
@@ -648,8 +580,5 @@ fn durations_and_stale_after_parse() {
             hours: 0
         })
     );
-    assert_eq!(
-        p.retention.stale_after,
-        StaleAfter::After(CalDuration::days(3))
-    );
+    assert_eq!(p.retention.stale_after, StaleAfter::After(CalDuration::days(3)));
 }

@@ -10,8 +10,8 @@ use reqwest::Url;
 
 use super::raw::*;
 use super::{
-    Config, ConfigError, ConfigErrors, CredentialSource, DaemonConfig, LoadOptions, LogConfig,
-    LogFormat, PortalConfig, ServerConfig, defaults,
+    Config, ConfigError, ConfigErrors, CredentialSource, DaemonConfig, LoadOptions, LogConfig, LogFormat, PortalConfig,
+    ServerConfig, defaults,
 };
 use crate::calendar::CalDuration;
 use crate::docspace::{Credential, StorageType, is_guid};
@@ -84,15 +84,7 @@ impl Checker<'_> {
         self.get(path, field).unwrap_or_default()
     }
 
-    fn int_in(
-        &mut self,
-        path: &str,
-        value: Option<i64>,
-        default: i64,
-        min: i64,
-        max: i64,
-        what: &str,
-    ) -> i64 {
+    fn int_in(&mut self, path: &str, value: Option<i64>, default: i64, min: i64, max: i64, what: &str) -> i64 {
         match value {
             None => default,
             Some(v) if (min..=max).contains(&v) => v,
@@ -149,19 +141,14 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
     let listen: SocketAddr = listen_text.parse().unwrap_or_else(|_| {
         c.err(
             "server.listen",
-            format!(
-                "expected an address with a port such as \"127.0.0.1:9464\", found {listen_text:?}"
-            ),
+            format!("expected an address with a port such as \"127.0.0.1:9464\", found {listen_text:?}"),
         );
         defaults::LISTEN.parse().expect("valid default")
     });
 
     let daemon = c.table("daemon", &raw.daemon);
     c.unknown("daemon", &daemon.unknown, DAEMON_KEYS);
-    let v = c.get(
-        "daemon.max_concurrent_portals",
-        &daemon.max_concurrent_portals,
-    );
+    let v = c.get("daemon.max_concurrent_portals", &daemon.max_concurrent_portals);
     let max_concurrent_portals = c.int_in(
         "daemon.max_concurrent_portals",
         v,
@@ -183,10 +170,7 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
         .get("daemon.state_dir", &daemon.state_dir)
         .unwrap_or_else(|| defaults::STATE_DIR.into());
     if state_dir.trim().is_empty() {
-        c.err(
-            "daemon.state_dir",
-            "must not be empty (the audit log lives there)",
-        );
+        c.err("daemon.state_dir", "must not be empty (the audit log lives there)");
     }
 
     let log = c.table("log", &raw.log);
@@ -194,15 +178,10 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
     let level = c
         .get("log.level", &log.level)
         .unwrap_or_else(|| defaults::LOG_LEVEL.into());
-    if tracing_subscriber::EnvFilter::builder()
-        .parse(&level)
-        .is_err()
-    {
+    if tracing_subscriber::EnvFilter::builder().parse(&level).is_err() {
         c.err(
             "log.level",
-            format!(
-                "expected trace, debug, info, warn, error or a filter directive, found {level:?}"
-            ),
+            format!("expected trace, debug, info, warn, error or a filter directive, found {level:?}"),
         );
     }
     let format = match c
@@ -213,10 +192,7 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
         other => {
-            c.err(
-                "log.format",
-                format!("expected \"text\" or \"json\", found {other:?}"),
-            );
+            c.err("log.format", format!("expected \"text\" or \"json\", found {other:?}"));
             LogFormat::Text
         }
     };
@@ -291,13 +267,7 @@ struct Settings {
     retention: RetentionPolicy,
 }
 
-fn portal_settings(
-    c: &mut Checker<'_>,
-    prefix: &str,
-    p: &RawPortal,
-    d: &RawPortal,
-    is_portal: bool,
-) -> Settings {
+fn portal_settings(c: &mut Checker<'_>, prefix: &str, p: &RawPortal, d: &RawPortal, is_portal: bool) -> Settings {
     let at = Inherit {
         portal: prefix,
         defaults: "defaults",
@@ -323,18 +293,8 @@ fn portal_settings(
         Tz::UTC
     });
     let (path, v) = at.pick(c, "jitter_secs", &p.jitter_secs, &d.jitter_secs);
-    let jitter_secs = c.int_in(
-        &path,
-        v,
-        0,
-        0,
-        86_400,
-        "an integer from 0 to 86400 (seconds)",
-    ) as u64;
-    let dry_run = at
-        .pick(c, "dry_run", &p.dry_run, &d.dry_run)
-        .1
-        .unwrap_or(false);
+    let jitter_secs = c.int_in(&path, v, 0, 0, 86_400, "an integer from 0 to 86400 (seconds)") as u64;
+    let dry_run = at.pick(c, "dry_run", &p.dry_run, &d.dry_run).1.unwrap_or(false);
     let dump = at.pick(c, "dump", &p.dump, &d.dump).1.unwrap_or(false);
     let (path, v) = at.pick(
         c,
@@ -351,20 +311,8 @@ fn portal_settings(
         "an integer from 1 to 3600 (seconds)",
     );
     let (path, v) = at.pick(c, "max_retries", &p.max_retries, &d.max_retries);
-    let max_retries = c.int_in(
-        &path,
-        v,
-        defaults::MAX_RETRIES,
-        0,
-        20,
-        "an integer from 0 to 20",
-    );
-    let (path, v) = at.pick(
-        c,
-        "requests_per_minute",
-        &p.requests_per_minute,
-        &d.requests_per_minute,
-    );
+    let max_retries = c.int_in(&path, v, defaults::MAX_RETRIES, 0, 20, "an integer from 0 to 20");
+    let (path, v) = at.pick(c, "requests_per_minute", &p.requests_per_minute, &d.requests_per_minute);
     let rpm = c.int_in(
         &path,
         v,
@@ -440,43 +388,21 @@ fn retention_policy(
                 Ok(d) if d.is_zero() => None,
                 Ok(d) => Some(d),
                 Err(e) => {
-                    c.err(path, format!("expected a duration in restic syntax (\"30d\", \"1y6m\", \"2d12h\"): {e}"));
+                    c.err(
+                        path,
+                        format!("expected a duration in restic syntax (\"30d\", \"1y6m\", \"2d12h\"): {e}"),
+                    );
                     None
                 }
             },
         }
     };
     let keep_within = within(c, "keep_within", &r.keep_within, &d.keep_within);
-    let keep_within_hourly = within(
-        c,
-        "keep_within_hourly",
-        &r.keep_within_hourly,
-        &d.keep_within_hourly,
-    );
-    let keep_within_daily = within(
-        c,
-        "keep_within_daily",
-        &r.keep_within_daily,
-        &d.keep_within_daily,
-    );
-    let keep_within_weekly = within(
-        c,
-        "keep_within_weekly",
-        &r.keep_within_weekly,
-        &d.keep_within_weekly,
-    );
-    let keep_within_monthly = within(
-        c,
-        "keep_within_monthly",
-        &r.keep_within_monthly,
-        &d.keep_within_monthly,
-    );
-    let keep_within_yearly = within(
-        c,
-        "keep_within_yearly",
-        &r.keep_within_yearly,
-        &d.keep_within_yearly,
-    );
+    let keep_within_hourly = within(c, "keep_within_hourly", &r.keep_within_hourly, &d.keep_within_hourly);
+    let keep_within_daily = within(c, "keep_within_daily", &r.keep_within_daily, &d.keep_within_daily);
+    let keep_within_weekly = within(c, "keep_within_weekly", &r.keep_within_weekly, &d.keep_within_weekly);
+    let keep_within_monthly = within(c, "keep_within_monthly", &r.keep_within_monthly, &d.keep_within_monthly);
+    let keep_within_yearly = within(c, "keep_within_yearly", &r.keep_within_yearly, &d.keep_within_yearly);
 
     let (path, ids) = at.pick(c, "protect", &r.protect, &d.protect);
     let mut protect = BTreeSet::new();
@@ -484,7 +410,10 @@ fn retention_policy(
         if is_guid(&id) {
             protect.insert(id.to_ascii_lowercase());
         } else {
-            c.err(&path, format!("expected backup ids (GUIDs such as \"0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b\"), found {id:?}"));
+            c.err(
+                &path,
+                format!("expected backup ids (GUIDs such as \"0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b\"), found {id:?}"),
+            );
         }
     }
     let (path, names) = at.pick(c, "storage_types", &r.storage_types, &d.storage_types);
@@ -499,10 +428,7 @@ fn retention_policy(
             let known: Vec<&str> = StorageType::KNOWN.iter().map(|t| t.name()).collect();
             c.err(
                 &path,
-                format!(
-                    "unknown storage type {name:?} (known: {})",
-                    known.join(", ")
-                ),
+                format!("unknown storage type {name:?} (known: {})", known.join(", ")),
             );
         }
     }
@@ -529,20 +455,12 @@ fn retention_policy(
         i64::from(u32::MAX),
         "a non-negative integer",
     ) as u32;
-    let (path, v) = at.pick(
-        c,
-        "max_delete_fraction",
-        &r.max_delete_fraction,
-        &d.max_delete_fraction,
-    );
+    let (path, v) = at.pick(c, "max_delete_fraction", &r.max_delete_fraction, &d.max_delete_fraction);
     let max_delete_fraction = match v {
         None => builtin.max_delete_fraction,
         Some(f) if (0.0..=1.0).contains(&f) => f,
         Some(f) => {
-            c.err(
-                path,
-                format!("expected a fraction from 0.0 to 1.0, found {f}"),
-            );
+            c.err(path, format!("expected a fraction from 0.0 to 1.0, found {f}"));
             builtin.max_delete_fraction
         }
     };
@@ -550,22 +468,23 @@ fn retention_policy(
     let stale_after = match v.as_deref().map(str::trim) {
         None | Some("auto") => StaleAfter::Auto,
         Some("off") => StaleAfter::Off,
-        Some(text) => {
-            match CalDuration::parse(text) {
-                Ok(d) if !d.is_zero() => StaleAfter::After(d),
-                Ok(_) => {
-                    c.err(path, "a zero duration would block every deletion; use \"off\" to disable the guard");
-                    StaleAfter::Auto
-                }
-                Err(e) => {
-                    c.err(
-                        path,
-                        format!("expected \"auto\", \"off\" or a duration such as \"3d\": {e}"),
-                    );
-                    StaleAfter::Auto
-                }
+        Some(text) => match CalDuration::parse(text) {
+            Ok(d) if !d.is_zero() => StaleAfter::After(d),
+            Ok(_) => {
+                c.err(
+                    path,
+                    "a zero duration would block every deletion; use \"off\" to disable the guard",
+                );
+                StaleAfter::Auto
             }
-        }
+            Err(e) => {
+                c.err(
+                    path,
+                    format!("expected \"auto\", \"off\" or a duration such as \"3d\": {e}"),
+                );
+                StaleAfter::Auto
+            }
+        },
     };
     let (path, v) = at.pick(
         c,
@@ -620,12 +539,7 @@ fn retention_policy(
     policy
 }
 
-fn portal_config(
-    c: &mut Checker<'_>,
-    name: &str,
-    p: &RawPortal,
-    d: &RawPortal,
-) -> Option<PortalConfig> {
+fn portal_config(c: &mut Checker<'_>, name: &str, p: &RawPortal, d: &RawPortal) -> Option<PortalConfig> {
     let prefix = format!("portals.{name}");
     let settings = portal_settings(c, &prefix, p, d, true);
     let at = Inherit {
@@ -676,10 +590,7 @@ fn check_url(c: &mut Checker<'_>, path: &str, text: &str) -> Option<Url> {
     if !matches!(url.scheme(), "https" | "http") {
         c.err(
             path,
-            format!(
-                "expected an http:// or https:// URL, found scheme {:?}",
-                url.scheme()
-            ),
+            format!("expected an http:// or https:// URL, found scheme {:?}", url.scheme()),
         );
         ok = false;
     }
@@ -723,10 +634,8 @@ fn credential(
     p: &RawPortal,
     d: &RawPortal,
 ) -> Option<(Credential, CredentialSource)> {
-    let has_own = !(p.api_key_file.is_missing()
-        && p.api_key_env.is_missing()
-        && p.api_key.is_missing()
-        && p.login.is_missing());
+    let has_own =
+        !(p.api_key_file.is_missing() && p.api_key_env.is_missing() && p.api_key.is_missing() && p.login.is_missing());
     let (table, src) = if has_own {
         (prefix.to_string(), p)
     } else {
@@ -754,10 +663,7 @@ fn credential(
         many => {
             c.err(
                 &table,
-                format!(
-                    "more than one credential source ({}): set exactly one",
-                    many.join(", ")
-                ),
+                format!("more than one credential source ({}): set exactly one", many.join(", ")),
             );
             return None;
         }

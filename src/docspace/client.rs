@@ -7,6 +7,7 @@
 //! success into an [`ApiError`] that says what happened.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use tokio::sync::Mutex;
 
 use super::error::{ApiError, ApiErrorKind};
 use super::wire::{self, BackupSchedule, HistoryRecord};
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 
 /// The calls of DOCSPACE_API.md; the names are the metric's `endpoint` label values.
@@ -107,8 +109,7 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(4);
     if let Some(path) = ca_file {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
         if certs.is_empty() {
@@ -143,6 +144,8 @@ struct Answer {
 
 pub struct DocSpaceClient {
     http: reqwest::Client,
+    /// Where each request is counted, with the portal's config name.
+    observer: Option<(Arc<Metrics>, String)>,
     endpoint: PortalEndpoint,
     base: String,
     session: Mutex<Option<SessionToken>>,
@@ -154,11 +157,18 @@ impl DocSpaceClient {
         let base = endpoint.url.as_str().trim_end_matches('/').to_string();
         DocSpaceClient {
             http,
+            observer: None,
             endpoint,
             base,
             session: Mutex::new(None),
             backoff_base: BACKOFF_BASE,
         }
+    }
+
+    /// Counts every request in `metrics` under the portal name `portal`.
+    pub fn observed_by(mut self, metrics: Arc<Metrics>, portal: &str) -> Self {
+        self.observer = Some((metrics, portal.to_string()));
+        self
     }
 
     /// Shorter backoff, for tests that exercise retries.
@@ -173,14 +183,12 @@ impl DocSpaceClient {
 
     pub async fn get_schedule(&self) -> Result<Option<BackupSchedule>, ApiError> {
         let answer = self.send(Endpoint::GetSchedule, None).await?;
-        wire::parse_schedule(&answer.body)
-            .map_err(|error| decode(Endpoint::GetSchedule, &answer, error))
+        wire::parse_schedule(&answer.body).map_err(|error| decode(Endpoint::GetSchedule, &answer, error))
     }
 
     pub async fn get_history(&self) -> Result<Vec<HistoryRecord>, ApiError> {
         let answer = self.send(Endpoint::GetHistory, None).await?;
-        wire::parse_history(&answer.body)
-            .map_err(|error| decode(Endpoint::GetHistory, &answer, error))
+        wire::parse_history(&answer.body).map_err(|error| decode(Endpoint::GetHistory, &answer, error))
     }
 
     /// Deletes one backup. The answer does not say whether it is gone (DOCSPACE_API.md
@@ -198,11 +206,7 @@ impl DocSpaceClient {
         self.send_bool(Endpoint::DeleteSchedule, None).await
     }
 
-    async fn send_bool(
-        &self,
-        endpoint: Endpoint,
-        id: Option<&str>,
-    ) -> Result<Option<bool>, ApiError> {
+    async fn send_bool(&self, endpoint: Endpoint, id: Option<&str>) -> Result<Option<bool>, ApiError> {
         let answer = self.send(endpoint, id).await?;
         wire::parse_bool(&answer.body).map_err(|error| decode(endpoint, &answer, error))
     }
@@ -227,20 +231,14 @@ impl DocSpaceClient {
         let mut relogged = false;
         loop {
             let auth = self.authorization().await?;
-            match self
-                .send_with_retries(endpoint, id, Some(&auth), None)
-                .await
-            {
+            match self.send_with_retries(endpoint, id, Some(&auth), None).await {
                 Err(e)
                     if e.kind == ApiErrorKind::Unauthorized
                         && !relogged
                         && matches!(self.endpoint.credential, Credential::Login { .. }) =>
                 {
                     // The session token expired early or was revoked: log in again once.
-                    tracing::info!(
-                        endpoint = endpoint.as_str(),
-                        "session token rejected; logging in again"
-                    );
+                    tracing::info!(endpoint = endpoint.as_str(), "session token rejected; logging in again");
                     *self.session.lock().await = None;
                     relogged = true;
                 }
@@ -267,16 +265,14 @@ impl DocSpaceClient {
                 }
             }
         };
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
-                ApiError::new(
-                    Endpoint::Authenticate,
-                    ApiErrorKind::Transport {
-                        detail: "the credential contains characters not allowed in an HTTP header"
-                            .into(),
-                    },
-                )
-            })?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
+            ApiError::new(
+                Endpoint::Authenticate,
+                ApiErrorKind::Transport {
+                    detail: "the credential contains characters not allowed in an HTTP header".into(),
+                },
+            )
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -287,24 +283,21 @@ impl DocSpaceClient {
             .send_with_retries(Endpoint::Authenticate, None, None, Some(&body))
             .await
             .map_err(|e| match e.kind {
-                ApiErrorKind::Unauthorized
-                | ApiErrorKind::Forbidden { .. }
-                | ApiErrorKind::NotFound { .. } => ApiError::new(
-                    Endpoint::Authenticate,
-                    ApiErrorKind::LoginRejected {
-                        user: user.to_string(),
-                        status: e.status().unwrap_or(0),
-                    },
-                ),
+                ApiErrorKind::Unauthorized | ApiErrorKind::Forbidden { .. } | ApiErrorKind::NotFound { .. } => {
+                    ApiError::new(
+                        Endpoint::Authenticate,
+                        ApiErrorKind::LoginRejected {
+                            user: user.to_string(),
+                            status: e.status().unwrap_or(0),
+                        },
+                    )
+                }
                 _ => e,
             })?;
-        let parsed = wire::parse_login(&answer.body)
-            .map_err(|error| decode(Endpoint::Authenticate, &answer, error))?;
+        let parsed = wire::parse_login(&answer.body).map_err(|error| decode(Endpoint::Authenticate, &answer, error))?;
         let Some(token) = parsed.token else {
             let kind = if parsed.tfa || parsed.sms {
-                ApiErrorKind::TwoFactorRequired {
-                    user: user.to_string(),
-                }
+                ApiErrorKind::TwoFactorRequired { user: user.to_string() }
             } else {
                 ApiErrorKind::LoginRejected {
                     user: user.to_string(),
@@ -340,13 +333,10 @@ impl DocSpaceClient {
                 Ok(a) => Some(a.status),
                 Err((e, _)) => e.status(),
             };
-            tracing::debug!(
-                endpoint = endpoint.as_str(),
-                status = status.map_or_else(|| "error".to_string(), |s| s.to_string()),
-                elapsed_ms = elapsed.as_millis() as u64,
-                attempt,
-                "api request"
-            );
+            match &self.observer {
+                Some((metrics, portal)) => metrics.api_request(portal, endpoint, status, elapsed, attempt),
+                None => tracing::debug!(endpoint = endpoint.as_str(), ?status, attempt, "api request"),
+            }
             let (error, retry_after) = match result {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
@@ -438,13 +428,9 @@ impl DocSpaceClient {
                 after: self.endpoint.request_timeout,
             }
         } else if e.is_connect() {
-            ApiErrorKind::Connect {
-                detail: error_chain(e),
-            }
+            ApiErrorKind::Connect { detail: error_chain(e) }
         } else {
-            ApiErrorKind::Transport {
-                detail: error_chain(e),
-            }
+            ApiErrorKind::Transport { detail: error_chain(e) }
         };
         ApiError::new(endpoint, kind)
     }
@@ -467,10 +453,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// An error and its causes on one line. The URL is left out: the message is shown
@@ -499,10 +482,7 @@ mod tests {
         assert_eq!(parse_retry_after("30"), Some(Duration::from_secs(30)));
         let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(20));
         let d = parse_retry_after(&soon).unwrap();
-        assert!(
-            d <= Duration::from_secs(20) && d >= Duration::from_secs(18),
-            "{d:?}"
-        );
+        assert!(d <= Duration::from_secs(20) && d >= Duration::from_secs(18), "{d:?}");
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -542,10 +522,7 @@ mod tests {
             "https://host.example/docspace/api/2.0/backup/getbackuphistory?Dump=false"
         );
         assert_eq!(
-            client.url(
-                Endpoint::DeleteBackup,
-                Some("0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b")
-            ),
+            client.url(Endpoint::DeleteBackup, Some("0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b")),
             "https://host.example/docspace/api/2.0/backup/deletebackup/0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b"
         );
     }

@@ -148,20 +148,21 @@ impl fmt::Display for ApiErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ApiErrorKind::*;
         match self {
-            Unauthorized => f.write_str(
-                "401 Unauthorized: API key rejected (is it valid, unexpired, and sent for this portal?)",
-            ),
-            LoginRejected { user, status } => write!(
-                f,
-                "{status}: login as {user:?} rejected (wrong user name or password?)"
-            ),
+            Unauthorized => {
+                f.write_str("401 Unauthorized: API key rejected (is it valid, unexpired, and sent for this portal?)")
+            }
+            LoginRejected { user, status } => {
+                write!(f, "{status}: login as {user:?} rejected (wrong user name or password?)")
+            }
             TwoFactorRequired { user } => write!(
                 f,
                 "login as {user:?} needs two-factor authentication, which a service cannot answer; use an API key"
             ),
             PaymentRequired => f.write_str("402 Payment Required: portal unpaid or over its quota"),
             Forbidden { message } => {
-                f.write_str("403 Forbidden: needs owner or admin (backup calls need the portal owner or a DocSpace admin)")?;
+                f.write_str(
+                    "403 Forbidden: needs owner or admin (backup calls need the portal owner or a DocSpace admin)",
+                )?;
                 server_says(f, message)
             }
             NotFound { message } => {

@@ -220,13 +220,8 @@ impl HistoryRecord {
     fn from_json(v: &Value) -> Self {
         let field = |name: &str| v.as_object().and_then(|o| o.get(name));
         HistoryRecord {
-            id: field("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            file_name: field("fileName")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            id: field("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+            file_name: field("fileName").and_then(Value::as_str).map(str::to_string),
             storage_type: field("storageType")
                 .map(StorageType::from_json)
                 .unwrap_or_else(|| StorageType::Unknown("missing".into())),
@@ -269,13 +264,7 @@ pub fn redacted_storage_params(params: &[(String, Option<String>)]) -> Vec<(Stri
         .map(|(k, v)| {
             let shown = match v {
                 None => "null".to_string(),
-                Some(v)
-                    if PUBLIC_STORAGE_PARAMS
-                        .iter()
-                        .any(|p| p.eq_ignore_ascii_case(k)) =>
-                {
-                    v.clone()
-                }
+                Some(v) if PUBLIC_STORAGE_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(k)) => v.clone(),
                 Some(_) => crate::secret::REDACTED.to_string(),
             };
             (k.clone(), shown)
@@ -382,8 +371,7 @@ pub struct LoginAnswer {
 }
 
 pub fn parse_login(body: &[u8]) -> Result<LoginAnswer, WireError> {
-    let value =
-        envelope(body)?.ok_or_else(|| WireError("the login answer has no \"response\"".into()))?;
+    let value = envelope(body)?.ok_or_else(|| WireError("the login answer has no \"response\"".into()))?;
     let o = value
         .as_object()
         .ok_or_else(|| WireError("the login answer is not an object".into()))?;
@@ -414,10 +402,7 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 /// The start of a body for an error message, on one line.
 pub fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(80)]);
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     format!("{:?}", one_line.trim())
 }
 
@@ -461,28 +446,19 @@ mod tests {
     #[test]
     fn dates_without_zone_are_utc() {
         let at = |s: &str| WireTime::At(utc(s));
-        assert_eq!(
-            parse_time("2026-03-01T02:15:00"),
-            at("2026-03-01T02:15:00Z")
-        );
+        assert_eq!(parse_time("2026-03-01T02:15:00"), at("2026-03-01T02:15:00Z"));
         assert_eq!(
             parse_time("2026-03-01T02:15:00.1234567Z"),
             at("2026-03-01T02:15:00.1234567Z")
         );
-        assert_eq!(
-            parse_time("2026-03-01T05:15:00+03:00"),
-            at("2026-03-01T02:15:00Z")
-        );
+        assert_eq!(parse_time("2026-03-01T05:15:00+03:00"), at("2026-03-01T02:15:00Z"));
         assert_eq!(
             parse_time("2026-03-01T02:15:00.1234567"),
             at("2026-03-01T02:15:00.1234567Z")
         );
         assert_eq!(parse_time("0001-01-01T00:00:00"), WireTime::Never);
         assert_eq!(parse_time("0001-01-01T00:00:00Z"), WireTime::Never);
-        assert_eq!(
-            parse_time("yesterday"),
-            WireTime::Invalid("yesterday".into())
-        );
+        assert_eq!(parse_time("yesterday"), WireTime::Invalid("yesterday".into()));
         assert_eq!(
             parse_time("2026-13-01T00:00:00"),
             WireTime::Invalid("2026-13-01T00:00:00".into())
@@ -528,8 +504,7 @@ mod tests {
 
     #[test]
     fn schedule_absent_is_none() {
-        let body =
-            br#"{"count":0,"links":[{"href":"x","action":"GET"}],"status":0,"statusCode":200}"#;
+        let body = br#"{"count":0,"links":[{"href":"x","action":"GET"}],"status":0,"statusCode":200}"#;
         assert_eq!(parse_schedule(body).unwrap(), None);
     }
 
@@ -541,14 +516,8 @@ mod tests {
         let s = parse_schedule(body).unwrap().unwrap();
         assert_eq!(s.storage_type, StorageType::Documents);
         assert_eq!(s.period, Period::EveryWeek);
-        assert_eq!(
-            (s.hour, s.day, s.backups_stored),
-            (Some(3), Some(2), Some(7))
-        );
-        assert_eq!(
-            s.last_backup_time,
-            WireTime::At(utc("2026-11-21T03:00:00Z"))
-        );
+        assert_eq!((s.hour, s.day, s.backups_stored), (Some(3), Some(2), Some(7)));
+        assert_eq!(s.last_backup_time, WireTime::At(utc("2026-11-21T03:00:00Z")));
         let shown = redacted_storage_params(&s.storage_params);
         assert!(shown.contains(&("folderId".into(), "12".into())));
         assert!(shown.contains(&("secretaccesskey".into(), "***".into())));

@@ -28,11 +28,7 @@ fn record(n: usize, created: &str) -> HistoryRecord {
 }
 
 fn records(times: &[&str]) -> Vec<HistoryRecord> {
-    times
-        .iter()
-        .enumerate()
-        .map(|(i, s)| record(i + 1, s))
-        .collect()
+    times.iter().enumerate().map(|(i, s)| record(i + 1, s)).collect()
 }
 
 /// ~90 backups: two manual ones, 53 nightly ones (1 Oct to 22 Nov 2026), then weekly on
@@ -59,20 +55,9 @@ fn fixture() -> Vec<HistoryRecord> {
             times.push(format!("{year}-{month:02}-01T03:00:00Z"));
         }
     }
-    times.extend(
-        [
-            "2024-06-15T03:00:00Z",
-            "2023-06-15T03:00:00Z",
-            "2023-03-10T03:00:00Z",
-        ]
-        .map(String::from),
-    );
+    times.extend(["2024-06-15T03:00:00Z", "2023-06-15T03:00:00Z", "2023-03-10T03:00:00Z"].map(String::from));
     // The server sends no order: shuffle deterministically.
-    let mut v: Vec<HistoryRecord> = times
-        .iter()
-        .enumerate()
-        .map(|(i, s)| record(i + 1, s))
-        .collect();
+    let mut v: Vec<HistoryRecord> = times.iter().enumerate().map(|(i, s)| record(i + 1, s)).collect();
     v.reverse();
     v.swap(3, 40);
     v.swap(10, 70);
@@ -111,11 +96,7 @@ fn kept_times(p: &Plan) -> Vec<String> {
 }
 
 fn reasons_of(p: &Plan, created: &str) -> Vec<String> {
-    let e = p
-        .entries
-        .iter()
-        .find(|e| e.created() == Some(utc(created)))
-        .unwrap();
+    let e = p.entries.iter().find(|e| e.created() == Some(utc(created))).unwrap();
     e.reasons.iter().map(ToString::to_string).collect()
 }
 
@@ -137,22 +118,12 @@ fn rule_cases() -> Vec<Case> {
     vec![
         Case {
             name: "keep_last 3",
-            policy: RetentionPolicy {
-                keep_last: 3,
-                ..p()
-            },
-            kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-22T03:00:00Z",
-                "2026-11-21T03:00:00Z",
-            ],
+            policy: RetentionPolicy { keep_last: 3, ..p() },
+            kept: vec!["2026-11-22T14:30:00Z", "2026-11-22T03:00:00Z", "2026-11-21T03:00:00Z"],
         },
         Case {
             name: "keep_hourly 5: 16:05 shares 16:10's hour",
-            policy: RetentionPolicy {
-                keep_hourly: 5,
-                ..p()
-            },
+            policy: RetentionPolicy { keep_hourly: 5, ..p() },
             kept: vec![
                 "2026-11-22T14:30:00Z",
                 "2026-11-22T03:00:00Z",
@@ -163,54 +134,27 @@ fn rule_cases() -> Vec<Case> {
         },
         Case {
             name: "keep_daily 3: the newest of each day",
-            policy: RetentionPolicy {
-                keep_daily: 3,
-                ..p()
-            },
-            kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-21T03:00:00Z",
-                "2026-11-20T16:10:00Z",
-            ],
+            policy: RetentionPolicy { keep_daily: 3, ..p() },
+            kept: vec!["2026-11-22T14:30:00Z", "2026-11-21T03:00:00Z", "2026-11-20T16:10:00Z"],
         },
         Case {
             name: "keep_weekly 3: ISO weeks 47, 46, 45",
-            policy: RetentionPolicy {
-                keep_weekly: 3,
-                ..p()
-            },
-            kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-15T03:00:00Z",
-                "2026-11-08T03:00:00Z",
-            ],
+            policy: RetentionPolicy { keep_weekly: 3, ..p() },
+            kept: vec!["2026-11-22T14:30:00Z", "2026-11-15T03:00:00Z", "2026-11-08T03:00:00Z"],
         },
         Case {
             name: "keep_monthly 3",
-            policy: RetentionPolicy {
-                keep_monthly: 3,
-                ..p()
-            },
-            kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-10-31T03:00:00Z",
-                "2026-09-27T03:00:00Z",
-            ],
+            policy: RetentionPolicy { keep_monthly: 3, ..p() },
+            kept: vec!["2026-11-22T14:30:00Z", "2026-10-31T03:00:00Z", "2026-09-27T03:00:00Z"],
         },
         Case {
             name: "keep_yearly 2",
-            policy: RetentionPolicy {
-                keep_yearly: 2,
-                ..p()
-            },
+            policy: RetentionPolicy { keep_yearly: 2, ..p() },
             kept: vec!["2026-11-22T14:30:00Z", "2025-12-01T03:00:00Z"],
         },
         Case {
             name: "keep_yearly 10 keeps the oldest backup too while counts are left",
-            policy: RetentionPolicy {
-                keep_yearly: 10,
-                ..p()
-            },
+            policy: RetentionPolicy { keep_yearly: 10, ..p() },
             kept: vec![
                 "2026-11-22T14:30:00Z",
                 "2025-12-01T03:00:00Z",
@@ -221,10 +165,7 @@ fn rule_cases() -> Vec<Case> {
         },
         Case {
             name: "keep_yearly 4 has no count left for the oldest",
-            policy: RetentionPolicy {
-                keep_yearly: 4,
-                ..p()
-            },
+            policy: RetentionPolicy { keep_yearly: 4, ..p() },
             kept: vec![
                 "2026-11-22T14:30:00Z",
                 "2025-12-01T03:00:00Z",
@@ -352,12 +293,7 @@ fn every_rule_case() {
         let p = plan(fixture(), &case.policy, &ctx(NOW));
         let expected: Vec<String> = case.kept.iter().map(|s| t(s)).collect();
         assert_eq!(kept_times(&p), expected, "case {:?}", case.name);
-        assert_eq!(
-            p.deletion_count(),
-            90 - expected.len(),
-            "case {:?}",
-            case.name
-        );
+        assert_eq!(p.deletion_count(), 90 - expected.len(), "case {:?}", case.name);
         assert!(p.guards.is_empty(), "case {:?}: {:?}", case.name, p.guards);
     }
 }
@@ -409,20 +345,11 @@ fn reasons_use_restics_words() {
     let p = plan(fixture(), &policy, &ctx(NOW));
     assert_eq!(
         reasons_of(&p, "2026-11-22T14:30:00Z"),
-        [
-            "within 30d",
-            "daily snapshot",
-            "weekly snapshot",
-            "monthly snapshot"
-        ]
+        ["within 30d", "daily snapshot", "weekly snapshot", "monthly snapshot"]
     );
     assert_eq!(reasons_of(&p, "2026-06-01T03:00:00Z"), ["monthly snapshot"]);
     assert_eq!(reasons_of(&p, "2026-10-25T03:00:00Z"), ["within 30d"]);
-    let deleted = p
-        .entries
-        .iter()
-        .find(|e| e.action == Action::Delete)
-        .unwrap();
+    let deleted = p.entries.iter().find(|e| e.action == Action::Delete).unwrap();
     assert!(deleted.reasons.is_empty());
 
     let p = plan(
@@ -433,10 +360,7 @@ fn reasons_use_restics_words() {
         },
         &ctx(NOW),
     );
-    assert_eq!(
-        reasons_of(&p, "2023-03-10T03:00:00Z"),
-        ["oldest yearly snapshot"]
-    );
+    assert_eq!(reasons_of(&p, "2023-03-10T03:00:00Z"), ["oldest yearly snapshot"]);
     let p = plan(
         fixture(),
         &RetentionPolicy {
@@ -445,19 +369,12 @@ fn reasons_use_restics_words() {
         },
         &ctx(NOW),
     );
-    assert_eq!(
-        reasons_of(&p, "2026-11-21T03:00:00Z"),
-        ["daily within 2d12h"]
-    );
+    assert_eq!(reasons_of(&p, "2026-11-21T03:00:00Z"), ["daily within 2d12h"]);
 }
 
 #[test]
 fn window_start_is_exclusive() {
-    let r = records(&[
-        "2026-06-10T12:00:00Z",
-        "2026-06-09T12:00:01Z",
-        "2026-06-09T12:00:00Z",
-    ]);
+    let r = records(&["2026-06-10T12:00:00Z", "2026-06-09T12:00:01Z", "2026-06-09T12:00:00Z"]);
     let p = plan(
         r,
         &RetentionPolicy {
@@ -466,10 +383,7 @@ fn window_start_is_exclusive() {
         },
         &ctx("2026-06-11T00:00:00Z"),
     );
-    assert_eq!(
-        kept_times(&p),
-        [t("2026-06-10T12:00:00Z"), t("2026-06-09T12:00:01Z")]
-    );
+    assert_eq!(kept_times(&p), [t("2026-06-10T12:00:00Z"), t("2026-06-09T12:00:01Z")]);
 }
 
 #[test]
@@ -490,10 +404,7 @@ fn month_arithmetic_is_gos_add_date() {
         },
         &ctx("2026-04-01T00:00:00Z"),
     );
-    assert_eq!(
-        kept_times(&p),
-        [t("2026-03-31T12:00:00Z"), t("2026-03-03T12:00:01Z")]
-    );
+    assert_eq!(kept_times(&p), [t("2026-03-31T12:00:00Z"), t("2026-03-03T12:00:01Z")]);
 }
 
 #[test]
@@ -521,10 +432,7 @@ fn future_records_are_kept_and_do_not_anchor_windows() {
     };
     let p = plan(fixture(), &policy, &ctx("2026-11-22T14:28:00Z"));
     assert_eq!(p.blocked(Guard::Future), 0);
-    assert_eq!(
-        kept_times(&p),
-        [t("2026-11-22T14:30:00Z"), t("2026-11-22T03:00:00Z")]
-    );
+    assert_eq!(kept_times(&p), [t("2026-11-22T14:30:00Z"), t("2026-11-22T03:00:00Z")]);
 }
 
 fn berlin(now: &str) -> PlanContext {
@@ -537,11 +445,7 @@ fn berlin(now: &str) -> PlanContext {
 #[test]
 fn buckets_are_computed_in_the_portals_zone() {
     // 22:30 and 23:30 UTC on 28 March are the same UTC day but different Berlin days.
-    let times = [
-        "2026-03-28T23:30:00Z",
-        "2026-03-28T22:30:00Z",
-        "2026-03-27T12:00:00Z",
-    ];
+    let times = ["2026-03-28T23:30:00Z", "2026-03-28T22:30:00Z", "2026-03-27T12:00:00Z"];
     let policy = RetentionPolicy {
         keep_daily: 10,
         ..rules_only()
@@ -556,11 +460,7 @@ fn buckets_are_computed_in_the_portals_zone() {
 fn hourly_buckets_merge_the_repeated_hour_when_clocks_go_back() {
     // On 25 October 2026 Berlin lives 02:00–03:00 twice: 00:30Z and 01:30Z are both
     // "02:30" on the wall clock, so restic's hourly bucket holds one of them.
-    let times = [
-        "2026-10-25T01:30:00Z",
-        "2026-10-25T00:30:00Z",
-        "2026-10-24T12:00:00Z",
-    ];
+    let times = ["2026-10-25T01:30:00Z", "2026-10-25T00:30:00Z", "2026-10-24T12:00:00Z"];
     let policy = RetentionPolicy {
         keep_hourly: 10,
         ..rules_only()
@@ -574,11 +474,7 @@ fn hourly_buckets_merge_the_repeated_hour_when_clocks_go_back() {
 #[test]
 fn within_windows_use_wall_clock_days_across_dst() {
     // Two days before 30 March 12:00 CEST is 28 March 12:00 CET = 11:00Z, not 10:00Z.
-    let times = [
-        "2026-03-30T10:00:00Z",
-        "2026-03-28T11:30:00Z",
-        "2026-03-28T10:30:00Z",
-    ];
+    let times = ["2026-03-30T10:00:00Z", "2026-03-28T11:30:00Z", "2026-03-28T10:30:00Z"];
     let policy = RetentionPolicy {
         keep_within: d("2d"),
         ..rules_only()
@@ -605,10 +501,7 @@ fn weekly_buckets_use_the_iso_week_year() {
         ..rules_only()
     };
     let p = plan(records(&times), &policy, &ctx("2027-01-05T00:00:00Z"));
-    assert_eq!(
-        kept_times(&p),
-        [t(times[0]), t(times[1]), t(times[3]), t(times[4])]
-    );
+    assert_eq!(kept_times(&p), [t(times[0]), t(times[1]), t(times[3]), t(times[4])]);
 }
 
 #[test]
@@ -624,10 +517,7 @@ fn ties_are_ordered_by_ascending_id() {
         },
         &ctx(NOW),
     );
-    assert_eq!(
-        p.entries[0].record.id,
-        "aaaaaaaa-0000-4000-8000-000000000000"
-    );
+    assert_eq!(p.entries[0].record.id, "aaaaaaaa-0000-4000-8000-000000000000");
     assert_eq!(p.entries[0].action, Action::Keep);
     assert_eq!(p.entries[1].action, Action::Delete);
 }
@@ -697,26 +587,17 @@ fn records_outside_storage_types_are_never_touched_nor_counted() {
 
 #[test]
 fn protected_ids_are_kept_and_still_take_part_in_the_rules() {
-    let r = records(&[
-        "2026-06-03T03:00:00Z",
-        "2026-06-02T03:00:00Z",
-        "2026-06-01T03:00:00Z",
-    ]);
+    let r = records(&["2026-06-03T03:00:00Z", "2026-06-02T03:00:00Z", "2026-06-01T03:00:00Z"]);
     let policy = RetentionPolicy {
         keep_last: 1,
         protect: [guid(3), guid(1)].into_iter().collect(),
         ..rules_only()
     };
     let p = plan(r, &policy, &ctx(NOW));
-    assert_eq!(
-        reasons_of(&p, "2026-06-03T03:00:00Z"),
-        ["last snapshot", "protected"]
-    );
+    assert_eq!(reasons_of(&p, "2026-06-03T03:00:00Z"), ["last snapshot", "protected"]);
     assert_eq!(reasons_of(&p, "2026-06-01T03:00:00Z"), ["protected"]);
     assert_eq!(
-        p.deletions()
-            .map(|e| e.record.id.clone())
-            .collect::<Vec<_>>(),
+        p.deletions().map(|e| e.record.id.clone()).collect::<Vec<_>>(),
         [guid(2)]
     );
 }
@@ -750,9 +631,7 @@ fn doubtful_records_are_kept_counted_and_left_out_of_the_rules() {
     assert_eq!(p.managed, 2);
     assert_eq!(p.guards, [(Guard::Unparseable, 6)]);
     assert_eq!(
-        p.deletions()
-            .map(|e| e.record.id.clone())
-            .collect::<Vec<_>>(),
+        p.deletions().map(|e| e.record.id.clone()).collect::<Vec<_>>(),
         [guid(8)]
     );
     assert_eq!(reasons_of(&p, "2026-06-04T03:00:00Z"), ["last snapshot"]);
@@ -770,10 +649,7 @@ fn doubtful_records_are_kept_counted_and_left_out_of_the_rules() {
         texts.contains(&"unparseable: unknown storage type".to_string()),
         "{texts:?}"
     );
-    assert!(
-        texts.contains(&"unparseable: no id".to_string()),
-        "{texts:?}"
-    );
+    assert!(texts.contains(&"unparseable: no id".to_string()), "{texts:?}");
     assert!(
         texts.contains(&"unparseable: id is not a GUID".to_string()),
         "{texts:?}"
@@ -782,21 +658,14 @@ fn doubtful_records_are_kept_counted_and_left_out_of_the_rules() {
         texts.contains(&"unparseable: createdOn is 0001-01-01".to_string()),
         "{texts:?}"
     );
-    assert!(
-        texts.contains(&"unparseable: no createdOn".to_string()),
-        "{texts:?}"
-    );
+    assert!(texts.contains(&"unparseable: no createdOn".to_string()), "{texts:?}");
     // Undatable records come last.
     assert!(p.entries[..3].iter().all(|e| e.created().is_some()));
 }
 
 #[test]
 fn a_duplicate_id_is_not_deleted_when_another_copy_is_kept() {
-    let mut r = records(&[
-        "2026-06-03T03:00:00Z",
-        "2026-06-02T03:00:00Z",
-        "2026-06-01T03:00:00Z",
-    ]);
+    let mut r = records(&["2026-06-03T03:00:00Z", "2026-06-02T03:00:00Z", "2026-06-01T03:00:00Z"]);
     r[2].id = r[0].id.clone();
     let p = plan(
         r,
@@ -811,9 +680,7 @@ fn a_duplicate_id_is_not_deleted_when_another_copy_is_kept() {
         ["duplicate id of a kept backup"]
     );
     assert_eq!(
-        p.deletions()
-            .map(|e| e.record.id.clone())
-            .collect::<Vec<_>>(),
+        p.deletions().map(|e| e.record.id.clone()).collect::<Vec<_>>(),
         [guid(2)]
     );
 }
@@ -821,14 +688,8 @@ fn a_duplicate_id_is_not_deleted_when_another_copy_is_kept() {
 // ----- guards -----
 
 fn ten_days() -> Vec<HistoryRecord> {
-    let times: Vec<String> = (0..10)
-        .map(|i| format!("2026-06-{:02}T03:00:00Z", 10 - i))
-        .collect();
-    times
-        .iter()
-        .enumerate()
-        .map(|(i, s)| record(i + 1, s))
-        .collect()
+    let times: Vec<String> = (0..10).map(|i| format!("2026-06-{:02}T03:00:00Z", 10 - i)).collect();
+    times.iter().enumerate().map(|(i, s)| record(i + 1, s)).collect()
 }
 
 fn guards(min_keep: u32, fraction: f64, max: u32) -> RetentionPolicy {
@@ -856,10 +717,7 @@ fn min_keep_saves_the_newest_candidates() {
     let p = plan(ten_days(), &guards(3, 1.0, 100), &ctx(NOW));
     assert_eq!(deleted_days(&p), ["01", "02", "03", "04", "05", "06", "07"]);
     assert_eq!(p.guards, [(Guard::MinKeep, 2)]);
-    assert_eq!(
-        reasons_of(&p, "2026-06-09T03:00:00Z"),
-        ["min_keep: keeps at least 3"]
-    );
+    assert_eq!(reasons_of(&p, "2026-06-09T03:00:00Z"), ["min_keep: keeps at least 3"]);
 }
 
 #[test]
@@ -879,11 +737,7 @@ fn max_delete_fraction_is_not_fooled_by_float_rounding() {
     let times: Vec<String> = (0..100)
         .map(|i| format!("2026-01-{:02}T{:02}:00:00Z", 1 + i / 24, i % 24))
         .collect();
-    let r: Vec<HistoryRecord> = times
-        .iter()
-        .enumerate()
-        .map(|(i, s)| record(i + 1, s))
-        .collect();
+    let r: Vec<HistoryRecord> = times.iter().enumerate().map(|(i, s)| record(i + 1, s)).collect();
     let p = plan(r, &guards(1, 0.29, 1000), &ctx(NOW));
     assert_eq!(p.deletion_count(), 29);
 }
@@ -903,10 +757,7 @@ fn max_deletions_per_run_deletes_the_oldest_first() {
 fn fraction_then_deletions_each_count_their_own_blocks() {
     let p = plan(ten_days(), &guards(1, 0.5, 2), &ctx(NOW));
     assert_eq!(deleted_days(&p), ["01", "02"]);
-    assert_eq!(
-        p.guards,
-        [(Guard::MaxFraction, 4), (Guard::MaxDeletions, 3)]
-    );
+    assert_eq!(p.guards, [(Guard::MaxFraction, 4), (Guard::MaxDeletions, 3)]);
     assert_eq!(p.blocked_deletions(), 7);
 }
 
@@ -1048,15 +899,7 @@ fn an_all_off_policy_is_recognised() {
 fn schedule_conflict_finds_backups_the_servers_cleaner_would_delete() {
     let now = utc("2026-11-23T12:00:00Z"); // a Monday
     let daily = |policy: RetentionPolicy, stored| {
-        schedule_conflict(
-            &policy,
-            &Period::EveryDay,
-            Some(3),
-            None,
-            stored,
-            now,
-            Tz::UTC,
-        )
+        schedule_conflict(&policy, &Period::EveryDay, Some(3), None, stored, now, Tz::UTC)
     };
     let base = RetentionPolicy::default;
     assert_eq!(
@@ -1079,16 +922,7 @@ fn schedule_conflict_finds_backups_the_servers_cleaner_would_delete() {
         ),
         None
     );
-    assert_eq!(
-        daily(
-            RetentionPolicy {
-                keep_last: 7,
-                ..base()
-            },
-            7
-        ),
-        None
-    );
+    assert_eq!(daily(RetentionPolicy { keep_last: 7, ..base() }, 7), None);
     // Four weekly backups span three weeks back: the server keeps one week.
     assert_eq!(
         daily(
@@ -1131,15 +965,7 @@ fn schedule_conflict_finds_backups_the_servers_cleaner_would_delete() {
         None
     );
     let monthly = |policy: RetentionPolicy, stored| {
-        schedule_conflict(
-            &policy,
-            &Period::EveryMonth,
-            Some(3),
-            Some(1),
-            stored,
-            now,
-            Tz::UTC,
-        )
+        schedule_conflict(&policy, &Period::EveryMonth, Some(3), Some(1), stored, now, Tz::UTC)
     };
     assert_eq!(
         monthly(

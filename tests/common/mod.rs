@@ -180,10 +180,7 @@ impl Setup {
 
 pub fn read_audit(state: &Path) -> Vec<Value> {
     match std::fs::read_to_string(state.join("audit.jsonl")) {
-        Ok(text) => text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
+        Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
         Err(_) => Vec::new(),
     }
 }

@@ -1,0 +1,648 @@
+//! The daemon in-process on port 0 against the built-in simulator (and wiremock):
+//! scheduling, endpoints, exact metric lines, skipped ticks, isolation of failures,
+//! reloads and graceful shutdown; plus the binary under real signals.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::{KEY, read_audit};
+use docspace_retention::config::{Config, LoadOptions, load};
+use docspace_retention::daemon::{self, DaemonHandle};
+use docspace_retention::operator::Exit;
+use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, SimPortal, Simulator, realistic_portal};
+
+struct App {
+    dir: tempfile::TempDir,
+}
+
+impl App {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), KEY).unwrap();
+        App { dir }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Writes a config: every portal runs every second unless its table says otherwise.
+    fn write(&self, portals: &str) {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[daemon]\nstate_dir = \"{}\"\nshutdown_grace_secs = 20\n\
+             [log]\nlevel = \"warn\"\n[defaults]\nschedule = \"* * * * * *\"\nmax_retries = 0\n\
+             api_key_file = \"{}\"\n[defaults.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
+             max_delete_fraction = 1.0\n{portals}",
+            self.state().display(),
+            self.dir.path().join("key").display()
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    fn load(&self) -> Config {
+        load(&self.opts()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn opts(&self) -> LoadOptions {
+        let mut opts = LoadOptions::new(self.config_path());
+        opts.env = Vec::new();
+        opts
+    }
+
+    async fn start(&self) -> DaemonHandle {
+        let opts = self.opts();
+        daemon::start(self.load(), Box::new(move || load(&opts))).await.unwrap()
+    }
+}
+
+fn portal(name: &str, sim: &Simulator) -> String {
+    format!("[portals.{name}]\nurl = \"{}\"\n", sim.url(name))
+}
+
+fn ten_backups(name: &str) -> SimPortal {
+    let mut p = realistic_portal(name, KEY, Utc::now(), 9);
+    p.schedule.as_mut().unwrap().backups_stored = Some(30);
+    p
+}
+
+async fn get(handle_addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let r = reqwest::get(format!("http://{handle_addr}{path}")).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn metrics(addr: std::net::SocketAddr) -> String {
+    get(addr, "/metrics").await.1
+}
+
+/// The value of one exact series line, e.g. `docspace_retention_runs_total{outcome="success",portal="a"}`.
+fn value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map(|v| v.parse().unwrap())
+}
+
+async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_happen_on_schedule_and_metrics_say_so() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    assert_eq!(sim.backups("acme").len(), 10);
+    let app = App::new();
+    app.write(&portal("acme", &sim));
+    let handle = app.start().await;
+    let addr = handle.addr();
+    eventually("two passes", Duration::from_secs(10), || async {
+        value(
+            &metrics(addr).await,
+            r#"docspace_retention_runs_total{outcome="success",portal="acme"}"#,
+        )
+        .unwrap_or(0.0)
+            >= 2.0
+    })
+    .await;
+    assert_eq!(sim.backups("acme").len(), 3);
+    let m = metrics(addr).await;
+    for (series, expected) in [
+        (
+            r#"docspace_retention_deletions_total{outcome="deleted",portal="acme"}"#,
+            7.0,
+        ),
+        (
+            r#"docspace_retention_deletions_total{outcome="failed",portal="acme"}"#,
+            0.0,
+        ),
+        (
+            r#"docspace_retention_deletions_total{outcome="dry_run",portal="acme"}"#,
+            0.0,
+        ),
+        (r#"docspace_retention_runs_total{outcome="failure",portal="acme"}"#, 0.0),
+        (r#"docspace_retention_backups{portal="acme"}"#, 3.0),
+        (r#"docspace_retention_planned_deletions{portal="acme"}"#, 0.0),
+        (r#"docspace_retention_schedule_present{portal="acme"}"#, 1.0),
+        (r#"docspace_retention_schedule_backups_stored{portal="acme"}"#, 30.0),
+        (r#"docspace_retention_policy_conflict{portal="acme"}"#, 0.0),
+        (
+            r#"docspace_retention_guard_blocks_total{guard="min_keep",portal="acme"}"#,
+            0.0,
+        ),
+        (r#"docspace_retention_build_info{version="0.1.0"}"#, 1.0),
+    ] {
+        assert_eq!(value(&m, series), Some(expected), "{series} in\n{m}");
+    }
+    assert!(
+        value(
+            &m,
+            r#"docspace_retention_api_requests_total{endpoint="delete_backup",portal="acme",status="200"}"#
+        ) == Some(7.0)
+    );
+    let next = value(&m, r#"docspace_retention_next_run_timestamp_seconds{portal="acme"}"#).unwrap();
+    assert!((next - Utc::now().timestamp() as f64).abs() < 3.0, "{next}");
+    let newest = sim
+        .backups("acme")
+        .iter()
+        .map(|b| b.created_on.timestamp())
+        .max()
+        .unwrap();
+    assert_eq!(
+        value(
+            &m,
+            r#"docspace_retention_newest_backup_timestamp_seconds{portal="acme"}"#
+        ),
+        Some(newest as f64)
+    );
+    assert_eq!(read_audit(&app.state()).len(), 14);
+
+    let (code, body) = get(addr, "/status").await;
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["version"], "0.1.0");
+    assert_eq!(status["portals"][0]["portal"], "acme");
+    assert_eq!(status["portals"][0]["last_pass"]["outcome"], "success");
+    assert!(status["portals"][0]["next_run"].is_string());
+    assert!(!body.contains(KEY));
+    handle.shutdown();
+    assert_eq!(handle.wait().await, Exit::Success);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_goes_503_200_503_and_other_paths_are_refused() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    app.write(&portal("acme", &sim));
+    let config = app.load();
+    let bound = daemon::bind(&config).await.unwrap();
+    let addr = bound.addr();
+    assert_eq!(get(addr, "/readyz").await.0, 503);
+    assert_eq!(get(addr, "/healthz").await.0, 503);
+    let handle = daemon::start_bound(bound, config, Box::new(|| unreachable!()))
+        .await
+        .unwrap();
+    assert_eq!(get(addr, "/readyz").await, (200, "ready\n".to_string()));
+    assert_eq!(get(addr, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(get(addr, "/nope").await.0, 404);
+    let client = reqwest::Client::new();
+    let r = client.post(format!("http://{addr}/metrics")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
+
+    // Keep a pass in flight, then shut down: not ready while it finishes.
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(2)));
+    eventually("a pass in flight", Duration::from_secs(5), || async {
+        handle.state().status_json()["portals"][0]["running"] == true
+    })
+    .await;
+    handle.shutdown();
+    eventually("not ready", Duration::from_secs(2), || async {
+        get(addr, "/readyz").await.0 == 503
+    })
+    .await;
+    assert_eq!(handle.wait().await, Exit::Success);
+    assert!(
+        reqwest::get(format!("http://{addr}/readyz")).await.is_err(),
+        "the server stops at the end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_portal_skips_ticks_and_a_failing_one_does_not_stop_others() {
+    let slow = Simulator::start(
+        vec![ten_backups("slow")],
+        SimOptions {
+            latency: Duration::from_millis(1200),
+            ..SimOptions::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let mut bad = ten_backups("bad");
+    bad.api_key = "sk-another-key".into();
+    let sim = Simulator::start(vec![ten_backups("good"), bad], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    app.write(&format!(
+        "{}{}{}",
+        portal("slow", &slow),
+        portal("good", &sim),
+        portal("bad", &sim)
+    ));
+    let handle = app.start().await;
+    let addr = handle.addr();
+    eventually("a skipped tick of the slow portal", Duration::from_secs(10), || async {
+        value(
+            &metrics(addr).await,
+            r#"docspace_retention_runs_total{outcome="skipped",portal="slow"}"#,
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    })
+    .await;
+    eventually("the good portal cleaned up", Duration::from_secs(10), || async {
+        sim.backups("good").len() == 3
+    })
+    .await;
+    let m = metrics(addr).await;
+    assert!(value(&m, r#"docspace_retention_runs_total{outcome="failure",portal="bad"}"#).unwrap() >= 1.0);
+    assert!(
+        value(
+            &m,
+            r#"docspace_retention_api_requests_total{endpoint="get_schedule",portal="bad",status="401"}"#
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(sim.backups("bad").len(), 10);
+    let status: serde_json::Value = serde_json::from_str(&get(addr, "/status").await.1).unwrap();
+    let bad_status = status["portals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["portal"] == "bad")
+        .unwrap();
+    assert!(
+        bad_status["last_pass"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("401 Unauthorized")
+    );
+    handle.shutdown();
+    handle.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
+    let sim = Simulator::start(vec![ten_backups("acme"), ten_backups("beta")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    app.write(&portal("acme", &sim));
+    let handle = app.start().await;
+    let addr = handle.addr();
+    eventually("acme cleaned", Duration::from_secs(10), || async {
+        sim.backups("acme").len() == 3
+    })
+    .await;
+
+    // Invalid: reported, counted, and the old config keeps running.
+    std::fs::write(app.config_path(), "[portals.acme]\nurl = 5\n").unwrap();
+    handle.reload();
+    eventually("a failed reload", Duration::from_secs(5), || async {
+        value(
+            &metrics(addr).await,
+            r#"docspace_retention_config_reloads_total{outcome="failure"}"#,
+        ) == Some(1.0)
+    })
+    .await;
+    let runs = |m: &str| value(m, r#"docspace_retention_runs_total{outcome="success",portal="acme"}"#).unwrap();
+    let before = runs(&metrics(addr).await);
+    eventually("acme still running", Duration::from_secs(5), || async {
+        runs(&metrics(addr).await) > before
+    })
+    .await;
+
+    // Valid: beta replaces acme.
+    app.write(&portal("beta", &sim));
+    handle.reload();
+    eventually("a successful reload", Duration::from_secs(5), || async {
+        value(
+            &metrics(addr).await,
+            r#"docspace_retention_config_reloads_total{outcome="success"}"#,
+        ) == Some(1.0)
+    })
+    .await;
+    eventually("beta cleaned", Duration::from_secs(10), || async {
+        sim.backups("beta").len() == 3
+    })
+    .await;
+    let m = metrics(addr).await;
+    assert!(!m.contains("portal=\"acme\""), "acme's series must be gone:\n{m}");
+    assert!(m.contains("portal=\"beta\""));
+    handle.shutdown();
+    handle.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_pass_in_flight_finish_and_audit() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    app.write(&portal("acme", &sim));
+    // The first history read stalls, so the first pass is in flight for ~2 s.
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(2)));
+    let handle = app.start().await;
+    eventually("a pass in flight", Duration::from_secs(5), || async {
+        handle.state().status_json()["portals"][0]["running"] == true
+    })
+    .await;
+    handle.shutdown();
+    assert_eq!(handle.wait().await, Exit::Success);
+    assert_eq!(
+        sim.backups("acme").len(),
+        3,
+        "the pass in flight finished its deletions"
+    );
+    let audit = read_audit(&app.state());
+    assert_eq!(audit.len(), 14);
+    assert_eq!(audit.iter().filter(|l| l["phase"] == "result").count(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scraped_metrics_pass_promtool() {
+    let Some(promtool) = which("promtool") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install promtool (Debian package prometheus)"
+        );
+        eprintln!("skipped: promtool is not installed (apt-get install prometheus)");
+        return;
+    };
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    app.write(&portal("acme", &sim));
+    let handle = app.start().await;
+    let addr = handle.addr();
+    eventually("a pass", Duration::from_secs(10), || async {
+        value(
+            &metrics(addr).await,
+            r#"docspace_retention_runs_total{outcome="success",portal="acme"}"#,
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    })
+    .await;
+    let text = metrics(addr).await;
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+    handle.shutdown();
+    handle.wait().await;
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join(tool))
+        .find(|p| p.is_file())
+}
+
+// ----- the binary under real signals -----
+
+fn spawn_binary(app: &App) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"))
+        .args(["run", "--config"])
+        .arg(app.config_path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+async fn wait_exit(mut child: std::process::Child) -> (i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        use std::io::Read;
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (status.code().unwrap_or(-1), err)
+    })
+    .await
+    .unwrap()
+}
+
+/// The binary with a fixed port taken from a just-freed ephemeral one.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reloads_on_sighup_and_finishes_on_sigterm() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    let port = free_port();
+    app.write(&portal("acme", &sim));
+    let text = std::fs::read_to_string(app.config_path())
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(app.config_path(), &text).unwrap();
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(3)));
+    let child = spawn_binary(&app);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually("ready", Duration::from_secs(10), || async {
+        reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    signal(&child, "-HUP");
+    eventually("reloaded", Duration::from_secs(5), || async {
+        value(
+            &metrics(addr).await,
+            r#"docspace_retention_config_reloads_total{outcome="success"}"#,
+        ) == Some(1.0)
+    })
+    .await;
+    eventually("a pass in flight", Duration::from_secs(5), || async {
+        get(addr, "/status").await.1.contains("\"running\":true")
+    })
+    .await;
+    signal(&child, "-TERM");
+    let (code, err) = wait_exit(child).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sim.backups("acme").len(), 3);
+    assert_eq!(read_audit(&app.state()).len(), 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_the_binary_at_once() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    let port = free_port();
+    app.write(&portal("acme", &sim));
+    let text = std::fs::read_to_string(app.config_path())
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(app.config_path(), &text).unwrap();
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(30)));
+    let child = spawn_binary(&app);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually("a pass in flight", Duration::from_secs(10), || async {
+        reqwest::get(format!("http://{addr}/status")).await.is_ok()
+            && get(addr, "/status").await.1.contains("\"running\":true")
+    })
+    .await;
+    signal(&child, "-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    signal(&child, "-INT");
+    let (code, err) = wait_exit(child).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("second signal"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_talks_to_systemd_and_writes_log_files() {
+    use std::os::unix::net::UnixDatagram;
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    let port = free_port();
+    app.write(&portal("acme", &sim));
+    let logs = app.dir.path().join("logs");
+    let text = std::fs::read_to_string(app.config_path())
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+        .replace(
+            "level = \"warn\"",
+            &format!("level = \"info\"\ndirectory = \"{}\"", logs.display()),
+        );
+    std::fs::write(app.config_path(), &text).unwrap();
+    let socket_path = app.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"))
+        .args(["run", "--config"])
+        .arg(app.config_path())
+        .env_remove("RUST_LOG")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (socket, _) = notified(socket, "READY=1").await;
+    // The watchdog is pinged at half of WATCHDOG_USEC.
+    let (socket, _) = notified(socket, "WATCHDOG=1").await;
+    signal(&child, "-HUP");
+    let (socket, msg) = notified(socket, "RELOADING=1").await;
+    assert!(msg.contains("MONOTONIC_USEC="), "{msg}");
+    let (socket, _) = notified(socket, "READY=1").await;
+    signal(&child, "-TERM");
+    let _ = notified(socket, "STOPPING=1").await;
+    let (code, err) = wait_exit(child).await;
+    assert_eq!(code, 0, "{err}");
+    let files: Vec<_> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().to_string();
+    assert_eq!(
+        name,
+        format!("docspace-retention.log.{}", Utc::now().format("%Y-%m-%d"))
+    );
+    let log = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(log.contains("daemon ready") && log.contains("stopped"), "{log}");
+    assert!(!log.contains(KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_subcommand() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = App::new();
+    app.write(&portal("acme", &sim));
+    let handle = app.start().await;
+    let url = format!("http://{}/healthz", handle.addr());
+    let run = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"))
+                .args(["healthcheck", "--url", &url])
+                .output()
+                .unwrap()
+        })
+    };
+    let ok = run(url.clone()).await.unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    handle.shutdown();
+    handle.wait().await;
+    let down = run(url).await.unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    let missing = run(format!("http://127.0.0.1:{}/nope", free_port())).await.unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+/// Waits for a notification datagram with the line `want`.
+async fn notified(
+    socket: std::os::unix::net::UnixDatagram,
+    want: &'static str,
+) -> (std::os::unix::net::UnixDatagram, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = [0u8; 512];
+        loop {
+            let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no {want}: {e}"));
+            let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+            if msg.lines().any(|l| l == want) {
+                return (socket, msg);
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
