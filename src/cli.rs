@@ -17,10 +17,13 @@ use crate::pass::{self, PassReport};
 use crate::report::{self, PortalPlan};
 use crate::secret::Secret;
 
+/// `--version`: the crate version and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BUILD_GIT_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "docspace-retention",
-    version,
+    version = VERSION,
     about = "Backup retention for ONLYOFFICE DocSpace portals"
 )]
 pub struct Cli {
@@ -73,6 +76,13 @@ pub enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output
+    Man,
     /// The portal's backup schedule
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -218,10 +228,24 @@ async fn dispatch(cli: Cli) -> Exit {
         Command::Run => run(&cli).await,
         Command::Demo => crate::demo::run(cli.dry_run).await,
         Command::Healthcheck { url } => healthcheck(url).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "docspace-retention", &mut script);
+            write_stdout(&script)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(cmd).render(&mut page) {
+                Ok(()) => write_stdout(&page),
+                Err(e) => operator_fail(e),
+            }
+        }
         Command::CheckConfig { print } => check_config(&cli, *print),
         Command::Plan { portals, json, at } => {
             let config = match load_config(&cli, true, true) {
-                Ok(c) => c,
+                Ok(c) => c.own_shard(),
                 Err(exit) => return exit,
             };
             crate::logging::init_for_command(&config.log);
@@ -229,7 +253,7 @@ async fn dispatch(cli: Cli) -> Exit {
         }
         Command::Once { portals } => {
             let config = match load_config(&cli, true, true) {
-                Ok(c) => c,
+                Ok(c) => c.own_shard(),
                 Err(exit) => return exit,
             };
             crate::logging::init_for_command(&config.log);
@@ -306,7 +330,7 @@ pub fn forward_signals(control: tokio::sync::mpsc::UnboundedSender<crate::daemon
 
 async fn run(cli: &Cli) -> Exit {
     let config = match load_config(cli, true, true) {
-        Ok(c) => c,
+        Ok(c) => c.own_shard(),
         Err(exit) => return exit,
     };
     let guard = match crate::logging::init(&config.log, true) {
@@ -322,7 +346,7 @@ async fn run(cli: &Cli) -> Exit {
     let reload: crate::daemon::ReloadFn = Box::new(move || {
         let mut opts = LoadOptions::new(path.clone());
         opts.overrides = overrides.clone();
-        config::load(&opts)
+        config::load(&opts).map(Config::own_shard)
     });
     let handle = match crate::daemon::start(config, reload).await {
         Ok(h) => h,
@@ -477,6 +501,16 @@ async fn plan(config: &Config, names: &[String], json_out: bool, at: Option<Date
     }
 }
 
+/// Writes generated text; a closed pipe (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Exit {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Ok(()) => Exit::Success,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
+        Err(e) => operator_fail(e),
+    }
+}
+
 fn operator_fail(e: impl std::fmt::Display) -> Exit {
     eprintln!("error: {e}");
     Exit::Failure
@@ -588,6 +622,7 @@ fn target(config: &Config, args: &TargetArgs) -> Result<Target, Exit> {
         credential: Credential::ApiKey(Secret::new(key)),
         request_timeout: std::time::Duration::from_secs(config::defaults::REQUEST_TIMEOUT_SECS as u64),
         max_retries: config::defaults::MAX_RETRIES as u32,
+        requests_per_minute: config::defaults::REQUESTS_PER_MINUTE as u32,
         dump: args.dump,
         url: url.clone(),
     };

@@ -57,6 +57,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
             max_concurrent_portals: 4,
             shutdown_grace: Duration::from_secs(10),
             state_dir,
+            shard: None,
         },
         log: LogConfig {
             level: "info".into(),

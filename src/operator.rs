@@ -230,7 +230,7 @@ pub async fn backup_delete(target: &Target, audit: Option<&Arc<AuditLog>>, ids: 
     let Some(audit) = audit else {
         return fail("the audit log is not available");
     };
-    let done = execute_deletions(&target.name, &target.client, audit, &items, false).await;
+    let done = execute_deletions(&target.name, &target.client, audit, &items, false, None).await;
     let mut exit = Exit::Success;
     for r in &done.results {
         match r.outcome {

@@ -132,11 +132,30 @@ impl PassReport {
 }
 
 /// Runs one pass. Never panics on portal behaviour: every failure ends in the report.
+/// How long one pass may take before it stops starting deletions (reads are cut off,
+/// deletions already sent are still verified): ten times the worst case of one call
+/// with all its retries, and at least a minute. One stuck portal therefore cannot hold
+/// a concurrency slot for ever.
+pub fn pass_deadline(portal: &PortalConfig) -> std::time::Duration {
+    (portal.request_timeout * 10 * (portal.max_retries + 1)).max(std::time::Duration::from_secs(60))
+}
+
 pub async fn run_pass(
     portal: &PortalConfig,
     client: &DocSpaceClient,
     audit: &Arc<AuditLog>,
     now: DateTime<Utc>,
+) -> PassReport {
+    run_pass_within(portal, client, audit, now, pass_deadline(portal)).await
+}
+
+/// [`run_pass`] with an explicit time limit.
+pub async fn run_pass_within(
+    portal: &PortalConfig,
+    client: &DocSpaceClient,
+    audit: &Arc<AuditLog>,
+    now: DateTime<Utc>,
+    limit: std::time::Duration,
 ) -> PassReport {
     let mut report = PassReport {
         portal: portal.name.clone(),
@@ -149,10 +168,19 @@ pub async fn run_pass(
         unexpectedly_missing: Vec::new(),
         error: None,
     };
-    let read = match read_and_plan(portal, client, now).await {
-        Ok(read) => read,
-        Err(e) => {
+    let deadline = tokio::time::Instant::now() + limit;
+    let read = match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now)).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => {
             report.error = Some(e.to_string());
+            report.finished = Utc::now();
+            return report;
+        }
+        Err(_) => {
+            report.error = Some(format!(
+                "pass deadline of {}s exceeded while reading the portal",
+                limit.as_secs()
+            ));
             report.finished = Utc::now();
             return report;
         }
@@ -161,7 +189,7 @@ pub async fn run_pass(
     if read.plan.clear_history {
         clear_history(portal, client, audit, &read.plan, &mut report).await;
     } else {
-        delete_backups(portal, client, audit, &read.plan, &mut report).await;
+        delete_backups(portal, client, audit, &read.plan, deadline, &mut report).await;
     }
     report.read = Some(read);
     report.finished = Utc::now();
@@ -265,6 +293,7 @@ pub async fn execute_deletions(
     audit: &Arc<AuditLog>,
     items: &[DeletionItem],
     dry_run: bool,
+    deadline: Option<tokio::time::Instant>,
 ) -> Deletions {
     let mut done = Deletions::default();
     if dry_run {
@@ -282,7 +311,19 @@ pub async fn execute_deletions(
     }
 
     let mut attempted: Vec<Attempt<'_>> = Vec::new();
-    for item in items {
+    for (i, item) in items.iter().enumerate() {
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            let left = items.len() - i;
+            tracing::warn!(
+                portal,
+                left,
+                "pass deadline reached: leaving the rest for the next pass"
+            );
+            done.error = Some(format!(
+                "pass deadline exceeded: {left} deletions left for the next pass"
+            ));
+            break;
+        }
         let intent = item.intent(portal, false);
         if let Err(e) = audit.record(intent.clone()).await {
             tracing::error!(portal, error = %e, "audit log not writable: no more deletions");
@@ -370,6 +411,7 @@ async fn delete_backups(
     client: &DocSpaceClient,
     audit: &Arc<AuditLog>,
     plan: &Plan,
+    deadline: tokio::time::Instant,
     report: &mut PassReport,
 ) {
     // Oldest first; one call per id even if the server listed an id twice.
@@ -385,7 +427,7 @@ async fn delete_backups(
     if items.is_empty() {
         return;
     }
-    let done = execute_deletions(&portal.name, client, audit, &items, portal.dry_run).await;
+    let done = execute_deletions(&portal.name, client, audit, &items, portal.dry_run, Some(deadline)).await;
     report.deletions = done.results;
     report.error = done.error;
 

@@ -225,7 +225,9 @@ fn ok(response: Option<Value>) -> Response<Body> {
 
 fn date(t: DateTime<Utc>, postgres: bool) -> String {
     if postgres {
-        t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+        // .NET's seven fractional digits (chrono formats only 3, 6 or 9).
+        let ticks = chrono::Timelike::nanosecond(&t) / 100;
+        format!("{}.{ticks:07}Z", t.format("%Y-%m-%dT%H:%M:%S"))
     } else {
         t.format("%Y-%m-%dT%H:%M:%S").to_string()
     }
@@ -437,10 +439,7 @@ pub fn realistic_portal(name: &str, api_key: &str, now: DateTime<Utc>, days: u32
             });
         }
         if d % 9 == 4 {
-            let manual = day
-                .and_hms_opt(14, d * 7 % 60, 12)
-                .expect("valid time")
-                .and_utc();
+            let manual = day.and_hms_opt(14, d * 7 % 60, 12).expect("valid time").and_utc();
             n += 1;
             backups.push(SimBackup {
                 id: sim_id(name, n),

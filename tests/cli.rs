@@ -497,3 +497,27 @@ async fn secrets_stay_out_of_output_even_at_trace_level() {
     let audit = std::fs::read_to_string(setup.state().join("audit.jsonl")).unwrap();
     assert!(!audit.contains(KEY));
 }
+
+#[tokio::test]
+async fn version_names_the_commit_and_cargo_sets_no_config_variables() {
+    let o = run(vec!["--version".into()], Vec::new()).await;
+    let out = stdout(&o);
+    assert!(out.starts_with("docspace-retention 0.1.0 ("), "{out}");
+    // Regression: build.rs once exported DOCSPACE_RETENTION_GIT_COMMIT, which cargo
+    // passes to `cargo run`/`cargo test` processes, where it is an unknown config key.
+    let prefixed: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("DOCSPACE_RETENTION_") && !k.starts_with("DOCSPACE_RETENTION_CONFIG"))
+        .collect();
+    assert!(prefixed.is_empty(), "cargo exported {prefixed:?}");
+}
+
+#[tokio::test]
+async fn completions_and_man_page() {
+    let o = run(vec!["completions".into(), "bash".into()], Vec::new()).await;
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("docspace-retention"));
+    let o = run(vec!["man".into()], Vec::new()).await;
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains(".TH docspace-retention 1"));
+}

@@ -646,3 +646,54 @@ async fn notified(
     .await
     .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_handle_every_portal_exactly_once() {
+    let names: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
+    let sim = Simulator::start(names.iter().map(|n| ten_backups(n)).collect(), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let portals: String = names.iter().map(|n| portal(n, &sim)).collect();
+    let mut apps = Vec::new();
+    let mut handles = Vec::new();
+    for index in 0..3 {
+        let app = App::new();
+        app.write(&portals);
+        let text = std::fs::read_to_string(app.config_path())
+            .unwrap()
+            .replace("[daemon]\n", &format!("[daemon]\nshard = \"{index}/3\"\n"));
+        std::fs::write(app.config_path(), text).unwrap();
+        let config = app.load().own_shard();
+        handles.push(daemon::start(config, Box::new(|| unreachable!())).await.unwrap());
+        apps.push(app);
+    }
+    eventually("every portal cleaned", Duration::from_secs(15), || async {
+        names.iter().all(|n| sim.backups(n).len() == 3)
+    })
+    .await;
+    let mut scraped = Vec::new();
+    for h in &handles {
+        scraped.push(metrics(h.addr()).await);
+    }
+    for name in &names {
+        let series = format!(r#"docspace_retention_deletions_total{{outcome="deleted",portal="{name}"}}"#);
+        let owners: Vec<usize> = (0..3).filter(|i| value(&scraped[*i], &series).is_some()).collect();
+        assert_eq!(owners.len(), 1, "{name} exported by shards {owners:?}");
+        assert_eq!(
+            value(&scraped[owners[0]], &series),
+            Some(7.0),
+            "{name} deleted exactly once"
+        );
+    }
+    // Each replica has a share (30 names over 3 shards by a stable hash).
+    for (i, m) in scraped.iter().enumerate() {
+        assert!(m.contains("docspace_retention_runs_total"), "shard {i}");
+    }
+    for h in handles {
+        h.shutdown();
+        h.wait().await;
+    }
+    // Audit lines: 7 deletions × 2 lines per portal, spread over the three state dirs.
+    let total: usize = apps.iter().map(|a| read_audit(&a.state()).len()).sum();
+    assert_eq!(total, 30 * 14);
+}

@@ -131,6 +131,18 @@ pub struct DaemonConfig {
     pub max_concurrent_portals: usize,
     pub shutdown_grace: Duration,
     pub state_dir: PathBuf,
+    /// This replica's share of the portals; `None` = all of them.
+    pub shard: Option<crate::shard::Shard>,
+}
+
+impl Config {
+    /// Keeps only the portals of this replica's shard (the daemon, `once`, `plan`).
+    pub fn own_shard(mut self) -> Self {
+        if let Some(shard) = self.daemon.shard {
+            self.portals.retain(|p| shard.owns(&p.name));
+        }
+        self
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -175,6 +187,7 @@ impl PortalConfig {
             credential: self.credential.clone(),
             request_timeout: self.request_timeout,
             max_retries: self.max_retries,
+            requests_per_minute: self.requests_per_minute,
             dump: self.dump,
         }
     }
@@ -198,14 +211,9 @@ pub mod defaults {
 /// Loads and validates the config; every problem is reported at once.
 pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    let mut figment = Figment::new();
-    let mut sources = Vec::new();
-
+    let mut files = Vec::new();
     match read_toml(&opts.path) {
-        Ok(Some(text)) => {
-            figment = figment.merge(Toml::string(&text));
-            sources.push(opts.path.clone());
-        }
+        Ok(Some(text)) => files.push((opts.path.clone(), text)),
         Ok(None) if !opts.file_required => {}
         Ok(None) => errors.push(ConfigError {
             path: opts.path.display().to_string(),
@@ -215,13 +223,36 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
     }
     for file in conf_d_files(&opts.path, &mut errors) {
         match read_toml(&file) {
-            Ok(Some(text)) => {
-                figment = figment.merge(Toml::string(&text));
-                sources.push(file);
-            }
+            Ok(Some(text)) => files.push((file, text)),
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
+    }
+    merge_and_validate(files, errors, opts)
+}
+
+/// Loads a config from TOML text instead of files (the fuzz target's entry point).
+pub fn load_str(text: &str, opts: &LoadOptions) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    match check_toml(&opts.path, text) {
+        Ok(()) => files.push((opts.path.clone(), text.to_string())),
+        Err(e) => errors.push(e),
+    }
+    merge_and_validate(files, errors, opts)
+}
+
+/// Merges the files (in order), the environment and the flags, then validates.
+fn merge_and_validate(
+    files: Vec<(PathBuf, String)>,
+    mut errors: Vec<ConfigError>,
+    opts: &LoadOptions,
+) -> Result<Config, ConfigErrors> {
+    let mut figment = Figment::new();
+    let mut sources = Vec::new();
+    for (path, text) in files {
+        figment = figment.merge(Toml::string(&text));
+        sources.push(path);
     }
 
     let env_keys = env_keys(&opts.env);
@@ -285,13 +316,15 @@ fn read_toml(path: &Path) -> Result<Option<String>, ConfigError> {
             });
         }
     };
-    if let Err(e) = text.parse::<toml::Table>() {
-        return Err(ConfigError {
-            path: path.display().to_string(),
-            message: format!("invalid TOML: {}", e.to_string().trim().replace('\n', " ")),
-        });
-    }
+    check_toml(path, &text)?;
     Ok(Some(text))
+}
+
+fn check_toml(path: &Path, text: &str) -> Result<(), ConfigError> {
+    text.parse::<toml::Table>().map(|_| ()).map_err(|e| ConfigError {
+        path: path.display().to_string(),
+        message: format!("invalid TOML: {}", e.to_string().trim().replace('\n', " ")),
+    })
 }
 
 /// `conf.d/*.toml` beside the config file, in name order.

@@ -24,6 +24,9 @@ pub fn print_config(config: &Config) -> String {
         (config.daemon.shutdown_grace.as_secs() as i64).into(),
     );
     daemon.insert("state_dir".into(), config.daemon.state_dir.display().to_string().into());
+    if let Some(shard) = config.daemon.shard {
+        daemon.insert("shard".into(), shard.to_string().into());
+    }
     root.insert("daemon".into(), daemon.into());
 
     let mut log = Table::new();

@@ -197,6 +197,10 @@ pub struct RawDaemon {
     pub shutdown_grace_secs: Field<i64>,
     #[serde(default)]
     pub state_dir: Field<String>,
+    #[serde(default)]
+    pub shard: Field<String>,
+    #[serde(default)]
+    pub shard_count: Field<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -308,7 +312,13 @@ pub struct RawRetention {
 
 /// Every key a table accepts, for "did you mean" hints.
 pub const SERVER_KEYS: &[&str] = &["listen"];
-pub const DAEMON_KEYS: &[&str] = &["max_concurrent_portals", "shutdown_grace_secs", "state_dir"];
+pub const DAEMON_KEYS: &[&str] = &[
+    "max_concurrent_portals",
+    "shutdown_grace_secs",
+    "state_dir",
+    "shard",
+    "shard_count",
+];
 pub const LOG_KEYS: &[&str] = &["level", "format", "directory"];
 pub const TOP_KEYS: &[&str] = &["server", "daemon", "log", "defaults", "portals"];
 pub const PORTAL_KEYS: &[&str] = &[

@@ -172,6 +172,23 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
     if state_dir.trim().is_empty() {
         c.err("daemon.state_dir", "must not be empty (the audit log lives there)");
     }
+    let shard_text = c.get("daemon.shard", &daemon.shard);
+    let shard_count = c.get("daemon.shard_count", &daemon.shard_count);
+    let shard = match shard_text.as_deref().map(str::trim) {
+        None | Some("") | Some("off") => None,
+        Some(text) => {
+            let pod = ["POD_NAME", "HOSTNAME"]
+                .iter()
+                .find_map(|k| opts.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
+            match crate::shard::Shard::parse(text, shard_count, pod.as_deref()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    c.err("daemon.shard", e);
+                    None
+                }
+            }
+        }
+    };
 
     let log = c.table("log", &raw.log);
     c.unknown("log", &log.unknown, LOG_KEYS);
@@ -240,6 +257,7 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
             max_concurrent_portals: max_concurrent_portals as usize,
             shutdown_grace: Duration::from_secs(shutdown_grace as u64),
             state_dir: PathBuf::from(state_dir),
+            shard,
         },
         log: LogConfig {
             level,

@@ -6,11 +6,13 @@
 //! when a user/password login is configured, and turns every answer that is not a
 //! success into an [`ApiError`] that says what happened.
 
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use tokio::sync::Mutex;
@@ -93,6 +95,8 @@ pub struct PortalEndpoint {
     pub credential: Credential,
     pub request_timeout: Duration,
     pub max_retries: u32,
+    /// Per-portal request budget (token bucket, a second's worth of burst).
+    pub requests_per_minute: u32,
     /// `Dump=true`: the server-wide dump of an on-premise installation.
     pub dump: bool,
 }
@@ -150,12 +154,15 @@ pub struct DocSpaceClient {
     base: String,
     session: Mutex<Option<SessionToken>>,
     backoff_base: Duration,
+    limiter: DefaultDirectRateLimiter,
 }
 
 impl DocSpaceClient {
     pub fn new(http: reqwest::Client, endpoint: PortalEndpoint) -> Self {
         let base = endpoint.url.as_str().trim_end_matches('/').to_string();
+        let limiter = RateLimiter::direct(request_quota(endpoint.requests_per_minute));
         DocSpaceClient {
+            limiter,
             http,
             observer: None,
             endpoint,
@@ -385,6 +392,7 @@ impl DocSpaceClient {
         auth: Option<&HeaderValue>,
         json: Option<&serde_json::Value>,
     ) -> Result<Answer, (ApiError, Option<Duration>)> {
+        self.limiter.until_ready().await;
         let mut request = self
             .http
             .request(endpoint.method(), url)
@@ -434,6 +442,15 @@ impl DocSpaceClient {
         };
         ApiError::new(endpoint, kind)
     }
+}
+
+/// `requests_per_minute` evenly spaced, with one second's worth as burst.
+fn request_quota(per_minute: u32) -> Quota {
+    let per_minute = per_minute.max(1);
+    let burst = NonZeroU32::new((per_minute / 60).max(1)).expect("at least 1");
+    Quota::with_period(Duration::from_secs(60) / per_minute)
+        .expect("a positive period")
+        .allow_burst(burst)
 }
 
 fn decode(endpoint: Endpoint, answer: &Answer, error: wire::WireError) -> ApiError {
@@ -495,6 +512,7 @@ mod tests {
                 credential: Credential::ApiKey(Secret::new("k")),
                 request_timeout: Duration::from_secs(1),
                 max_retries: 3,
+                requests_per_minute: 600,
                 dump: false,
             },
         );
@@ -514,6 +532,7 @@ mod tests {
                 credential: Credential::ApiKey(Secret::new("k")),
                 request_timeout: Duration::from_secs(1),
                 max_retries: 0,
+                requests_per_minute: 600,
                 dump: false,
             },
         );

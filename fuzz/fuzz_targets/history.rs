@@ -1,0 +1,22 @@
+//! Any body `getbackuphistory` may return: parsing never panics, and planning what
+//! was parsed never deletes a record it could not fully read.
+#![no_main]
+
+use docspace_retention::docspace::parse_history;
+use docspace_retention::retention::{PlanContext, RetentionPolicy, Scope, plan_retention};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(records) = parse_history(data) else { return };
+    let policy = RetentionPolicy { keep_last: 2, keep_daily: 3, min_keep: 0, max_delete_fraction: 1.0, ..RetentionPolicy::default() };
+    let ctx = PlanContext {
+        now: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+        tz: chrono_tz::Tz::Europe__Berlin,
+        schedule_period: None,
+    };
+    let plan = plan_retention(records, &policy, &ctx);
+    for e in plan.deletions() {
+        assert_eq!(e.scope, Scope::Managed);
+        assert!(docspace_retention::docspace::is_guid(&e.record.id));
+    }
+});

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Checks the operating artefacts with the real tools (run by .ci/run after the tests):
+#   systemd unit  systemd-analyze verify (any output fails) + security --offline (≤ 1.5)
+#   Dockerfile    hadolint
+#   alerts        promtool check rules + promtool test rules
+#   Kubernetes    YAML parses; the embedded configs pass check-config
+# Needs a debug build (cargo test builds one) and the tools .ci/run installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/debug/docspace-retention}
+fail=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== systemd-analyze verify"
+root="$work/root"
+mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd" "$root/bin" "$root/usr/share/man/man1"
+cp -r /usr/lib/systemd/system "$root/usr/lib/systemd/"
+cp "$BIN" "$root/usr/local/bin/docspace-retention"
+cp "$(type -P kill)" "$root/bin/kill"
+"$BIN" man > "$root/usr/share/man/man1/docspace-retention.1"
+cp systemd/docspace-retention.service "$root/etc/systemd/system/"
+# verify exits 0 on unknown keys and bad values: any output is a failure.
+out=$(MANPATH="$root/usr/share/man" systemd-analyze verify --root="$root" /etc/systemd/system/docspace-retention.service 2>&1) || fail=1
+if [ -n "$out" ]; then echo "$out"; fail=1; else echo "clean"; fi
+
+echo "== systemd-analyze security --offline=true"
+security=$(systemd-analyze security --offline=true systemd/docspace-retention.service 2>&1 | tail -1)
+echo "$security"
+score=$(echo "$security" | grep -oE '[0-9]+\.[0-9]+' | head -1)
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.5) }' || { echo "exposure $score is above 1.5"; fail=1; }
+
+echo "== hadolint Dockerfile"
+if hadolint Dockerfile; then echo "clean"; else fail=1; fi
+
+echo "== promtool check rules / test rules"
+promtool check rules monitoring/alerts.yml || fail=1
+(cd monitoring && promtool test rules alerts_test.yml) || fail=1
+
+echo "== Kubernetes manifests"
+python3 - "$BIN" "$work" <<'PY' || fail=1
+import os, subprocess, sys, yaml
+bin, work = sys.argv[1], sys.argv[2]
+ok = True
+for name in ["sidecar.yaml", "statefulset.yaml"]:
+    docs = list(yaml.safe_load_all(open(f"deploy/kubernetes/{name}")))
+    print(name, [d["kind"] for d in docs])
+    for d in docs:
+        if d["kind"] != "ConfigMap":
+            continue
+        d_dir = os.path.join(work, d["metadata"]["name"])
+        os.makedirs(os.path.join(d_dir, "conf.d"), exist_ok=True)
+        key = os.path.join(d_dir, "key")
+        open(key, "w").write("sk-check")
+        open(os.path.join(d_dir, "config.toml"), "w").write(d["data"]["config.toml"])
+        if "[portals." not in d["data"]["config.toml"]:
+            open(os.path.join(d_dir, "conf.d", "acme.toml"), "w").write(
+                '[portals.acme]\nurl = "https://acme.example.com"\napi_key_file = "%s"\n' % key)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSPACE_RETENTION_")}
+        env["DOCSPACE_RETENTION_PORTALS__ACME__API_KEY_FILE"] = key
+        env["POD_NAME"] = "docspace-retention-2"
+        r = subprocess.run([bin, "--config", os.path.join(d_dir, "config.toml"), "check-config"],
+                           env=env, capture_output=True, text=True)
+        print(" ", d["metadata"]["name"], "check-config:", r.returncode, (r.stdout + r.stderr).strip())
+        ok &= r.returncode == 0
+sys.exit(0 if ok else 1)
+PY
+
+if [ "$fail" != 0 ]; then echo "artefact checks FAILED"; exit 1; fi
+echo "artefact checks passed"

@@ -1,0 +1,428 @@
+//! Fault injection: every fault a portal, its proxy or the network produces, on every
+//! endpoint, with the exact outcome, and never a deletion outside the plan.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use common::*;
+use docspace_retention::audit::{AuditLog, Outcome};
+use docspace_retention::cli::Clients;
+use docspace_retention::config::{LoadOptions, load};
+use docspace_retention::pass::{PassReport, run_pass};
+use docspace_retention::simulator::{
+    Fault, SimBackup, SimEndpoint, SimOptions, SimPortal, Simulator, realistic_portal, sim_id,
+};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const POLICY: &str = "keep_last = 3\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0";
+
+fn portal_with_ten() -> SimPortal {
+    realistic_portal("acme", KEY, Utc::now(), 9)
+}
+
+/// The three newest backups: what the plan keeps.
+fn planned_keep(p: &SimPortal) -> Vec<String> {
+    let mut b = p.backups.clone();
+    b.sort_by_key(|x| std::cmp::Reverse(x.created_on));
+    b.iter().take(3).map(|b| b.id.clone()).collect()
+}
+
+async fn pass_against(sim: &Simulator, timeout_secs: u64, retries: u32) -> (PassReport, tempfile::TempDir) {
+    let setup = Setup::new(&format!(
+        "[portals.acme]\nurl = \"{}\"\napi_key_file = \"KEYFILE\"\nrequest_timeout_secs = {timeout_secs}\nmax_retries = {retries}\n[portals.acme.retention]\n{POLICY}\n",
+        sim.url("acme")
+    ));
+    let mut opts = LoadOptions::new(setup.config());
+    opts.env = Vec::new();
+    let config = load(&opts).unwrap();
+    let portal = &config.portals[0];
+    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
+    let client = Clients::new()
+        .unwrap()
+        .for_portal(portal)
+        .unwrap()
+        .with_backoff_base(Duration::from_millis(50));
+    let report = run_pass(portal, &client, &audit, Utc::now()).await;
+    (report, setup.dir)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// Retried (or harmless) and the pass did everything: 7 deleted.
+    Recovered,
+    /// The read failed: nothing deleted, the error names the problem.
+    ReadFailed(&'static str),
+    /// One deletion failed, the other six went through.
+    OneDeletionFailed(&'static str),
+    /// Deletions were sent but could not be verified.
+    Unverified,
+}
+
+async fn scenario(endpoint: SimEndpoint, faults: Vec<Fault>, expect: Expect) {
+    let portal = portal_with_ten();
+    let keep = planned_keep(&portal);
+    let sim = Simulator::start(vec![portal], SimOptions::default(), 0).await.unwrap();
+    for f in faults.clone() {
+        sim.inject("acme", endpoint, f);
+    }
+    let (report, _dir) = pass_against(&sim, 1, 2).await;
+    let left: Vec<String> = sim.backups("acme").iter().map(|b| b.id.clone()).collect();
+    let case = format!("{endpoint:?} {faults:?}");
+    // Never a deletion outside the plan.
+    for id in &keep {
+        assert!(left.contains(id), "{case}: kept backup {id} was deleted");
+    }
+    match expect {
+        Expect::Recovered => {
+            assert!(report.succeeded(), "{case}: {:?}", report.error);
+            assert_eq!(report.count(Outcome::Deleted), 7, "{case}");
+            assert_eq!(left.len(), 3, "{case}");
+        }
+        Expect::ReadFailed(message) => {
+            let error = report.error.clone().unwrap_or_default();
+            assert!(error.contains(message), "{case}: {error:?} lacks {message:?}");
+            assert!(report.deletions.is_empty(), "{case}");
+            assert_eq!(left.len(), 10, "{case}");
+        }
+        Expect::OneDeletionFailed(message) => {
+            assert_eq!(
+                (report.count(Outcome::Deleted), report.count(Outcome::Failed)),
+                (6, 1),
+                "{case}"
+            );
+            let failed = report.deletions.iter().find(|d| d.outcome == Outcome::Failed).unwrap();
+            assert!(failed.error.as_deref().unwrap().contains(message), "{case}: {failed:?}");
+            assert_eq!(report.error.as_deref(), Some("1 of 7 deletions failed"), "{case}");
+            assert_eq!(left.len(), 4, "{case}");
+        }
+        Expect::Unverified => {
+            assert!(
+                report.error.as_deref().unwrap().starts_with("cannot verify deletions"),
+                "{case}: {:?}",
+                report.error
+            );
+            assert_eq!(report.count(Outcome::Deleted), 7, "{case}: explicit successes count");
+            assert_eq!(left.len(), 3, "{case}");
+        }
+    }
+}
+
+fn standard_faults() -> Vec<Fault> {
+    vec![
+        Fault::RateLimited { retry_after_secs: 1 },
+        Fault::Html(503),
+        Fault::Status(500),
+        Fault::Stall(Duration::from_secs(5)),
+        Fault::Reset,
+        Fault::BrokenJson,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_reading_the_schedule() {
+    for fault in standard_faults() {
+        let expect = match fault {
+            Fault::Status(_) => Expect::ReadFailed("get_schedule: 500 server error (server: \"Injected fault\")"),
+            Fault::BrokenJson => Expect::ReadFailed("get_schedule: 200 with an unreadable body"),
+            _ => Expect::Recovered,
+        };
+        scenario(SimEndpoint::GetSchedule, vec![fault], expect).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_reading_the_history() {
+    for fault in standard_faults() {
+        let expect = match fault {
+            Fault::Status(_) => Expect::ReadFailed("get_history: 500 server error"),
+            Fault::BrokenJson => Expect::ReadFailed("get_history: 200 with an unreadable body"),
+            _ => Expect::Recovered,
+        };
+        scenario(SimEndpoint::GetHistory, vec![fault], expect).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_deleting_a_backup() {
+    for fault in standard_faults() {
+        let expect = match fault {
+            // A 500 is final for a delete and the record is still there.
+            Fault::Status(_) => Expect::OneDeletionFailed("delete_backup: 500 server error"),
+            Fault::BrokenJson => Expect::OneDeletionFailed("delete_backup: 200 with an unreadable body"),
+            _ => Expect::Recovered,
+        };
+        scenario(SimEndpoint::DeleteBackup, vec![fault], expect).await;
+    }
+    // The server removed the record, then failed on the file: a 500 that counts as deleted.
+    scenario(
+        SimEndpoint::DeleteBackup,
+        vec![Fault::SucceedThen500],
+        Expect::Recovered,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_the_verifying_read() {
+    // The first history read is served normally (a zero stall), the second one fails.
+    for fault in [Fault::Status(500), Fault::BrokenJson] {
+        scenario(
+            SimEndpoint::GetHistory,
+            vec![Fault::Stall(Duration::ZERO), fault],
+            Expect::Unverified,
+        )
+        .await;
+    }
+    // Transient faults on the verifying read are retried.
+    for fault in [
+        Fault::Html(502),
+        Fault::Reset,
+        Fault::RateLimited { retry_after_secs: 1 },
+    ] {
+        scenario(
+            SimEndpoint::GetHistory,
+            vec![Fault::Stall(Duration::ZERO), fault],
+            Expect::Recovered,
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_give_up_after_max_retries() {
+    let portal = portal_with_ten();
+    let sim = Simulator::start(vec![portal], SimOptions::default(), 0).await.unwrap();
+    for _ in 0..3 {
+        sim.inject("acme", SimEndpoint::GetHistory, Fault::Html(502));
+    }
+    let (report, _dir) = pass_against(&sim, 1, 2).await;
+    assert_eq!(
+        sim.requests("acme", SimEndpoint::GetHistory, 502),
+        3,
+        "one try and two retries"
+    );
+    assert!(report.error.unwrap().contains("get_history: 502 Bad Gateway"));
+    assert_eq!(sim.backups("acme").len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_records_are_kept_and_counted() {
+    let mut portal = portal_with_ten();
+    let keep = planned_keep(&portal);
+    let now = Utc::now();
+    portal.backups.push(SimBackup {
+        id: sim_id("acme", 900),
+        file_name: "unknown-type.tar.gz".into(),
+        storage_type: 42,
+        created_on: now - TimeDelta::days(30),
+    });
+    portal.backups.push(SimBackup {
+        id: sim_id("acme", 901),
+        file_name: "from-the-future.tar.gz".into(),
+        storage_type: 0,
+        created_on: now + TimeDelta::days(3),
+    });
+    portal.schedule.as_mut().unwrap().period = 7; // an unknown period
+    let sim = Simulator::start(
+        vec![portal],
+        SimOptions {
+            postgres_dates: true,
+            ..SimOptions::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let (report, _dir) = pass_against(&sim, 5, 0).await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    let plan = &report.read.as_ref().unwrap().plan;
+    assert_eq!(plan.blocked(docspace_retention::retention::Guard::Unparseable), 1);
+    assert_eq!(plan.blocked(docspace_retention::retention::Guard::Future), 1);
+    assert_eq!(report.count(Outcome::Deleted), 7);
+    let left: Vec<String> = sim.backups("acme").iter().map(|b| b.id.clone()).collect();
+    let mut expected = keep;
+    expected.extend([sim_id("acme", 900), sim_id("acme", 901)]);
+    for id in &expected {
+        assert!(left.contains(id), "{id} must stay");
+    }
+    assert_eq!(left.len(), expected.len());
+}
+
+// ----- exact retry behaviour, with wiremock counting calls -----
+
+async fn client_pass(server: &MockServer, retries: u32) -> PassReport {
+    let setup =
+        Setup::new(&portal("acme", server, POLICY).replace("max_retries = 0", &format!("max_retries = {retries}")));
+    let mut opts = LoadOptions::new(setup.config());
+    opts.env = Vec::new();
+    let config = load(&opts).unwrap();
+    let portal = &config.portals[0];
+    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
+    let client = Clients::new()
+        .unwrap()
+        .for_portal(portal)
+        .unwrap()
+        .with_backoff_base(Duration::from_millis(20));
+    run_pass(portal, &client, &audit, Utc::now()).await
+}
+
+#[tokio::test]
+async fn client_errors_are_never_retried() {
+    for status in [400u16, 401, 402, 403, 404, 500] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(SCHEDULE))
+            .respond_with(ResponseTemplate::new(status))
+            .expect(1)
+            .mount(&server)
+            .await;
+        forbid_deletes(&server).await;
+        let report = client_pass(&server, 3).await;
+        assert!(!report.succeeded(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn gateway_errors_are_retried_exactly_max_retries_times() {
+    for status in [502u16, 503, 504] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(SCHEDULE))
+            .respond_with(html(status))
+            .expect(4)
+            .mount(&server)
+            .await;
+        let report = client_pass(&server, 3).await;
+        assert!(report.error.unwrap().contains(&status.to_string()));
+    }
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured_and_a_long_one_is_not_waited_for() {
+    let server = MockServer::start().await;
+    let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+    Mock::given(method("GET"))
+        .and(path(SCHEDULE))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", soon.as_str()))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    serve_schedule(&server, no_value()).await;
+    serve_history(&server, daily("2026-11-22", 2), Vec::new()).await;
+    let started = std::time::Instant::now();
+    let report = client_pass(&server, 1).await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A day-long Retry-After (the server's daily write limit) fails at once.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(SCHEDULE))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "86400"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = client_pass(&server, 3).await;
+    assert!(
+        report
+            .error
+            .unwrap()
+            .contains("429 Too Many Requests: rate limited by the server (retry after 86400s)")
+    );
+}
+
+#[tokio::test]
+async fn the_request_budget_spaces_requests() {
+    // 60 requests per minute: a burst of one, then one per second.
+    let server = MockServer::start().await;
+    serve_schedule(&server, no_value()).await;
+    serve_history(&server, daily("2026-11-22", 5), daily("2026-11-22", 3)).await;
+    expect_delete(&server, 4, 1).await;
+    expect_delete(&server, 5, 1).await;
+    let setup = Setup::new(&portal("acme", &server, POLICY).replace("max_retries = 0", "requests_per_minute = 60"));
+    let mut opts = LoadOptions::new(setup.config());
+    opts.env = Vec::new();
+    let config = load(&opts).unwrap();
+    let portal = &config.portals[0];
+    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
+    let client = Clients::new().unwrap().for_portal(portal).unwrap();
+    let started = std::time::Instant::now();
+    let report = run_pass(portal, &client, &audit, Utc::now()).await;
+    assert!(report.succeeded());
+    // 5 requests: the first at once, then four more a second apart.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(3900), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
+    let setup_for = |sim: &Simulator| {
+        let setup = Setup::new(&format!(
+            "[portals.acme]\nurl = \"{}\"\napi_key_file = \"KEYFILE\"\nrequest_timeout_secs = 30\nmax_retries = 0\n[portals.acme.retention]\n{POLICY}\n",
+            sim.url("acme")
+        ));
+        let mut opts = LoadOptions::new(setup.config());
+        opts.env = Vec::new();
+        let config = load(&opts).unwrap();
+        (setup, config)
+    };
+    // Default limit: ten worst-case calls, at least a minute.
+    let sim = Simulator::start(vec![portal_with_ten()], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let (_s, config) = setup_for(&sim);
+    assert_eq!(
+        docspace_retention::pass::pass_deadline(&config.portals[0]),
+        Duration::from_secs(300)
+    );
+
+    // A stuck read is cut off at the deadline.
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(20)));
+    let portal = &config.portals[0];
+    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
+    let client = Clients::new().unwrap().for_portal(portal).unwrap();
+    let started = std::time::Instant::now();
+    let report =
+        docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_secs(1)).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        report.error.as_deref(),
+        Some("pass deadline of 1s exceeded while reading the portal")
+    );
+    assert_eq!(sim.backups("acme").len(), 10);
+
+    // A slow portal: deletions stop at the deadline; those sent are verified.
+    let slow = Simulator::start(
+        vec![portal_with_ten()],
+        SimOptions {
+            latency: Duration::from_millis(600),
+            ..SimOptions::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let (_s, config) = setup_for(&slow);
+    let portal = &config.portals[0];
+    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
+    let client = Clients::new().unwrap().for_portal(portal).unwrap();
+    let report =
+        docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_millis(2000))
+            .await;
+    // Reads at 0.6 s and 1.2 s, deletes at 1.8 s and 2.4 s: the third is not started.
+    assert_eq!(report.count(Outcome::Deleted), 2, "{:?}", report.deletions);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("pass deadline exceeded: 5 deletions left for the next pass")
+    );
+    assert_eq!(slow.backups("acme").len(), 8);
+}

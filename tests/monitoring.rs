@@ -1,0 +1,178 @@
+//! The monitoring artefacts speak the contract: every metric a dashboard query or an
+//! alert rule uses is one of SPEC §7's names, and the daemon exports each of them.
+
+use std::collections::BTreeSet;
+
+/// SPEC §7, with the series a histogram adds.
+const SPEC_METRICS: &[&str] = &[
+    "docspace_retention_build_info",
+    "docspace_retention_runs_total",
+    "docspace_retention_run_duration_seconds",
+    "docspace_retention_last_run_timestamp_seconds",
+    "docspace_retention_last_success_timestamp_seconds",
+    "docspace_retention_next_run_timestamp_seconds",
+    "docspace_retention_backups",
+    "docspace_retention_planned_deletions",
+    "docspace_retention_deletions_total",
+    "docspace_retention_guard_blocks_total",
+    "docspace_retention_history_clears_total",
+    "docspace_retention_newest_backup_timestamp_seconds",
+    "docspace_retention_schedule_present",
+    "docspace_retention_schedule_last_backup_timestamp_seconds",
+    "docspace_retention_schedule_backups_stored",
+    "docspace_retention_policy_conflict",
+    "docspace_retention_api_requests_total",
+    "docspace_retention_api_request_duration_seconds",
+    "docspace_retention_config_reloads_total",
+];
+
+fn known(name: &str) -> bool {
+    SPEC_METRICS.contains(&name)
+        || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
+            name.strip_suffix(suffix)
+                .is_some_and(|base| base.ends_with("_seconds") && SPEC_METRICS.contains(&base))
+        })
+}
+
+/// Every `docspace_retention_*` identifier in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("docspace_retention_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+fn exprs_in(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if (k == "expr" || k == "query" || k == "definition")
+                    && let Some(s) = v.as_str()
+                {
+                    out.push(s.to_string());
+                }
+                exprs_in(v, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| exprs_in(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_dashboard_uses_only_spec_metrics_and_is_importable() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/monitoring/grafana-dashboard.json"
+    ))
+    .unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(dash["__inputs"][0]["name"], "DS_PROMETHEUS");
+    assert_eq!(dash["__inputs"][0]["pluginId"], "prometheus");
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "portal"), "a portal variable");
+    let mut exprs = Vec::new();
+    exprs_in(&dash, &mut exprs);
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    let mut used = BTreeSet::new();
+    for e in &exprs {
+        for name in metric_names(e) {
+            assert!(
+                known(&name),
+                "dashboard query uses {name}, which SPEC §7 does not define: {e}"
+            );
+            used.insert(name);
+        }
+    }
+    for must in [
+        "docspace_retention_newest_backup_timestamp_seconds",
+        "docspace_retention_deletions_total",
+        "docspace_retention_guard_blocks_total",
+        "docspace_retention_run_duration_seconds_bucket",
+        "docspace_retention_api_requests_total",
+        "docspace_retention_schedule_present",
+        "docspace_retention_policy_conflict",
+    ] {
+        assert!(used.contains(must), "the dashboard shows no {must}");
+    }
+    // Every panel reads from the imported data source.
+    let panels = dash["panels"].as_array().unwrap();
+    for p in panels.iter().filter(|p| p["type"] != "row") {
+        assert_eq!(p["datasource"]["uid"], "${DS_PROMETHEUS}", "panel {}", p["title"]);
+    }
+}
+
+#[test]
+fn the_alert_rules_use_only_spec_metrics() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/monitoring/alerts.yml")).unwrap();
+    let mut count = 0;
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        for name in metric_names(line) {
+            assert!(
+                known(&name),
+                "alert rule uses {name}, which SPEC §7 does not define: {line}"
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 8);
+    for alert in [
+        "DocspaceRetentionDown",
+        "DocspaceRetentionPassFailing",
+        "DocspaceRetentionNoRecentSuccess",
+        "DocspaceRetentionNewestBackupTooOld",
+        "DocspaceRetentionScheduleMissing",
+        "DocspaceRetentionGuardBlocking",
+        "DocspaceRetentionPolicyConflict",
+    ] {
+        assert!(text.contains(&format!("alert: {alert}")), "missing alert {alert}");
+    }
+}
+
+#[test]
+fn the_daemon_defines_every_spec_metric() {
+    let metrics = docspace_retention::metrics::Metrics::new();
+    metrics.add_portal("p");
+    // Fill the series a fresh registry does not show yet.
+    metrics.run_duration_seconds.with_label_values(&["p"]).observe(1.0);
+    metrics.api_request(
+        "p",
+        docspace_retention::docspace::Endpoint::GetHistory,
+        Some(200),
+        std::time::Duration::from_millis(5),
+        0,
+    );
+    for (name, m) in [
+        ("last_run", &metrics.last_run_timestamp_seconds),
+        ("last_success", &metrics.last_success_timestamp_seconds),
+        ("next_run", &metrics.next_run_timestamp_seconds),
+        ("newest", &metrics.newest_backup_timestamp_seconds),
+        ("schedule_last", &metrics.schedule_last_backup_timestamp_seconds),
+    ] {
+        m.with_label_values(&["p"]).set(1.0);
+        let _ = name;
+    }
+    for m in [
+        &metrics.backups,
+        &metrics.planned_deletions,
+        &metrics.schedule_present,
+        &metrics.schedule_backups_stored,
+    ] {
+        m.with_label_values(&["p"]).set(1);
+    }
+    let text = metrics.render();
+    for name in SPEC_METRICS {
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not exported");
+    }
+    for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(SPEC_METRICS.contains(&name), "{name} is exported but not in SPEC §7");
+    }
+}

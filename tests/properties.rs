@@ -1,0 +1,215 @@
+//! Property tests of the planner over random histories, policies, zones and instants:
+//! what it may never do, whatever the input.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+use docspace_retention::calendar::CalDuration;
+use docspace_retention::docspace::{HistoryRecord, StorageType, WireTime};
+use docspace_retention::retention::{Action, Plan, PlanContext, RetentionPolicy, Scope, StaleAfter, plan_retention};
+use proptest::prelude::*;
+
+const ZONES: [&str; 6] = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+];
+
+fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn record() -> impl Strategy<Value = (i64, u8, u8)> {
+    // seconds since base (3 years, often clustered on the hour), storage type, defect
+    (
+        prop_oneof![
+            0i64..94_608_000,
+            (0i64..26_280).prop_map(|h| h * 3600),
+            (0i64..1095).prop_map(|d| d * 86_400 + 10_800)
+        ],
+        prop_oneof![8 => Just(0u8), 1 => 0u8..8],
+        prop_oneof![20 => Just(0u8), 1 => 1u8..4],
+    )
+}
+
+fn history() -> impl Strategy<Value = Vec<HistoryRecord>> {
+    prop::collection::vec(record(), 0..120).prop_map(|raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (secs, storage, defect))| {
+                let t = base() + TimeDelta::seconds(secs);
+                HistoryRecord {
+                    id: if defect == 1 {
+                        format!("not-a-guid-{i}")
+                    } else {
+                        format!("{i:08x}-0000-4000-8000-{i:012x}")
+                    },
+                    file_name: Some(format!("b{i}.tar.gz")),
+                    storage_type: StorageType::from_number(storage as i64),
+                    created_on: match defect {
+                        2 => WireTime::Invalid("garbage".into()),
+                        3 => WireTime::Missing,
+                        _ => WireTime::At(t),
+                    },
+                    expires_on: WireTime::Never,
+                }
+            })
+            .collect()
+    })
+}
+
+fn count() -> impl Strategy<Value = i64> {
+    prop_oneof![4 => Just(0i64), 1 => Just(-1i64), 4 => 1i64..15]
+}
+
+fn within() -> impl Strategy<Value = Option<CalDuration>> {
+    prop_oneof![
+        4 => Just(None),
+        1 => (0u32..3, 0u32..14, 0u32..40, 0u32..48).prop_map(|(years, months, days, hours)| {
+            let d = CalDuration { years, months, days, hours };
+            (!d.is_zero()).then_some(d)
+        }),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = RetentionPolicy> {
+    (
+        (count(), count(), count(), count(), count(), count()),
+        (within(), within(), within(), within(), within(), within()),
+        (0u32..6, 0u32..60, 0.0f64..=1.0, prop::bool::ANY, prop::bool::ANY),
+        prop::collection::vec(0usize..120, 0..4),
+    )
+        .prop_map(
+            |(c, w, (min_keep, max_del, fraction, only_documents, stale), protect)| RetentionPolicy {
+                keep_last: c.0,
+                keep_hourly: c.1,
+                keep_daily: c.2,
+                keep_weekly: c.3,
+                keep_monthly: c.4,
+                keep_yearly: c.5,
+                keep_within: w.0,
+                keep_within_hourly: w.1,
+                keep_within_daily: w.2,
+                keep_within_weekly: w.3,
+                keep_within_monthly: w.4,
+                keep_within_yearly: w.5,
+                protect: protect
+                    .into_iter()
+                    .map(|i| format!("{i:08x}-0000-4000-8000-{i:012x}"))
+                    .collect(),
+                storage_types: if only_documents {
+                    vec![StorageType::Documents]
+                } else {
+                    Vec::new()
+                },
+                min_keep,
+                max_deletions_per_run: max_del,
+                max_delete_fraction: fraction,
+                stale_after: if stale {
+                    StaleAfter::After(CalDuration::days(30))
+                } else {
+                    StaleAfter::Off
+                },
+                future_tolerance_secs: 300,
+                clear_history: false,
+            },
+        )
+        .prop_filter("config refuses all-off policies", RetentionPolicy::has_rules)
+}
+
+fn context() -> impl Strategy<Value = PlanContext> {
+    (0usize..ZONES.len(), 0i64..110_000_000).prop_map(|(z, secs)| PlanContext {
+        now: base() + TimeDelta::seconds(secs),
+        tz: ZONES[z].parse::<Tz>().unwrap(),
+        schedule_period: None,
+    })
+}
+
+/// The same policy with every guard out of the way: the rules alone.
+fn rules_only(p: &RetentionPolicy) -> RetentionPolicy {
+    RetentionPolicy {
+        min_keep: 0,
+        max_deletions_per_run: u32::MAX,
+        max_delete_fraction: 1.0,
+        stale_after: StaleAfter::Off,
+        ..p.clone()
+    }
+}
+
+fn kept_ids(p: &Plan) -> Vec<String> {
+    let mut ids: Vec<String> = p
+        .entries
+        .iter()
+        .filter(|e| e.action == Action::Keep)
+        .map(|e| e.record.id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn guards_only_ever_add_keeps(records in history(), policy in policy(), ctx in context()) {
+        let rules = plan_retention(records.clone(), &rules_only(&policy), &ctx);
+        let full = plan_retention(records, &policy, &ctx);
+        let kept = kept_ids(&full);
+        for id in kept_ids(&rules) {
+            prop_assert!(kept.binary_search(&id).is_ok(), "{id} kept by the rules but deleted");
+        }
+    }
+
+    #[test]
+    fn limits_hold(records in history(), policy in policy(), ctx in context()) {
+        let p = plan_retention(records, &policy, &ctx);
+        let deleted = p.deletion_count();
+        let remaining = p.managed - deleted;
+        prop_assert!(remaining >= (policy.min_keep as usize).min(p.managed), "{remaining} < min_keep {}", policy.min_keep);
+        prop_assert!(deleted <= policy.max_deletions_per_run as usize);
+        prop_assert!(deleted as f64 <= policy.max_delete_fraction * p.managed as f64 + 1e-6);
+    }
+
+    #[test]
+    fn only_managed_records_are_ever_deleted(records in history(), policy in policy(), ctx in context()) {
+        let p = plan_retention(records, &policy, &ctx);
+        for e in p.deletions() {
+            prop_assert_eq!(e.scope, Scope::Managed);
+            prop_assert!(!policy.protect.contains(&e.record.id));
+            prop_assert!(e.created().unwrap() <= ctx.now + TimeDelta::seconds(300));
+        }
+    }
+
+    #[test]
+    fn the_newest_managed_backup_is_never_deleted(records in history(), policy in policy(), ctx in context()) {
+        let p = plan_retention(records, &policy, &ctx);
+        if let Some(newest) = p.entries.iter().find(|e| e.scope == Scope::Managed) {
+            prop_assert_eq!(newest.action, Action::Keep, "{:?}", newest);
+        }
+    }
+
+    #[test]
+    fn replanning_what_the_rules_keep_deletes_nothing(records in history(), policy in policy(), ctx in context()) {
+        let rules = rules_only(&policy);
+        let first = plan_retention(records, &rules, &ctx);
+        let kept: Vec<HistoryRecord> = first.entries.iter().filter(|e| e.action == Action::Keep).map(|e| e.record.clone()).collect();
+        let again = plan_retention(kept, &rules, &ctx);
+        prop_assert_eq!(again.deletion_count(), 0);
+    }
+
+    #[test]
+    fn input_order_does_not_matter(records in history(), policy in policy(), ctx in context(), seed in 0u64..1000) {
+        let a = plan_retention(records.clone(), &policy, &ctx);
+        let mut shuffled = records;
+        let len = shuffled.len().max(1);
+        shuffled.rotate_left(seed as usize % len);
+        shuffled.reverse();
+        let b = plan_retention(shuffled, &policy, &ctx);
+        // Undatable records keep the server's order; compare the rest exactly.
+        let datable = |p: &Plan| p.entries.iter().filter(|e| e.created().is_some()).cloned().collect::<Vec<_>>();
+        prop_assert_eq!(datable(&a), datable(&b));
+        prop_assert_eq!(kept_ids(&a), kept_ids(&b));
+    }
+}

@@ -1,0 +1,194 @@
+//! Secret hygiene: an API key and a password travel through every path the product
+//! has (trace logs of a full pass, errors, `check-config --print`, `/status`,
+//! `/metrics`, the audit log, log files) and appear in none of them.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use wiremock::matchers::{body_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use docspace_retention::simulator::{SimOptions, Simulator, realistic_portal};
+
+const API_KEY: &str = "sk-SECRET-api-key-7f2b9e";
+const PASSWORD: &str = "SECRET-password-c81d";
+const TOKEN: &str = "SECRET-session-token-aa01";
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in [API_KEY, PASSWORD, TOKEN] {
+        assert!(!text.contains(secret), "{what} contains a secret:\n{text}");
+    }
+}
+
+fn bin() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"));
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+async fn output(mut cmd: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_appear_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw_file = dir.path().join("password");
+    std::fs::write(&pw_file, PASSWORD).unwrap();
+    let sim = Simulator::start(
+        vec![realistic_portal("acme", API_KEY, Utc::now(), 9)],
+        SimOptions::default(),
+        0,
+    )
+    .await
+    .unwrap();
+    // A login portal (wiremock) and a portal whose key is refused.
+    let login = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/2.0/authentication"))
+        .and(body_json(
+            json!({"userName": "owner@acme.example", "password": PASSWORD}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"response": {"token": TOKEN, "expires": "2099-01-01T00:00:00Z"}, "count": 1})),
+        )
+        .mount(&login)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"error": {"message": "Access denied"}, "status": 1, "statusCode": 403})),
+        )
+        .mount(&login)
+        .await;
+    let state = dir.path().join("state");
+    let logs = dir.path().join("logs");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+[daemon]
+state_dir = "{state}"
+[log]
+level = "trace"
+directory = "{logs}"
+[defaults]
+schedule = "* * * * * *"
+max_retries = 0
+[defaults.retention]
+keep_last = 3
+max_deletions_per_run = 100
+max_delete_fraction = 1.0
+[portals.acme]
+url = "{acme}"
+api_key = "{API_KEY}"
+[portals.refused]
+url = "{acme}"
+api_key = "{API_KEY}-wrong"
+[portals.owner]
+url = "{login}"
+[portals.owner.login]
+user = "owner@acme.example"
+password_file = "{pw}"
+"#,
+            state = state.display(),
+            logs = logs.display(),
+            acme = sim.url("acme"),
+            login = login.uri(),
+            pw = pw_file.display()
+        ),
+    )
+    .unwrap();
+
+    // check-config, plain and --print.
+    for args in [vec!["check-config"], vec!["check-config", "--print"]] {
+        let mut cmd = bin();
+        cmd.arg("--config").arg(&config).args(&args);
+        let o = output(cmd).await;
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_clean("check-config stdout", &String::from_utf8_lossy(&o.stdout));
+        assert_clean("check-config stderr", &String::from_utf8_lossy(&o.stderr));
+    }
+
+    // A full pass of every portal at trace level, to stderr.
+    let mut cmd = bin();
+    cmd.arg("--config").arg(&config).args(["once", "--log-level", "trace"]);
+    let o = output(cmd).await;
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "two portals fail: {out}");
+    assert!(err.contains("TRACE"), "trace logging was on");
+    assert!(out.contains("refused: FAILED") && out.contains("401"), "{out}");
+    assert!(out.contains("owner: FAILED") && out.contains("403"), "{out}");
+    assert!(out.contains("acme: ok: kept 3, deleted"), "{out}");
+    assert_clean("once stdout", &out);
+    assert_clean("once stderr", &err);
+
+    // The daemon: /status, /metrics, log files at trace level.
+    let mut child = bin().arg("--config").arg(&config).arg("run").spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut status = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(r) = reqwest::get(format!("{base}/status")).await {
+            status = r.text().await.unwrap();
+            if status.contains("\"last_pass\":{") && status.matches("\"outcome\"").count() == 3 {
+                break;
+            }
+        }
+    }
+    assert!(status.contains("Unauthorized"), "{status}");
+    assert_clean("/status", &status);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_clean("/metrics", &metrics);
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code.code(), Some(0));
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(text.contains("TRACE"));
+        assert_clean("log file", &text);
+    }
+    let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
+    assert!(audit.lines().count() >= 14);
+    assert_clean("audit log", &audit);
+
+    // Config errors that involve a secret never echo it.
+    std::fs::write(
+        &config,
+        format!("[portals.x]\nurl = \"https://admin:{PASSWORD}@host.example\"\napi_key = \"{API_KEY} with space\"\n[portals.x.retention]\nkeep_last = 1\n"),
+    )
+    .unwrap();
+    let mut cmd = bin();
+    cmd.arg("--config").arg(&config).arg("check-config");
+    let o = output(cmd).await;
+    assert_eq!(o.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("portals.x.url") && err.contains("portals.x.api_key"),
+        "{err}"
+    );
+    assert_clean("config errors", &err);
+}
