@@ -66,7 +66,7 @@ async fn main() {
         dir.path().join("config.toml"),
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nmax_concurrent_portals = 16\nstate_dir = \"{}\"\n\
-             [log]\nlevel = \"warn\"\n[defaults]\nschedule = \"* * * * * *\"\napi_key_file = \"{}\"\n\
+             [log]\nlevel = \"warn\"\nformat = \"json\"\n[defaults]\nschedule = \"* * * * * *\"\napi_key_file = \"{}\"\n\
              [defaults.retention]\nkeep_daily = 14\nkeep_weekly = 4\nmin_keep = 3\nmax_deletions_per_run = 5\n",
             dir.path().join("state").display(),
             dir.path().join("key").display()
@@ -170,7 +170,10 @@ async fn main() {
     println!("warnings and errors logged: {}", problems.len());
     let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for p in &problems {
-        let key: String = p.split_whitespace().skip(2).take(8).collect::<Vec<_>>().join(" ");
+        // JSON logs: group by level, target and message, not by the fields.
+        let key = serde_json::from_str::<serde_json::Value>(p)
+            .map(|v| format!("{} {}: {}", v["level"], v["target"], v["fields"]["message"]))
+            .unwrap_or_else(|_| p.to_string());
         *kinds.entry(key).or_default() += 1;
     }
     for (k, v) in kinds {

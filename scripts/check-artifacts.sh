@@ -32,10 +32,35 @@ awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.5) }' || { echo "exposure $s
 
 echo "== hadolint Dockerfile"
 if hadolint Dockerfile; then echo "clean"; else fail=1; fi
+# The dependency layer needs a stand-in for every [[bench]] Cargo.toml declares.
+for bench in $(awk '/^\[\[bench\]\]/{b=1; next} b && /^name *=/{gsub(/[" ]/,"",$3); print $3; b=0}' Cargo.toml); do
+  grep -q "benches/$bench.rs" Dockerfile || { echo "Dockerfile lacks a stand-in for benches/$bench.rs"; fail=1; }
+done
 
 echo "== promtool check rules / test rules"
 promtool check rules monitoring/alerts.yml || fail=1
 (cd monitoring && promtool test rules alerts_test.yml) || fail=1
+
+echo "== Grafana dashboard against @grafana/schema (tsc --strict)"
+if command -v npm >/dev/null; then
+  gs="$work/grafana-schema"
+  mkdir -p "$gs"
+  (cd "$gs" && npm init -y >/dev/null 2>&1 && npm install --silent --no-audit --no-fund @grafana/schema typescript >/dev/null 2>&1) || { echo "npm install failed"; fail=1; }
+  # __inputs/__requires are the export wrapper, not part of the Dashboard type.
+  python3 - "$gs/dash.ts" <<'PY'
+import json, sys
+d = json.load(open("monitoring/grafana-dashboard.json"))
+d.pop("__inputs"); d.pop("__requires")
+open(sys.argv[1], "w").write('import { Dashboard } from "@grafana/schema";\nexport const d: Dashboard = ' + json.dumps(d, indent=1) + ";\n")
+PY
+  if (cd "$gs" && npx --no-install tsc --strict --noEmit --skipLibCheck --module nodenext --moduleResolution nodenext dash.ts); then
+    echo "clean"
+  else
+    fail=1
+  fi
+else
+  echo "npm not installed: skipped"
+fi
 
 echo "== Kubernetes manifests"
 python3 - "$BIN" "$work" <<'PY' || fail=1

@@ -526,32 +526,34 @@ async fn once(config: &Config, names: &[String]) -> Exit {
         Err(e) => return operator_fail(e),
     };
     let clients = match Clients::new() {
-        Ok(c) => c,
+        Ok(c) => Arc::new(c),
         Err(e) => return operator_fail(e),
     };
-    let reports: Vec<PassReport> = futures::stream::iter(portals)
+    // Each pass is its own task, so passes spread over the runtime's worker threads.
+    // Only a summary line per portal is kept: a fleet's full reports would not fit a
+    // sidecar's memory.
+    let mut results = futures::stream::iter(portals)
         .map(|portal| {
-            let (clients, audit) = (&clients, &audit);
-            async move {
-                let report = match clients.for_portal(portal) {
-                    Ok(client) => pass::run_pass(portal, &client, audit, Utc::now()).await,
+            let (clients, audit, portal) = (Arc::clone(&clients), Arc::clone(&audit), portal.clone());
+            tokio::spawn(async move {
+                let report = match clients.for_portal(&portal) {
+                    Ok(client) => pass::run_pass(&portal, &client, &audit, Utc::now()).await,
                     Err(e) => PassReport::failed(&portal.name, portal.dry_run, e),
                 };
                 clients.metrics().pass_finished(&report);
-                report
-            }
+                // Nobody scrapes a one-shot run: drop the portal's series as it ends.
+                clients.metrics().remove_portal(&portal.name);
+                (report.succeeded(), report::pass_summary(&report))
+            })
         })
-        .buffered(config.daemon.max_concurrent_portals)
-        .collect()
-        .await;
-    for r in &reports {
-        println!("{}", report::pass_summary(r));
+        .buffered(config.daemon.max_concurrent_portals);
+    let mut all_ok = true;
+    while let Some(joined) = results.next().await {
+        let (ok, line) = joined.unwrap_or_else(|e| (false, format!("pass task failed: {e}")));
+        all_ok &= ok;
+        println!("{line}");
     }
-    if reports.iter().all(PassReport::succeeded) {
-        Exit::Success
-    } else {
-        Exit::Failure
-    }
+    if all_ok { Exit::Success } else { Exit::Failure }
 }
 
 /// Resolves the target of an operator command and runs it.

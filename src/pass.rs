@@ -199,7 +199,13 @@ pub async fn run_pass_within(
 fn log_plan(portal: &PortalConfig, read: &PortalRead) {
     let plan = &read.plan;
     for (guard, n) in &plan.guards {
-        tracing::warn!(portal = %portal.name, guard = guard.as_str(), blocked = n, "guard kept backups");
+        // A stale portal is news; the limits holding back a backlog are routine.
+        match guard {
+            crate::retention::Guard::Stale => {
+                tracing::warn!(portal = %portal.name, guard = guard.as_str(), blocked = n, "guard kept backups")
+            }
+            _ => tracing::info!(portal = %portal.name, guard = guard.as_str(), blocked = n, "guard kept backups"),
+        }
     }
     for e in plan
         .entries
@@ -357,6 +363,7 @@ pub async fn execute_deletions(
             None
         }
     };
+    let mut results = Vec::with_capacity(attempted.len());
     for (item, intent, answer) in attempted {
         let status = match &answer {
             Ok(_) => Some(200),
@@ -375,10 +382,12 @@ pub async fn execute_deletions(
                 tracing::info!(portal, backup = %item.id, outcome = outcome.as_str(), "backup deleted")
             }
         }
-        if let Err(e) = audit.record(intent.result(outcome, status, error.clone())).await {
-            done.error.get_or_insert(e);
-        }
+        results.push(intent.result(outcome, status, error.clone()));
         done.results.push(item.settled(outcome, status, error));
+    }
+    // No action lies between the result lines: they go to disk together.
+    if let Err(e) = audit.record_all(results).await {
+        done.error.get_or_insert(e);
     }
     done
 }
@@ -556,9 +565,9 @@ pub async fn execute_clear(
     }
 }
 
+/// A dry run's intent and result: nothing happens between them.
 async fn audit_both(audit: &Arc<AuditLog>, intent: AuditEntry, result: AuditEntry) -> Result<(), String> {
-    audit.record(intent).await?;
-    audit.record(result).await
+    audit.record_all(vec![intent, result]).await
 }
 
 fn ids(records: &[HistoryRecord]) -> HashSet<String> {

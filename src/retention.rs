@@ -12,6 +12,7 @@ use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
+use smallvec::SmallVec;
 
 use crate::calendar::{CalDuration, WallClock, go_add_date};
 use crate::docspace::{HistoryRecord, Period, StorageType, WireTime, is_guid};
@@ -307,7 +308,9 @@ pub struct PlanEntry {
     pub record: HistoryRecord,
     pub scope: Scope,
     pub action: Action,
-    pub reasons: Vec<Reason>,
+    /// Inline for up to two reasons: a large history is mostly single-reason
+    /// (or reason-less) entries, and this keeps them off the heap.
+    pub reasons: SmallVec<[Reason; 2]>,
 }
 
 impl PlanEntry {
@@ -365,19 +368,14 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .and_then(TimeDelta::try_seconds)
         .and_then(|d| ctx.now.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let mut entries: Vec<PlanEntry> = records
+    let entries: Vec<PlanEntry> = records
         .into_iter()
         .map(|record| classify(record, policy, future_limit))
         .collect();
 
     // Newest first, ties by ascending id; records without a date go last, in the
     // order the server sent them (a stable sort keeps it).
-    entries.sort_by(|a, b| match (a.created(), b.created()) {
-        (Some(x), Some(y)) => y.cmp(&x).then_with(|| a.record.id.cmp(&b.record.id)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    });
+    let mut entries = newest_first(entries);
 
     let managed: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].scope == Scope::Managed)
@@ -388,7 +386,7 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .collect();
 
     apply_rules(&mut entries, &managed, &times, policy, ctx);
-    for &i in &managed {
+    for &i in managed.iter().filter(|_| !policy.protect.is_empty()) {
         if policy.protect.contains(&entries[i].record.id.to_ascii_lowercase()) {
             entries[i].action = Action::Keep;
             entries[i].reasons.push(Reason::Protected);
@@ -523,14 +521,14 @@ fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateT
             record,
             scope: Scope::Managed,
             action: Action::Delete,
-            reasons: Vec::new(),
+            reasons: SmallVec::new(),
         };
     };
     PlanEntry {
         record,
         scope,
         action: Action::Keep,
-        reasons: vec![reason],
+        reasons: smallvec::smallvec![reason],
     }
 }
 
@@ -555,18 +553,77 @@ fn apply_rules(
     }
 }
 
+/// Sorts newest first, ties by ascending id, undatable records last in the server's
+/// order. Sorts small keys, then moves the (large) entries into place by following
+/// the permutation's cycles: each entry moves once, nothing is allocated for them.
+fn newest_first(mut entries: Vec<PlanEntry>) -> Vec<PlanEntry> {
+    let mut order: Vec<(Option<DateTime<Utc>>, u32)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.created(), i as u32))
+        .collect();
+    order.sort_by(|(ta, ia), (tb, ib)| match (ta, tb) {
+        (Some(x), Some(y)) => y
+            .cmp(x)
+            .then_with(|| entries[*ia as usize].record.id.cmp(&entries[*ib as usize].record.id)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => ia.cmp(ib),
+    });
+    // Position k must receive the entry now at source[k].
+    let mut source: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    for start in 0..source.len() {
+        let mut k = start;
+        while source[k] as usize != start && source[k] != u32::MAX {
+            let from = source[k] as usize;
+            entries.swap(k, from);
+            source[k] = u32::MAX;
+            k = from;
+        }
+        source[k] = u32::MAX;
+    }
+    entries
+}
+
+/// The hasher for keys that are hashes already.
+#[derive(Default)]
+struct AlreadyHashed(u64);
+
+impl std::hash::Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A 64-bit hash of an id that ignores ASCII case (`| 0x20` on every byte, so a
+/// few other characters collide too: this only pre-screens for duplicates).
+fn caseless_hash(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ id.len() as u64;
+    for chunk in id.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word) | 0x2020_2020_2020_2020;
+        h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+    }
+    h
+}
+
 /// Deleting one record of an id deletes them all; if any record with the id is kept,
 /// none may be deleted.
 fn keep_duplicates_of_kept(entries: &mut [PlanEntry]) {
-    let mut seen = HashSet::with_capacity(entries.len());
-    let mut duplicated = false;
-    for e in entries.iter() {
-        if !seen.insert(e.record.id.to_ascii_lowercase()) {
-            duplicated = true;
-            break;
-        }
-    }
-    if !duplicated {
+    // Fast check first: sorted 64-bit hashes of the ids; only a collision (a real
+    // duplicate or, rarely, a hash clash) takes the exact path below.
+    let mut seen: HashSet<u64, std::hash::BuildHasherDefault<AlreadyHashed>> =
+        HashSet::with_capacity_and_hasher(entries.len(), Default::default());
+    if entries.iter().all(|e| seen.insert(caseless_hash(&e.record.id))) {
         return;
     }
     let kept: HashSet<String> = entries
@@ -685,7 +742,7 @@ impl RuleEngine {
 
     /// Considers the `nr`-th backup (newest first); pushes the reasons it is kept
     /// for and answers whether any rule keeps it.
-    fn consider(&mut self, t: DateTime<Utc>, nr: usize, is_oldest: bool, reasons: &mut Vec<Reason>) -> bool {
+    fn consider(&mut self, t: DateTime<Utc>, nr: usize, is_oldest: bool, reasons: &mut SmallVec<[Reason; 2]>) -> bool {
         let mut keep = false;
         if let Some((d, start)) = self.within
             && t > start
@@ -770,7 +827,7 @@ pub fn schedule_conflict(
     }
     let mut rules = RuleEngine::new(policy, Some(first), tz);
     let horizon = first - TimeDelta::days(366 * 20);
-    let mut scratch = Vec::new();
+    let mut scratch = SmallVec::new();
     let mut t = first;
     for nr in 0.. {
         if t <= horizon || rules.exhausted(t) {

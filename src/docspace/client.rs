@@ -111,7 +111,7 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(4);
+        .pool_max_idle_per_host(32);
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)

@@ -576,7 +576,7 @@ fn records_outside_storage_types_are_never_touched_nor_counted() {
     for e in &p.entries {
         if e.record.storage_type == StorageType::DataStore {
             assert_eq!((e.action, e.scope), (Action::Keep, Scope::NotManaged));
-            assert_eq!(e.reasons, [Reason::NotManaged]);
+            assert_eq!(e.reasons[..], [Reason::NotManaged]);
         }
     }
     // The newest Documents backup (5 June) is kept; 3 and 1 June are deleted.

@@ -1,0 +1,318 @@
+//! Fleet benchmark: one `once` pass of the release binary over N simulated portals with
+//! M daily backups each, a per-request latency L and C portals at a time.
+//!
+//!     cargo bench --bench fleet -- [--portals N] [--backups M] [--latency-ms L]
+//!                                  [--concurrency C] [--baseline K] [--runs R]
+//!
+//! Reports wall time, the ideal bound `requests × L / C` (requests actually needed:
+//! 2 GETs + deletions + 1 verifying GET per portal), their ratio, requests per second,
+//! the pass's peak RSS and CPU seconds. With `--baseline K`, the same work for K
+//! portals is also done by `scripts/baseline.py` (Python + requests, one call after
+//! another, as the seed documents do it) and by the binary, and the speed-up reported.
+//! The policy is keep_daily = M/2 with the guards out of the way, and the per-portal
+//! request budget raised, so that the pass measures this program, not its throttles.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use docspace_retention::simulator::{SimBackup, SimOptions, SimPortal, SimSchedule, Simulator, sim_id};
+
+const KEY: &str = "sk-bench";
+
+struct Args {
+    portals: usize,
+    backups: usize,
+    latency_ms: u64,
+    concurrency: usize,
+    baseline: Option<usize>,
+    runs: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        portals: 1000,
+        backups: 60,
+        latency_ms: 20,
+        concurrency: 64,
+        baseline: None,
+        runs: 1,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        let value = argv.get(i + 1).and_then(|v| v.parse::<usize>().ok());
+        match (argv[i].as_str(), value) {
+            ("--portals", Some(v)) => a.portals = v,
+            ("--backups", Some(v)) => a.backups = v,
+            ("--latency-ms", Some(v)) => a.latency_ms = v as u64,
+            ("--concurrency", Some(v)) => a.concurrency = v,
+            ("--baseline", Some(v)) => a.baseline = Some(v),
+            ("--runs", Some(v)) => a.runs = v,
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn portal(name: &str, backups: usize) -> SimPortal {
+    let today = Utc::now().date_naive();
+    SimPortal {
+        name: name.to_string(),
+        api_key: KEY.to_string(),
+        backups: (0..backups)
+            .map(|d| {
+                let t = (today - TimeDelta::days(d as i64))
+                    .and_hms_opt(3, 0, 0)
+                    .unwrap()
+                    .and_utc();
+                SimBackup {
+                    id: sim_id(name, d as u64 + 1),
+                    file_name: format!("{name}_{d}.tar.gz"),
+                    storage_type: 0,
+                    created_on: t,
+                }
+            })
+            .collect(),
+        schedule: Some(SimSchedule {
+            storage_type: 0,
+            period: 0,
+            hour: 3,
+            day: 0,
+            backups_stored: None,
+            last_backup_time: None,
+        }),
+    }
+}
+
+struct Measured {
+    wall: Duration,
+    max_rss_kib: i64,
+    cpu: Duration,
+    status: i32,
+}
+
+/// Runs the binary; waits for it with wait4 for its CPU time, and follows its peak RSS
+/// in /proc (VmHWM: wait4's ru_maxrss would also count the pages the child shared
+/// with this big process between fork and exec).
+// The child is reaped with libc::wait4 (for its rusage), not Child::wait.
+#[allow(clippy::zombie_processes)]
+fn measure(mut cmd: Command) -> Measured {
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn the binary");
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut hwm = 0i64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    && let Some(v) = status
+                        .lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|v| v.parse::<i64>().ok())
+                {
+                    hwm = hwm.max(v);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            hwm
+        })
+    };
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child pid with valid out-pointers.
+    let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(rc > 0, "wait4 failed");
+    let wall = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let hwm = watcher.join().unwrap_or(0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Measured {
+        wall,
+        max_rss_kib: hwm,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        status: libc::WEXITSTATUS(status),
+    }
+}
+
+fn write_config(dir: &Path, sim: &Simulator, names: &[String], keep: usize, concurrency: usize) -> std::path::PathBuf {
+    let conf_d = dir.join("conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    std::fs::write(dir.join("key"), KEY).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nmax_concurrent_portals = {concurrency}\nstate_dir = \"{}\"\n[log]\nlevel = \"error\"\n\
+             [defaults]\napi_key_file = \"{}\"\nmax_retries = 0\nrequests_per_minute = 1000000\n\
+             [defaults.retention]\nkeep_daily = {keep}\nmin_keep = 1\nmax_deletions_per_run = 100000\n\
+             max_delete_fraction = 1.0\nstale_after = \"off\"\n",
+            dir.join("state").display(),
+            dir.join("key").display()
+        ),
+    )
+    .unwrap();
+    for n in names {
+        std::fs::write(
+            conf_d.join(format!("{n}.toml")),
+            format!("[portals.{n}]\nurl = \"{}\"\n", sim.url(n)),
+        )
+        .unwrap();
+    }
+    config
+}
+
+async fn fleet_pass(portals: usize, a: &Args) -> (Measured, u64) {
+    let names: Vec<String> = (0..portals).map(|i| format!("p{i:05}")).collect();
+    let sim = Simulator::start(
+        names.iter().map(|n| portal(n, a.backups)).collect(),
+        SimOptions {
+            latency: Duration::from_millis(a.latency_ms),
+            ..SimOptions::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim, &names, a.backups / 2, a.concurrency);
+    // FLEET_BINARY: measure another build (e.g. one with symbols for a profiler).
+    let binary = std::env::var("FLEET_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_docspace-retention").to_string());
+    let mut cmd = Command::new(binary);
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("once")
+        .stdout(std::process::Stdio::null());
+    let m = tokio::task::spawn_blocking(move || measure(cmd)).await.unwrap();
+    let requests: u64 = names.iter().map(|n| sim.total_requests(n)).sum();
+    for n in names.iter().take(3) {
+        assert_eq!(sim.backups(n).len(), a.backups / 2, "the pass did its work");
+    }
+    (m, requests)
+}
+
+/// CPU seconds used by this process (the simulator) so far.
+fn self_cpu() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let a = args();
+    println!(
+        "fleet: N={} portals × M={} backups, L={} ms, C={}, {} run(s); machine: {} cores",
+        a.portals,
+        a.backups,
+        a.latency_ms,
+        a.concurrency,
+        a.runs,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut ratios = Vec::new();
+    let mut walls = Vec::new();
+    let mut rss = Vec::new();
+    for run in 0..a.runs {
+        let (m, requests) = fleet_pass(a.portals, &a).await;
+        assert_eq!(m.status, 0, "once failed");
+        let expected = a.portals as u64 * (3 + (a.backups - a.backups / 2) as u64);
+        assert_eq!(
+            requests, expected,
+            "requests: 2 GETs + deletions + 1 verifying GET per portal"
+        );
+        let ideal = requests as f64 * a.latency_ms as f64 / 1000.0 / a.concurrency as f64;
+        let sim_cpu = self_cpu();
+        let wall = m.wall.as_secs_f64();
+        println!(
+            "run {run}: requests {requests}  wall {wall:.2} s  ideal {ideal:.2} s  ratio {:.3}  {:.0} req/s  peak RSS {:.1} MiB  CPU {:.2} s  (simulator CPU so far {sim_cpu:.2} s)",
+            wall / ideal,
+            requests as f64 / wall,
+            m.max_rss_kib as f64 / 1024.0,
+            m.cpu.as_secs_f64()
+        );
+        ratios.push(wall / ideal);
+        walls.push(wall);
+        rss.push(m.max_rss_kib as f64 / 1024.0);
+    }
+    if a.runs > 1 {
+        let range = |v: &Vec<f64>| {
+            (
+                v.iter().copied().fold(f64::MAX, f64::min),
+                v.iter().copied().fold(0.0, f64::max),
+            )
+        };
+        let ((wl, wh), (rl, rh), (ml, mh)) = (range(&walls), range(&ratios), range(&rss));
+        println!(
+            "median: wall {:.2} s ({wl:.2}–{wh:.2}), ratio {:.3} ({rl:.3}–{rh:.3}), peak RSS {:.1} MiB ({ml:.1}–{mh:.1})",
+            median(walls.clone()),
+            median(ratios.clone()),
+            median(rss.clone()),
+        );
+    }
+
+    if let Some(k) = a.baseline {
+        let (ours, requests) = fleet_pass(k, &a).await;
+        let names: Vec<String> = (0..k).map(|i| format!("p{i:05}")).collect();
+        let sim = Simulator::start(
+            names.iter().map(|n| portal(n, a.backups)).collect(),
+            SimOptions {
+                latency: Duration::from_millis(a.latency_ms),
+                ..SimOptions::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let list: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| serde_json::json!({"name": n, "url": sim.url(n), "key": KEY}))
+            .collect();
+        let portals_json = dir.path().join("portals.json");
+        std::fs::write(&portals_json, serde_json::to_string(&list).unwrap()).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/baseline.py");
+        let keep = (a.backups / 2).to_string();
+        let started = Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("python3")
+                .arg(script)
+                .arg(&portals_json)
+                .arg(keep)
+                .output()
+                .expect("python3")
+        })
+        .await
+        .unwrap();
+        let baseline = started.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for n in names.iter().take(3) {
+            assert_eq!(sim.backups(n).len(), a.backups / 2, "the baseline did the same work");
+        }
+        println!(
+            "baseline ({k} portals, {requests} requests): python+requests {baseline:.2} s ({}), docspace-retention {:.2} s: speed-up {:.1}×",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            ours.wall.as_secs_f64(),
+            baseline / ours.wall.as_secs_f64()
+        );
+    }
+}

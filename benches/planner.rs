@@ -1,0 +1,78 @@
+//! The planner on 1k, 10k and 100k records with a full GFS policy (restic's rules,
+//! guards on), in the portal zone Europe/Berlin. Target: 100k records in ≤ 20 ms on
+//! one core. `cargo bench --bench planner`
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use docspace_retention::calendar::CalDuration;
+use docspace_retention::docspace::{HistoryRecord, StorageType, WireTime};
+use docspace_retention::retention::{PlanContext, RetentionPolicy, StaleAfter, plan_retention};
+
+/// One backup per hour going back from `now`, plus a manual one every 7 hours.
+fn history(n: usize) -> Vec<HistoryRecord> {
+    let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+    (0..n)
+        .map(|i| {
+            let t = now - TimeDelta::minutes(i as i64 * 60 - (i % 7) as i64);
+            HistoryRecord {
+                id: format!("{:08x}-0000-4000-8000-{:012x}", i, i),
+                file_name: Some(format!("portal_{i}.tar.gz")),
+                storage_type: StorageType::Documents,
+                created_on: WireTime::At(t),
+                expires_on: WireTime::Never,
+            }
+        })
+        // The server sends no particular order: oldest first here.
+        .rev()
+        .collect()
+}
+
+fn gfs() -> RetentionPolicy {
+    RetentionPolicy {
+        keep_last: 5,
+        keep_hourly: 48,
+        keep_daily: 30,
+        keep_weekly: 12,
+        keep_monthly: 24,
+        keep_yearly: -1,
+        keep_within: Some(CalDuration::days(3)),
+        keep_within_daily: Some(CalDuration {
+            months: 2,
+            ..Default::default()
+        }),
+        min_keep: 3,
+        max_deletions_per_run: 1_000,
+        max_delete_fraction: 0.5,
+        stale_after: StaleAfter::After(CalDuration::days(2)),
+        ..RetentionPolicy::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let policy = gfs();
+    let ctx = PlanContext {
+        now: Utc.with_ymd_and_hms(2026, 11, 22, 13, 0, 0).unwrap(),
+        tz: "Europe/Berlin".parse().unwrap(),
+        schedule_period: None,
+    };
+    let mut group = c.benchmark_group("plan_retention");
+    for n in [1_000usize, 10_000, 100_000] {
+        let records = history(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &records, |b, records| {
+            b.iter_batched(
+                || records.clone(),
+                |r| plan_retention(r, &policy, &ctx),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);
