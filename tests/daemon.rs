@@ -46,6 +46,17 @@ impl App {
         std::fs::write(self.config_path(), text).unwrap();
     }
 
+    /// Moves the written config from port 0 to a free fixed port (for the binary,
+    /// whose address the test must know in advance).
+    fn fixed_port(&self) -> u16 {
+        let port = free_port();
+        let text = std::fs::read_to_string(self.config_path())
+            .unwrap()
+            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+        std::fs::write(self.config_path(), text).unwrap();
+        port
+    }
+
     fn load(&self) -> Config {
         load(&self.opts()).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -480,12 +491,8 @@ async fn the_binary_reloads_on_sighup_and_finishes_on_sigterm() {
         .await
         .unwrap();
     let app = App::new();
-    let port = free_port();
     app.write(&portal("acme", &sim));
-    let text = std::fs::read_to_string(app.config_path())
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(app.config_path(), &text).unwrap();
+    let port = app.fixed_port();
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(3)));
     let child = spawn_binary(&app);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -520,12 +527,8 @@ async fn a_second_signal_stops_the_binary_at_once() {
         .await
         .unwrap();
     let app = App::new();
-    let port = free_port();
     app.write(&portal("acme", &sim));
-    let text = std::fs::read_to_string(app.config_path())
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(app.config_path(), &text).unwrap();
+    let port = app.fixed_port();
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(30)));
     let child = spawn_binary(&app);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -555,16 +558,13 @@ async fn the_binary_talks_to_systemd_and_writes_log_files() {
         .await
         .unwrap();
     let app = App::new();
-    let port = free_port();
     app.write(&portal("acme", &sim));
+    let port = app.fixed_port();
     let logs = app.dir.path().join("logs");
-    let text = std::fs::read_to_string(app.config_path())
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
-        .replace(
-            "level = \"warn\"",
-            &format!("level = \"info\"\ndirectory = \"{}\"", logs.display()),
-        );
+    let text = std::fs::read_to_string(app.config_path()).unwrap().replace(
+        "level = \"warn\"",
+        &format!("level = \"info\"\ndirectory = \"{}\"", logs.display()),
+    );
     std::fs::write(app.config_path(), &text).unwrap();
     let socket_path = app.dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
