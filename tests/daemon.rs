@@ -559,7 +559,7 @@ async fn the_binary_talks_to_systemd_and_writes_log_files() {
         .unwrap();
     let app = App::new();
     app.write(&portal("acme", &sim));
-    let port = app.fixed_port();
+    app.fixed_port();
     let logs = app.dir.path().join("logs");
     let text = std::fs::read_to_string(app.config_path()).unwrap().replace(
         "level = \"warn\"",
