@@ -641,3 +641,23 @@ async fn an_audit_log_that_cannot_be_written_stops_deletions() {
     );
     assert!(report.deletions.is_empty());
 }
+
+#[tokio::test]
+async fn an_id_listed_twice_is_deleted_with_one_call() {
+    let server = MockServer::start().await;
+    serve_schedule(&server, no_value()).await;
+    let mut history = daily("2026-11-22", 6);
+    // The server lists backup 6 twice (with two dates); both copies are old enough to go.
+    let mut twin = history[5].clone();
+    twin["createdOn"] = json!("2026-11-16T09:00:00");
+    history.push(twin);
+    serve_history(&server, history, daily("2026-11-22", 5)).await;
+    expect_delete(&server, 6, 1).await;
+    for n in 1..=5 {
+        expect_delete(&server, n, 0).await;
+    }
+    let setup = Setup::new(&portal("acme", &server, KEEP5));
+    let report = pass(&setup).await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(report.count(Outcome::Deleted), 1);
+}
