@@ -5,8 +5,8 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use docspace_retention::calendar::CalDuration;
-use docspace_retention::docspace::{HistoryRecord, StorageType, WireTime};
-use docspace_retention::retention::{PlanContext, RetentionPolicy, StaleAfter, plan_retention};
+use docspace_retention::retention::{PlanContext, RetentionPolicy, Rule, StaleAfter, plan_retention};
+use docspace_retention::wire::{HistoryRecord, StorageType, WireTime};
 
 /// One backup per hour going back from `now`, plus a manual one every 7 hours.
 fn history(n: usize) -> Vec<HistoryRecord> {
@@ -29,23 +29,26 @@ fn history(n: usize) -> Vec<HistoryRecord> {
 
 fn gfs() -> RetentionPolicy {
     RetentionPolicy {
-        keep_last: 5,
-        keep_hourly: 48,
-        keep_daily: 30,
-        keep_weekly: 12,
-        keep_monthly: 24,
-        keep_yearly: -1,
-        keep_within: Some(CalDuration::days(3)),
-        keep_within_daily: Some(CalDuration {
-            months: 2,
-            ..Default::default()
-        }),
         min_keep: 3,
         max_deletions_per_run: 1_000,
         max_delete_fraction: 0.5,
         stale_after: StaleAfter::After(CalDuration::days(2)),
         ..RetentionPolicy::default()
     }
+    .keep(Rule::Last, 5)
+    .keep(Rule::Hourly, 48)
+    .keep(Rule::Daily, 30)
+    .keep(Rule::Weekly, 12)
+    .keep(Rule::Monthly, 24)
+    .keep(Rule::Yearly, -1)
+    .keep(Rule::Within, CalDuration::days(3))
+    .keep(
+        Rule::WithinDaily,
+        CalDuration {
+            months: 2,
+            ..Default::default()
+        },
+    )
 }
 
 fn bench(c: &mut Criterion) {

@@ -1,4 +1,4 @@
-//! The audit log of SPEC §8: `<state_dir>/audit.jsonl`, one JSON object per line,
+//! The audit log (docs/reference.md, "Audit log"): `<state_dir>/audit.jsonl`, one JSON object per line,
 //! append-only, each line on disk (`fsync`) before the next action starts.
 //!
 //! An intent line is written before every change and a result line after it, so a
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::docspace::rfc3339;
+use crate::wire::rfc3339;
 
 pub const AUDIT_FILE: &str = "audit.jsonl";
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::commands::{Ended, fail};
 use crate::config::{Config, DaemonConfig, LogConfig, LogFormat, PortalConfig, ServerConfig};
-use crate::docspace::Credential;
-use crate::operator::Exit;
-use crate::retention::{RetentionPolicy, StaleAfter};
+use crate::docspace::{Clients, Credential};
+use crate::retention::{RetentionPolicy, Rule, StaleAfter};
 use crate::secret::Secret;
 use crate::simulator::{SimOptions, Simulator, realistic_portal};
 
@@ -20,16 +20,16 @@ pub const DEMO_LISTEN: &str = "127.0.0.1:9464";
 /// monthlies, with the guards on.
 pub fn demo_policy() -> RetentionPolicy {
     RetentionPolicy {
-        keep_last: 3,
-        keep_daily: 14,
-        keep_weekly: 8,
-        keep_monthly: 6,
         min_keep: 3,
         max_deletions_per_run: 15,
         max_delete_fraction: 0.5,
         stale_after: StaleAfter::Auto,
         ..RetentionPolicy::default()
     }
+    .keep(Rule::Last, 3)
+    .keep(Rule::Daily, 14)
+    .keep(Rule::Weekly, 8)
+    .keep(Rule::Monthly, 6)
 }
 
 pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> Config {
@@ -70,7 +70,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
     }
 }
 
-pub async fn run(dry_run: bool) -> Exit {
+pub async fn run(dry_run: bool) -> Ended {
     let now = Utc::now();
     let portal = realistic_portal("demo", DEMO_KEY, now, 120);
     let records = portal.backups.len();
@@ -96,11 +96,11 @@ pub async fn run(dry_run: bool) -> Exit {
     );
     println!();
     let portal = &config.portals[0];
-    let clients = match crate::cli::Clients::new() {
+    let clients = match Clients::new() {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    if let Ok(client) = clients.for_portal(portal)
+    if let Ok(client) = clients.client(&portal.name, portal.endpoint())
         && let Ok(read) = crate::pass::read_and_plan(portal, &client, Utc::now()).await
     {
         let plan = crate::report::PortalPlan {
@@ -140,13 +140,11 @@ pub async fn run(dry_run: bool) -> Exit {
     );
     println!("Stop with Ctrl-C.");
     println!();
-    crate::cli::forward_signals(handle.controller());
-    let exit = handle.wait().await;
+    crate::daemon::forward_signals(handle.controller());
+    let stopped = handle.wait().await;
     drop(sim);
-    exit
-}
-
-fn fail(message: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {message}");
-    Exit::Failure
+    match stopped {
+        crate::daemon::Stopped::Gracefully => Ended::Success,
+        crate::daemon::Stopped::Forced => Ended::Failure,
+    }
 }

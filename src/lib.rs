@@ -1,27 +1,45 @@
 //! docspace-retention: backup retention for ONLYOFFICE DocSpace portals.
 //!
-//! The library holds everything; `main.rs` only maps the outcome to an exit code.
-//! Where things live: `config` (loading and validation), `docspace` (the API's wire
-//! format and HTTP client), `retention` (the pure planner), `calendar` (restic's date
-//! arithmetic), `pass` (one retention pass: read, plan, delete, verify), `audit` (the
-//! audit log), `report` (plan tables and JSON), `operator` (the one-off commands),
-//! `cli` (argument parsing and dispatch).
+//! The library holds everything; `main.rs` only calls [`cli::main`]. The module map
+//! and the path of one pass are in docs/architecture.md. In the order data flows:
+//!
+//! - `config`: loading (figment layers) and validation into typed settings.
+//! - `wire`: the DocSpace wire format and the record types (`BackupId`, records,
+//!   schedule); no HTTP.
+//! - `docspace`: the HTTP client of a portal, its errors and its factory.
+//! - `retention`: the pure planner, its one rule table and the guards.
+//! - `calendar`: restic's date arithmetic.
+//! - `executor`: the only code that changes a portal (every DELETE).
+//! - `pass`: one retention pass: read, plan, execute, verify.
+//! - `audit`: the append-only audit log.
+//! - `observe`: the one place that turns events into metrics, `/status` and logs;
+//!   `metrics` (every metric family) and `status` (the `/status` model) are its parts.
+//! - `report`: plan tables and JSON, pass summaries.
+//! - `commands`: every command of the CLI; `cli`: parsing, dispatch, exit codes.
+//! - `daemon`: cron jobs, reload, shutdown, signals and systemd.
+//! - `admin`: the admin endpoints; `listener`: the one HTTP accept loop.
+//! - `demo` and `simulator`: the try-it-now mode and the built-in DocSpace stand-in.
+//! - `shard`, `logging`, `secret`: fleet sharding, log setup, secrets that cannot leak.
 
+pub mod admin;
 pub mod audit;
 pub mod calendar;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod docspace;
-pub mod http;
+pub mod executor;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
-pub mod operator;
+pub mod observe;
 pub mod pass;
 pub mod report;
 pub mod retention;
 pub mod secret;
-pub mod server;
 pub mod shard;
 pub mod simulator;
+pub mod status;
+pub mod wire;

@@ -1,30 +1,16 @@
-//! Every metric of SPEC §7, defined in one place, and the events that update them.
-//!
-//! As in vector's `internal_events`, each event both logs and counts, so the two
-//! cannot drift: a pass that logs "retention pass failed" is the pass that increments
-//! `runs_total{outcome="failure"}`. Names, types and labels here are the contract
-//! dashboards and alerts rely on; change them only with SPEC §7.
+//! Every metric, defined in one place (docs/reference.md, "Metrics"): names, types,
+//! help texts and labels are the contract dashboards and alerts rely on. This module
+//! knows no domain type; the observer (`observe.rs`) is the only code that updates
+//! these families.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::audit::Outcome;
-use crate::docspace::Endpoint;
-use crate::pass::PassReport;
-use crate::retention::Guard;
-
 const NS: &str = "docspace_retention";
-
-/// Outcomes of `runs_total`.
-pub const RUN_OUTCOMES: [&str; 3] = ["success", "failure", "skipped"];
-/// Outcomes of `history_clears_total`.
-pub const CLEAR_OUTCOMES: [&str; 3] = ["deleted", "failed", "dry_run"];
 
 pub struct Metrics {
     registry: Registry,
@@ -194,24 +180,6 @@ impl Metrics {
         m
     }
 
-    /// Creates every series of a portal at zero, so rates and alerts work from the
-    /// first scrape.
-    pub fn add_portal(&self, portal: &str) {
-        for outcome in RUN_OUTCOMES {
-            self.runs_total.with_label_values(&[portal, outcome]);
-        }
-        for outcome in Outcome::ALL {
-            self.deletions_total.with_label_values(&[portal, outcome.as_str()]);
-        }
-        for guard in Guard::ALL {
-            self.guard_blocks_total.with_label_values(&[portal, guard.as_str()]);
-        }
-        for outcome in CLEAR_OUTCOMES {
-            self.history_clears_total.with_label_values(&[portal, outcome]);
-        }
-        self.policy_conflict.with_label_values(&[portal]);
-    }
-
     /// Drops every series of a portal that left the config.
     pub fn remove_portal(&self, portal: &str) {
         drop_portal(&self.runs_total, portal);
@@ -240,134 +208,6 @@ impl Metrics {
             .expect("text encoding of gathered metrics");
         String::from_utf8(buf).expect("the text format is UTF-8")
     }
-
-    // ----- events -----
-
-    /// One API request (each attempt, retries included).
-    pub fn api_request(&self, portal: &str, endpoint: Endpoint, status: Option<u16>, elapsed: Duration, attempt: u32) {
-        let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
-        tracing::debug!(portal, endpoint = endpoint.as_str(), status = %status, elapsed_ms = elapsed.as_millis() as u64, attempt, "api request");
-        self.api_requests_total
-            .with_label_values(&[portal, endpoint.as_str(), &status])
-            .inc();
-        self.api_request_duration_seconds
-            .with_label_values(&[endpoint.as_str()])
-            .observe(elapsed.as_secs_f64());
-    }
-
-    /// A tick that found the previous pass of the portal still running.
-    pub fn pass_skipped(&self, portal: &str) {
-        tracing::warn!(portal, "previous pass still running: tick skipped");
-        self.runs_total.with_label_values(&[portal, "skipped"]).inc();
-    }
-
-    pub fn next_run(&self, portal: &str, at: Option<DateTime<Utc>>) {
-        match at {
-            Some(t) => self
-                .next_run_timestamp_seconds
-                .with_label_values(&[portal])
-                .set(unix(t)),
-            None => {
-                let _ = self.next_run_timestamp_seconds.remove_label_values(&[portal]);
-            }
-        }
-    }
-
-    pub fn config_reload(&self, result: Result<usize, &str>) {
-        match result {
-            Ok(portals) => {
-                tracing::info!(portals, "configuration reloaded");
-                self.config_reloads_total.with_label_values(&["success"]).inc();
-            }
-            Err(errors) => {
-                tracing::error!(errors, "configuration reload failed: keeping the running configuration");
-                self.config_reloads_total.with_label_values(&["failure"]).inc();
-            }
-        }
-    }
-
-    /// A finished pass: logs its summary and updates every per-portal metric.
-    pub fn pass_finished(&self, r: &PassReport) {
-        let p = r.portal.as_str();
-        let outcome = if r.succeeded() { "success" } else { "failure" };
-        match &r.error {
-            None => tracing::info!(
-                portal = p,
-                kept = r.kept(),
-                deleted = r.count(Outcome::Deleted),
-                already_gone = r.count(Outcome::AlreadyGone),
-                dry_run = r.count(Outcome::DryRun),
-                blocked = r.blocked(),
-                "retention pass finished"
-            ),
-            Some(e) => tracing::error!(portal = p, error = %e, "retention pass failed"),
-        }
-        self.runs_total.with_label_values(&[p, outcome]).inc();
-        let took = (r.finished - r.started).to_std().unwrap_or_default();
-        self.run_duration_seconds
-            .with_label_values(&[p])
-            .observe(took.as_secs_f64());
-        self.last_run_timestamp_seconds
-            .with_label_values(&[p])
-            .set(unix(r.finished));
-        if r.succeeded() {
-            self.last_success_timestamp_seconds
-                .with_label_values(&[p])
-                .set(unix(r.finished));
-        }
-        for d in &r.deletions {
-            self.deletions_total.with_label_values(&[p, d.outcome.as_str()]).inc();
-        }
-        if let Some(clear) = &r.clear {
-            self.history_clears_total
-                .with_label_values(&[p, clear.outcome.as_str()])
-                .inc();
-            if clear.outcome != Outcome::Failed {
-                self.deletions_total
-                    .with_label_values(&[p, clear.outcome.as_str()])
-                    .inc_by(clear.records as u64);
-            }
-        }
-        let Some(read) = &r.read else { return };
-        let plan = &read.plan;
-        self.backups.with_label_values(&[p]).set(plan.managed as i64);
-        self.planned_deletions
-            .with_label_values(&[p])
-            .set(plan.deletion_count() as i64);
-        for (guard, n) in &plan.guards {
-            self.guard_blocks_total
-                .with_label_values(&[p, guard.as_str()])
-                .inc_by(*n as u64);
-        }
-        match plan.newest_managed {
-            Some(t) => self
-                .newest_backup_timestamp_seconds
-                .with_label_values(&[p])
-                .set(unix(t)),
-            None => {
-                let _ = self.newest_backup_timestamp_seconds.remove_label_values(&[p]);
-            }
-        }
-        let schedule = read.schedule.as_ref();
-        self.schedule_present
-            .with_label_values(&[p])
-            .set(i64::from(schedule.is_some()));
-        match schedule.and_then(|s| s.last_backup_time.instant()) {
-            Some(t) => self
-                .schedule_last_backup_timestamp_seconds
-                .with_label_values(&[p])
-                .set(unix(t)),
-            None => {
-                let _ = self.schedule_last_backup_timestamp_seconds.remove_label_values(&[p]);
-            }
-        }
-        self.schedule_backups_stored
-            .with_label_values(&[p])
-            .set(schedule.and_then(|s| s.backups_stored).map_or(0, i64::from));
-        self.policy_conflict
-            .with_label_values(&[p])
-            .set(i64::from(read.policy_conflict.is_some()));
-    }
 }
 
 /// Removes every series of `vec` whose `portal` label is `portal`.
@@ -380,8 +220,4 @@ fn drop_portal<T: MetricVecBuilder>(vec: &MetricVec<T>, portal: &str) {
             }
         }
     }
-}
-
-fn unix(t: DateTime<Utc>) -> f64 {
-    t.timestamp_millis() as f64 / 1000.0
 }

@@ -1,12 +1,13 @@
-//! How plans and passes are shown: tables for people, SPEC §5 JSON for machines.
+//! How plans and passes are shown: tables for people, JSON for machines
+//! (docs/reference.md, "plan --json").
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::audit::Outcome;
-use crate::docspace::{BackupSchedule, rfc3339};
 use crate::pass::{PassReport, PortalRead};
 use crate::retention::Plan;
+use crate::wire::{BackupSchedule, HistoryRecord, rfc3339};
 
 /// The result of planning one portal.
 pub struct PortalPlan {
@@ -29,6 +30,19 @@ pub fn schedule_json(schedule: Option<&BackupSchedule>) -> Value {
     }
 }
 
+/// What kept backups that the rules would delete, by guard label: the guards, then
+/// the kinds of doubtful records (which the contract lists beside them).
+fn blocks(plan: &Plan) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+    plan.guards
+        .iter()
+        .map(|(g, n)| (g.as_str(), *n))
+        .chain(plan.doubtful.iter().map(|(d, n)| (d.as_str(), *n)))
+}
+
+fn guards_json(plan: &Plan) -> Value {
+    blocks(plan).map(|(g, n)| json!({"guard": g, "blocked": n})).collect()
+}
+
 fn backups_json(plan: &Plan) -> Value {
     plan.entries
         .iter()
@@ -45,7 +59,7 @@ fn backups_json(plan: &Plan) -> Value {
         .collect()
 }
 
-/// `plan --json` (SPEC §5).
+/// `plan --json`.
 pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> Value {
     let portals: Vec<Value> = plans
         .iter()
@@ -56,9 +70,7 @@ pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> Value {
                 "error": null,
                 "schedule": schedule_json(read.schedule.as_ref()),
                 "backups": backups_json(&read.plan),
-                "guards": read.plan.guards.iter()
-                    .map(|(g, n)| json!({"guard": g.as_str(), "blocked": n}))
-                    .collect::<Vec<_>>(),
+                "guards": guards_json(&read.plan),
             }),
             Err(e) => json!({
                 "portal": p.portal,
@@ -137,8 +149,8 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                     plan.deletion_count(),
                     schedule_summary(read.schedule.as_ref()),
                 ));
-                for (g, n) in &plan.guards {
-                    out.push_str(&format!("  guard {}: kept {n}\n", g.as_str()));
+                for (g, n) in blocks(plan) {
+                    out.push_str(&format!("  guard {g}: kept {n}\n"));
                 }
                 if plan.clear_history {
                     out.push_str("  every record is to be deleted: the history will be cleared with one call\n");
@@ -212,7 +224,7 @@ pub fn pass_summary(report: &PassReport) -> String {
     text
 }
 
-pub fn history_table(records: &[crate::docspace::HistoryRecord]) -> String {
+pub fn history_table(records: &[HistoryRecord]) -> String {
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {

@@ -1,7 +1,7 @@
 //! A DocSpace backup API on 127.0.0.1, for the demo, the end-to-end tests and the
 //! benchmarks.
 //!
-//! It speaks the real server's wire format and keeps its traps (DOCSPACE_API.md):
+//! It speaks the real server's wire format and keeps its traps (docs/docspace-api.md):
 //! integer enums, dates without a zone (or with 7 fractional digits), no `response`
 //! key when there is no schedule, `500` for a delete of an unknown GUID, `404` for a
 //! non-GUID id, `true` from `deletebackuphistory`, and `401` for a key that is not sent
@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::docspace::is_guid;
-use crate::http::{Body, respond, serve};
+use crate::listener::{Body, respond, serve};
+use crate::wire::is_guid;
 
 /// One backup in the simulated history.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,8 +3,8 @@
 
 use toml::{Table, Value};
 
-use super::{Config, CredentialSource, LogFormat};
-use crate::retention::{RetentionPolicy, StaleAfter};
+use super::settings::{Config, CredentialSource, LogFormat};
+use crate::retention::{Keep, RULES, RetentionPolicy, RuleKind, StaleAfter};
 use crate::secret::REDACTED;
 
 pub fn print_config(config: &Config) -> String {
@@ -89,29 +89,18 @@ pub fn print_config(config: &Config) -> String {
 
 fn retention_table(r: &RetentionPolicy) -> Table {
     let mut t = Table::new();
-    for (key, n) in [
-        ("keep_last", r.keep_last),
-        ("keep_hourly", r.keep_hourly),
-        ("keep_daily", r.keep_daily),
-        ("keep_weekly", r.keep_weekly),
-        ("keep_monthly", r.keep_monthly),
-        ("keep_yearly", r.keep_yearly),
-    ] {
-        t.insert(key.into(), n.into());
-    }
-    for (key, d) in [
-        ("keep_within", r.keep_within),
-        ("keep_within_hourly", r.keep_within_hourly),
-        ("keep_within_daily", r.keep_within_daily),
-        ("keep_within_weekly", r.keep_within_weekly),
-        ("keep_within_monthly", r.keep_within_monthly),
-        ("keep_within_yearly", r.keep_within_yearly),
-    ] {
-        t.insert(key.into(), d.map(|d| d.to_string()).unwrap_or_default().into());
+    for def in &RULES {
+        let value: Value = match (def.kind, r.rule(def.rule)) {
+            (RuleKind::Count, Keep::Count(n)) => n.into(),
+            (RuleKind::Count, _) => 0.into(),
+            (RuleKind::Window, Keep::Within(d)) => d.to_string().into(),
+            (RuleKind::Window, _) => "".into(),
+        };
+        t.insert(def.key.into(), value);
     }
     t.insert(
         "protect".into(),
-        Value::Array(r.protect.iter().map(|id| id.clone().into()).collect()),
+        Value::Array(r.protect.iter().map(|id| id.to_string().into()).collect()),
     );
     t.insert(
         "storage_types".into(),

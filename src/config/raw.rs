@@ -264,32 +264,10 @@ pub struct RawLogin {
     pub unknown: Unknown,
 }
 
+/// `[*.retention]`. The `keep_*` rules are not fields: they stay in `rest` and are
+/// read by the rule table (`RULES`), so a rule is never spelled out here.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct RawRetention {
-    #[serde(default)]
-    pub keep_last: Field<i64>,
-    #[serde(default)]
-    pub keep_hourly: Field<i64>,
-    #[serde(default)]
-    pub keep_daily: Field<i64>,
-    #[serde(default)]
-    pub keep_weekly: Field<i64>,
-    #[serde(default)]
-    pub keep_monthly: Field<i64>,
-    #[serde(default)]
-    pub keep_yearly: Field<i64>,
-    #[serde(default)]
-    pub keep_within: Field<String>,
-    #[serde(default)]
-    pub keep_within_hourly: Field<String>,
-    #[serde(default)]
-    pub keep_within_daily: Field<String>,
-    #[serde(default)]
-    pub keep_within_weekly: Field<String>,
-    #[serde(default)]
-    pub keep_within_monthly: Field<String>,
-    #[serde(default)]
-    pub keep_within_yearly: Field<String>,
     #[serde(default)]
     pub protect: Field<Vec<String>>,
     #[serde(default)]
@@ -306,8 +284,31 @@ pub struct RawRetention {
     pub future_tolerance_secs: Field<i64>,
     #[serde(default)]
     pub clear_history: Field<bool>,
+    /// The rules and any unknown key.
     #[serde(flatten)]
-    pub unknown: Unknown,
+    pub rest: Unknown,
+}
+
+impl RawRetention {
+    /// A key of `rest` read as `T`.
+    pub fn rule<T: FieldType>(&self, key: &str) -> Field<T> {
+        match self.rest.get(key) {
+            None => Field::Missing,
+            Some(value) => match T::from_value(value) {
+                Ok(v) => Field::Set(v),
+                Err(message) => Field::Invalid(message),
+            },
+        }
+    }
+
+    /// Keys of `rest` that are not rules.
+    pub fn unknown(&self) -> Unknown {
+        self.rest
+            .iter()
+            .filter(|(k, _)| !crate::retention::RULES.iter().any(|r| r.key == k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 /// Every key a table accepts, for "did you mean" hints.
@@ -339,19 +340,8 @@ pub const PORTAL_KEYS: &[&str] = &[
     "retention",
 ];
 pub const LOGIN_KEYS: &[&str] = &["user", "password_file"];
+/// The retention keys that are not rules (the rules come from `RULES`).
 pub const RETENTION_KEYS: &[&str] = &[
-    "keep_last",
-    "keep_hourly",
-    "keep_daily",
-    "keep_weekly",
-    "keep_monthly",
-    "keep_yearly",
-    "keep_within",
-    "keep_within_hourly",
-    "keep_within_daily",
-    "keep_within_weekly",
-    "keep_within_monthly",
-    "keep_within_yearly",
     "protect",
     "storage_types",
     "min_keep",

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::calendar::CalDuration;
-use crate::retention::StaleAfter;
+use crate::retention::{Keep, Rule, StaleAfter};
 
 /// A config directory with a key file, a config file and optional conf.d files.
 struct Dir {
@@ -83,8 +83,8 @@ fn portals_inherit_defaults_and_merge_retention_key_by_key() {
     let config = dir.load(&[]).unwrap();
     let p = config.portal("acme").unwrap();
     assert_eq!(p.timezone.name(), "Europe/Berlin");
-    assert_eq!(p.retention.keep_daily, 30); // the portal's own
-    assert_eq!(p.retention.keep_weekly, 4); // from [defaults.retention]
+    assert_eq!(p.retention.rule(Rule::Daily), Keep::Count(30)); // the portal's own
+    assert_eq!(p.retention.rule(Rule::Weekly), Keep::Count(4)); // from [defaults.retention]
     assert_eq!(p.retention.min_keep, 2);
     assert_eq!(p.retention.max_deletions_per_run, 20); // built-in
     assert_eq!(p.retention.stale_after, StaleAfter::Auto);
@@ -109,20 +109,34 @@ fn precedence_is_file_then_conf_d_then_env_then_flags() {
     );
     let c = dir.load(&[]).unwrap();
     assert_eq!(
-        (c.log.level.as_str(), c.portal("acme").unwrap().retention.keep_daily),
-        ("error", 40)
+        (
+            c.log.level.as_str(),
+            c.portal("acme").unwrap().retention.rule(Rule::Daily)
+        ),
+        ("error", Keep::Count(40))
     );
     // conf.d files apply in name order: 20 after 10.
     dir.conf_d("20-more.toml", "[portals.acme.retention]\nkeep_daily = 50\n");
-    assert_eq!(dir.load(&[]).unwrap().portal("acme").unwrap().retention.keep_daily, 50);
+    assert_eq!(
+        dir.load(&[])
+            .unwrap()
+            .portal("acme")
+            .unwrap()
+            .retention
+            .rule(Rule::Daily),
+        Keep::Count(50)
+    );
     let env = [
         ("DOCSPACE_RETENTION_LOG__LEVEL", "debug"),
         ("DOCSPACE_RETENTION_PORTALS__ACME__RETENTION__KEEP_DAILY", "60"),
     ];
     let c = dir.load(&env).unwrap();
     assert_eq!(
-        (c.log.level.as_str(), c.portal("acme").unwrap().retention.keep_daily),
-        ("debug", 60)
+        (
+            c.log.level.as_str(),
+            c.portal("acme").unwrap().retention.rule(Rule::Daily)
+        ),
+        ("debug", Keep::Count(60))
     );
     let mut opts = dir.opts(&env);
     opts.overrides.log_level = Some("trace".into());
@@ -142,7 +156,7 @@ fn conf_d_adds_portals() {
         c.portals.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
         ["acme", "beta"]
     );
-    assert_eq!(c.portal("beta").unwrap().retention.keep_daily, 7);
+    assert_eq!(c.portal("beta").unwrap().retention.rule(Rule::Daily), Keep::Count(7));
     assert_eq!(c.sources.len(), 2);
 }
 
@@ -572,8 +586,8 @@ fn durations_and_stale_after_parse() {
     ));
     let p = dir.load(&[]).unwrap().portals.remove(0);
     assert_eq!(
-        p.retention.keep_within,
-        Some(CalDuration {
+        p.retention.rule(Rule::Within),
+        Keep::Within(CalDuration {
             years: 1,
             months: 6,
             days: 0,

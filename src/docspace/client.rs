@@ -7,75 +7,36 @@
 //! success into an [`ApiError`] that says what happened.
 
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{StatusCode, Url};
 use tokio::sync::Mutex;
 
+use super::endpoint::Endpoint;
 use super::error::{ApiError, ApiErrorKind};
-use super::wire::{self, BackupSchedule, HistoryRecord};
-use crate::metrics::Metrics;
 use crate::secret::Secret;
+use crate::wire::{self, BackupId, BackupSchedule, HistoryRecord};
 
-/// The calls of DOCSPACE_API.md; the names are the metric's `endpoint` label values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Endpoint {
-    GetSchedule,
-    GetHistory,
-    DeleteBackup,
-    DeleteHistory,
-    DeleteSchedule,
-    Authenticate,
+/// One request the client sent (every attempt, retries included), as its hook sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestEvent {
+    pub endpoint: Endpoint,
+    /// The HTTP status, `None` when no answer came (timeout, connection error).
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+    /// 0 for the first attempt.
+    pub attempt: u32,
 }
 
-impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
-        Endpoint::GetSchedule,
-        Endpoint::GetHistory,
-        Endpoint::DeleteBackup,
-        Endpoint::DeleteHistory,
-        Endpoint::DeleteSchedule,
-        Endpoint::Authenticate,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Endpoint::GetSchedule => "get_schedule",
-            Endpoint::GetHistory => "get_history",
-            Endpoint::DeleteBackup => "delete_backup",
-            Endpoint::DeleteHistory => "delete_history",
-            Endpoint::DeleteSchedule => "delete_schedule",
-            Endpoint::Authenticate => "authenticate",
-        }
-    }
-
-    fn method(&self) -> Method {
-        match self {
-            Endpoint::GetSchedule | Endpoint::GetHistory => Method::GET,
-            Endpoint::Authenticate => Method::POST,
-            _ => Method::DELETE,
-        }
-    }
-
-    fn path(&self) -> &'static str {
-        match self {
-            Endpoint::GetSchedule => "/api/2.0/backup/getbackupschedule",
-            Endpoint::GetHistory => "/api/2.0/backup/getbackuphistory",
-            Endpoint::DeleteBackup => "/api/2.0/backup/deletebackup/",
-            Endpoint::DeleteHistory => "/api/2.0/backup/deletebackuphistory",
-            Endpoint::DeleteSchedule => "/api/2.0/backup/deletebackupschedule",
-            Endpoint::Authenticate => "/api/2.0/authentication",
-        }
-    }
-
-    fn takes_dump(&self) -> bool {
-        !matches!(self, Endpoint::DeleteBackup | Endpoint::Authenticate)
-    }
+/// Told about every request a client sends. The client owns this small interface so
+/// that it depends on nobody: whoever counts requests (the observer) implements it.
+pub trait RequestHook: Send + Sync {
+    fn request(&self, event: RequestEvent);
 }
 
 /// How the client proves who it is.
@@ -99,6 +60,8 @@ pub struct PortalEndpoint {
     pub requests_per_minute: u32,
     /// `Dump=true`: the server-wide dump of an on-premise installation.
     pub dump: bool,
+    /// A private CA to trust beside the web PKI roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Builds the shared HTTP client: rustls with the bundled web PKI roots plus, when
@@ -148,8 +111,8 @@ struct Answer {
 
 pub struct DocSpaceClient {
     http: reqwest::Client,
-    /// Where each request is counted, with the portal's config name.
-    observer: Option<(Arc<Metrics>, String)>,
+    /// Told about every request.
+    hook: Option<Arc<dyn RequestHook>>,
     endpoint: PortalEndpoint,
     base: String,
     session: Mutex<Option<SessionToken>>,
@@ -164,7 +127,7 @@ impl DocSpaceClient {
         DocSpaceClient {
             limiter,
             http,
-            observer: None,
+            hook: None,
             endpoint,
             base,
             session: Mutex::new(None),
@@ -172,9 +135,9 @@ impl DocSpaceClient {
         }
     }
 
-    /// Counts every request in `metrics` under the portal name `portal`.
-    pub fn observed_by(mut self, metrics: Arc<Metrics>, portal: &str) -> Self {
-        self.observer = Some((metrics, portal.to_string()));
+    /// Tells `hook` about every request.
+    pub fn with_hook(mut self, hook: Arc<dyn RequestHook>) -> Self {
+        self.hook = Some(hook);
         self
     }
 
@@ -198,11 +161,10 @@ impl DocSpaceClient {
         wire::parse_history(&answer.body).map_err(|error| decode(Endpoint::GetHistory, &answer, error))
     }
 
-    /// Deletes one backup. The answer does not say whether it is gone (DOCSPACE_API.md
+    /// Deletes one backup. The answer does not say whether it is gone (docs/docspace-api.md,
     /// "Traps"): callers settle that by reading the history again.
-    pub async fn delete_backup(&self, id: &str) -> Result<Option<bool>, ApiError> {
-        debug_assert!(wire::is_guid(id));
-        self.send_bool(Endpoint::DeleteBackup, Some(id)).await
+    pub async fn delete_backup(&self, id: BackupId) -> Result<Option<bool>, ApiError> {
+        self.send_bool(Endpoint::DeleteBackup, Some(&id.to_string())).await
     }
 
     pub async fn delete_history(&self) -> Result<Option<bool>, ApiError> {
@@ -340,8 +302,13 @@ impl DocSpaceClient {
                 Ok(a) => Some(a.status),
                 Err((e, _)) => e.status(),
             };
-            match &self.observer {
-                Some((metrics, portal)) => metrics.api_request(portal, endpoint, status, elapsed, attempt),
+            match &self.hook {
+                Some(hook) => hook.request(RequestEvent {
+                    endpoint,
+                    status,
+                    elapsed,
+                    attempt,
+                }),
                 None => tracing::debug!(endpoint = endpoint.as_str(), ?status, attempt, "api request"),
             }
             let (error, retry_after) = match result {
@@ -514,6 +481,7 @@ mod tests {
                 max_retries: 3,
                 requests_per_minute: 600,
                 dump: false,
+                ca_file: None,
             },
         );
         for attempt in 0..40 {
@@ -534,6 +502,7 @@ mod tests {
                 max_retries: 0,
                 requests_per_minute: 600,
                 dump: false,
+                ca_file: None,
             },
         );
         assert_eq!(

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::client::Endpoint;
-use super::wire::{self, WireError};
+use super::endpoint::Endpoint;
+use crate::wire::{self, WireError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiErrorKind {

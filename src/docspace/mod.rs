@@ -1,13 +1,14 @@
-//! The DocSpace backup API: wire format (`wire`), typed errors (`error`) and the HTTP
-//! client (`client`). Nothing outside this module knows a URL path or a JSON field name.
+//! Talking to a DocSpace portal over HTTP: the calls (`endpoint`), typed errors
+//! (`error`), the client that sends every request (`client`) and the factory that
+//! builds one per portal (`clients`). The JSON itself is `crate::wire`'s business;
+//! nothing outside this module knows a URL path.
 
 mod client;
+mod clients;
+mod endpoint;
 mod error;
-mod wire;
 
-pub use client::{Credential, DocSpaceClient, Endpoint, PortalEndpoint, http_client};
+pub use client::{Credential, DocSpaceClient, PortalEndpoint, RequestEvent, RequestHook, http_client};
+pub use clients::{Clients, HookFactory};
+pub use endpoint::Endpoint;
 pub use error::{ApiError, ApiErrorKind};
-pub use wire::{
-    BackupSchedule, HistoryRecord, LoginAnswer, Period, StorageType, WireError, WireTime, is_guid, parse_bool,
-    parse_history, parse_login, parse_schedule, parse_time, redacted_storage_params, rfc3339,
-};

@@ -2,15 +2,19 @@
 //! of ~90 timestamps, one case per rule and per guard, each re-run under another `now`
 //! where the rules say the result must not change.
 
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+
 use super::*;
-use crate::docspace::{HistoryRecord, Period, StorageType, WireTime};
+use crate::calendar::CalDuration;
+use crate::wire::{BackupId, HistoryRecord, Period, StorageType, WireTime};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
 fn t(s: &str) -> String {
-    crate::docspace::rfc3339(utc(s))
+    crate::wire::rfc3339(utc(s))
 }
 
 fn guid(n: usize) -> String {
@@ -42,12 +46,12 @@ fn fixture() -> Vec<HistoryRecord> {
     ];
     let mut day = utc("2026-11-22T03:00:00Z");
     while day >= utc("2026-10-01T03:00:00Z") {
-        times.push(crate::docspace::rfc3339(day));
+        times.push(crate::wire::rfc3339(day));
         day -= TimeDelta::days(1);
     }
     let mut sunday = utc("2026-09-27T03:00:00Z");
     while sunday >= utc("2026-07-05T03:00:00Z") {
-        times.push(crate::docspace::rfc3339(sunday));
+        times.push(crate::wire::rfc3339(sunday));
         sunday -= TimeDelta::days(7);
     }
     for (year, last_month) in [(2026, 6), (2025, 12)] {
@@ -91,7 +95,7 @@ fn kept_times(p: &Plan) -> Vec<String> {
     p.entries
         .iter()
         .filter(|e| e.action == Action::Keep)
-        .map(|e| crate::docspace::rfc3339(e.created().unwrap()))
+        .map(|e| crate::wire::rfc3339(e.created().unwrap()))
         .collect()
 }
 
@@ -103,10 +107,11 @@ fn reasons_of(p: &Plan, created: &str) -> Vec<String> {
 const NOW: &str = "2026-11-23T00:00:00Z";
 const MUCH_LATER: &str = "2031-01-01T00:00:00Z";
 
+/// A rule case: the policy, and every backup it keeps with its reasons, newest first.
 struct Case {
     name: &'static str,
     policy: RetentionPolicy,
-    kept: Vec<&'static str>,
+    kept: Vec<(&'static str, &'static [&'static str])>,
 }
 
 fn d(s: &str) -> Option<CalDuration> {
@@ -118,168 +123,185 @@ fn rule_cases() -> Vec<Case> {
     vec![
         Case {
             name: "keep_last 3",
-            policy: RetentionPolicy { keep_last: 3, ..p() },
-            kept: vec!["2026-11-22T14:30:00Z", "2026-11-22T03:00:00Z", "2026-11-21T03:00:00Z"],
+            policy: p().keep(Rule::Last, 3),
+            kept: vec![
+                ("2026-11-22T14:30:00Z", &["last snapshot"]),
+                ("2026-11-22T03:00:00Z", &["last snapshot"]),
+                ("2026-11-21T03:00:00Z", &["last snapshot"]),
+            ],
         },
         Case {
             name: "keep_hourly 5: 16:05 shares 16:10's hour",
-            policy: RetentionPolicy { keep_hourly: 5, ..p() },
+            policy: p().keep(Rule::Hourly, 5),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-22T03:00:00Z",
-                "2026-11-21T03:00:00Z",
-                "2026-11-20T16:10:00Z",
-                "2026-11-20T03:00:00Z",
+                ("2026-11-22T14:30:00Z", &["hourly snapshot"]),
+                ("2026-11-22T03:00:00Z", &["hourly snapshot"]),
+                ("2026-11-21T03:00:00Z", &["hourly snapshot"]),
+                ("2026-11-20T16:10:00Z", &["hourly snapshot"]),
+                ("2026-11-20T03:00:00Z", &["hourly snapshot"]),
             ],
         },
         Case {
             name: "keep_daily 3: the newest of each day",
-            policy: RetentionPolicy { keep_daily: 3, ..p() },
-            kept: vec!["2026-11-22T14:30:00Z", "2026-11-21T03:00:00Z", "2026-11-20T16:10:00Z"],
+            policy: p().keep(Rule::Daily, 3),
+            kept: vec![
+                ("2026-11-22T14:30:00Z", &["daily snapshot"]),
+                ("2026-11-21T03:00:00Z", &["daily snapshot"]),
+                ("2026-11-20T16:10:00Z", &["daily snapshot"]),
+            ],
         },
         Case {
             name: "keep_weekly 3: ISO weeks 47, 46, 45",
-            policy: RetentionPolicy { keep_weekly: 3, ..p() },
-            kept: vec!["2026-11-22T14:30:00Z", "2026-11-15T03:00:00Z", "2026-11-08T03:00:00Z"],
+            policy: p().keep(Rule::Weekly, 3),
+            kept: vec![
+                ("2026-11-22T14:30:00Z", &["weekly snapshot"]),
+                ("2026-11-15T03:00:00Z", &["weekly snapshot"]),
+                ("2026-11-08T03:00:00Z", &["weekly snapshot"]),
+            ],
         },
         Case {
             name: "keep_monthly 3",
-            policy: RetentionPolicy { keep_monthly: 3, ..p() },
-            kept: vec!["2026-11-22T14:30:00Z", "2026-10-31T03:00:00Z", "2026-09-27T03:00:00Z"],
+            policy: p().keep(Rule::Monthly, 3),
+            kept: vec![
+                ("2026-11-22T14:30:00Z", &["monthly snapshot"]),
+                ("2026-10-31T03:00:00Z", &["monthly snapshot"]),
+                ("2026-09-27T03:00:00Z", &["monthly snapshot"]),
+            ],
         },
         Case {
             name: "keep_yearly 2",
-            policy: RetentionPolicy { keep_yearly: 2, ..p() },
-            kept: vec!["2026-11-22T14:30:00Z", "2025-12-01T03:00:00Z"],
+            policy: p().keep(Rule::Yearly, 2),
+            kept: vec![
+                ("2026-11-22T14:30:00Z", &["yearly snapshot"]),
+                ("2025-12-01T03:00:00Z", &["yearly snapshot"]),
+            ],
         },
         Case {
             name: "keep_yearly 10 keeps the oldest backup too while counts are left",
-            policy: RetentionPolicy { keep_yearly: 10, ..p() },
+            policy: p().keep(Rule::Yearly, 10),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2025-12-01T03:00:00Z",
-                "2024-06-15T03:00:00Z",
-                "2023-06-15T03:00:00Z",
-                "2023-03-10T03:00:00Z",
+                ("2026-11-22T14:30:00Z", &["yearly snapshot"]),
+                ("2025-12-01T03:00:00Z", &["yearly snapshot"]),
+                ("2024-06-15T03:00:00Z", &["yearly snapshot"]),
+                ("2023-06-15T03:00:00Z", &["yearly snapshot"]),
+                ("2023-03-10T03:00:00Z", &["oldest yearly snapshot"]),
             ],
         },
         Case {
             name: "keep_yearly 4 has no count left for the oldest",
-            policy: RetentionPolicy { keep_yearly: 4, ..p() },
+            policy: p().keep(Rule::Yearly, 4),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2025-12-01T03:00:00Z",
-                "2024-06-15T03:00:00Z",
-                "2023-06-15T03:00:00Z",
+                ("2026-11-22T14:30:00Z", &["yearly snapshot"]),
+                ("2025-12-01T03:00:00Z", &["yearly snapshot"]),
+                ("2024-06-15T03:00:00Z", &["yearly snapshot"]),
+                ("2023-06-15T03:00:00Z", &["yearly snapshot"]),
             ],
         },
         Case {
             name: "keep_within 7d reaches back from the newest backup, not from now",
-            policy: RetentionPolicy {
-                keep_within: d("7d"),
-                ..p()
-            },
+            policy: p().keep(Rule::Within, d("7d")),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-22T03:00:00Z",
-                "2026-11-21T03:00:00Z",
-                "2026-11-20T16:10:00Z",
-                "2026-11-20T16:05:00Z",
-                "2026-11-20T03:00:00Z",
-                "2026-11-19T03:00:00Z",
-                "2026-11-18T03:00:00Z",
-                "2026-11-17T03:00:00Z",
-                "2026-11-16T03:00:00Z",
+                ("2026-11-22T14:30:00Z", &["within 7d"]),
+                ("2026-11-22T03:00:00Z", &["within 7d"]),
+                ("2026-11-21T03:00:00Z", &["within 7d"]),
+                ("2026-11-20T16:10:00Z", &["within 7d"]),
+                ("2026-11-20T16:05:00Z", &["within 7d"]),
+                ("2026-11-20T03:00:00Z", &["within 7d"]),
+                ("2026-11-19T03:00:00Z", &["within 7d"]),
+                ("2026-11-18T03:00:00Z", &["within 7d"]),
+                ("2026-11-17T03:00:00Z", &["within 7d"]),
+                ("2026-11-16T03:00:00Z", &["within 7d"]),
             ],
         },
         Case {
             name: "keep_within_hourly 1d",
-            policy: RetentionPolicy {
-                keep_within_hourly: d("1d"),
-                ..p()
-            },
-            kept: vec!["2026-11-22T14:30:00Z", "2026-11-22T03:00:00Z"],
+            policy: p().keep(Rule::WithinHourly, d("1d")),
+            kept: vec![
+                ("2026-11-22T14:30:00Z", &["hourly within 1d"]),
+                ("2026-11-22T03:00:00Z", &["hourly within 1d"]),
+            ],
         },
         Case {
             name: "keep_within_daily 7d",
-            policy: RetentionPolicy {
-                keep_within_daily: d("7d"),
-                ..p()
-            },
+            policy: p().keep(Rule::WithinDaily, d("7d")),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-21T03:00:00Z",
-                "2026-11-20T16:10:00Z",
-                "2026-11-19T03:00:00Z",
-                "2026-11-18T03:00:00Z",
-                "2026-11-17T03:00:00Z",
-                "2026-11-16T03:00:00Z",
+                ("2026-11-22T14:30:00Z", &["daily within 7d"]),
+                ("2026-11-21T03:00:00Z", &["daily within 7d"]),
+                ("2026-11-20T16:10:00Z", &["daily within 7d"]),
+                ("2026-11-19T03:00:00Z", &["daily within 7d"]),
+                ("2026-11-18T03:00:00Z", &["daily within 7d"]),
+                ("2026-11-17T03:00:00Z", &["daily within 7d"]),
+                ("2026-11-16T03:00:00Z", &["daily within 7d"]),
             ],
         },
         Case {
             name: "keep_within_weekly 1m",
-            policy: RetentionPolicy {
-                keep_within_weekly: d("1m"),
-                ..p()
-            },
+            policy: p().keep(Rule::WithinWeekly, d("1m")),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-15T03:00:00Z",
-                "2026-11-08T03:00:00Z",
-                "2026-11-01T03:00:00Z",
-                "2026-10-25T03:00:00Z",
+                ("2026-11-22T14:30:00Z", &["weekly within 1m"]),
+                ("2026-11-15T03:00:00Z", &["weekly within 1m"]),
+                ("2026-11-08T03:00:00Z", &["weekly within 1m"]),
+                ("2026-11-01T03:00:00Z", &["weekly within 1m"]),
+                ("2026-10-25T03:00:00Z", &["weekly within 1m"]),
             ],
         },
         Case {
             name: "keep_within_monthly 6m",
-            policy: RetentionPolicy {
-                keep_within_monthly: d("6m"),
-                ..p()
-            },
+            policy: p().keep(Rule::WithinMonthly, d("6m")),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-10-31T03:00:00Z",
-                "2026-09-27T03:00:00Z",
-                "2026-08-30T03:00:00Z",
-                "2026-07-26T03:00:00Z",
-                "2026-06-01T03:00:00Z",
+                ("2026-11-22T14:30:00Z", &["monthly within 6m"]),
+                ("2026-10-31T03:00:00Z", &["monthly within 6m"]),
+                ("2026-09-27T03:00:00Z", &["monthly within 6m"]),
+                ("2026-08-30T03:00:00Z", &["monthly within 6m"]),
+                ("2026-07-26T03:00:00Z", &["monthly within 6m"]),
+                ("2026-06-01T03:00:00Z", &["monthly within 6m"]),
             ],
         },
         Case {
             name: "keep_within_yearly 2y",
-            policy: RetentionPolicy {
-                keep_within_yearly: d("2y"),
-                ..p()
-            },
-            kept: vec!["2026-11-22T14:30:00Z", "2025-12-01T03:00:00Z"],
+            policy: p().keep(Rule::WithinYearly, d("2y")),
+            kept: vec![
+                ("2026-11-22T14:30:00Z", &["yearly within 2y"]),
+                ("2025-12-01T03:00:00Z", &["yearly within 2y"]),
+            ],
         },
         Case {
             name: "GFS: daily 7, weekly 4, monthly 6",
-            policy: RetentionPolicy {
-                keep_daily: 7,
-                keep_weekly: 4,
-                keep_monthly: 6,
-                ..p()
-            },
+            policy: p().keep(Rule::Daily, 7).keep(Rule::Weekly, 4).keep(Rule::Monthly, 6),
             kept: vec![
-                "2026-11-22T14:30:00Z",
-                "2026-11-21T03:00:00Z",
-                "2026-11-20T16:10:00Z",
-                "2026-11-19T03:00:00Z",
-                "2026-11-18T03:00:00Z",
-                "2026-11-17T03:00:00Z",
-                "2026-11-16T03:00:00Z",
-                "2026-11-15T03:00:00Z",
-                "2026-11-08T03:00:00Z",
-                "2026-11-01T03:00:00Z",
-                "2026-10-31T03:00:00Z",
-                "2026-09-27T03:00:00Z",
-                "2026-08-30T03:00:00Z",
-                "2026-07-26T03:00:00Z",
-                "2026-06-01T03:00:00Z",
+                (
+                    "2026-11-22T14:30:00Z",
+                    &["daily snapshot", "weekly snapshot", "monthly snapshot"],
+                ),
+                ("2026-11-21T03:00:00Z", &["daily snapshot"]),
+                ("2026-11-20T16:10:00Z", &["daily snapshot"]),
+                ("2026-11-19T03:00:00Z", &["daily snapshot"]),
+                ("2026-11-18T03:00:00Z", &["daily snapshot"]),
+                ("2026-11-17T03:00:00Z", &["daily snapshot"]),
+                ("2026-11-16T03:00:00Z", &["daily snapshot"]),
+                ("2026-11-15T03:00:00Z", &["weekly snapshot"]),
+                ("2026-11-08T03:00:00Z", &["weekly snapshot"]),
+                ("2026-11-01T03:00:00Z", &["weekly snapshot"]),
+                ("2026-10-31T03:00:00Z", &["monthly snapshot"]),
+                ("2026-09-27T03:00:00Z", &["monthly snapshot"]),
+                ("2026-08-30T03:00:00Z", &["monthly snapshot"]),
+                ("2026-07-26T03:00:00Z", &["monthly snapshot"]),
+                ("2026-06-01T03:00:00Z", &["monthly snapshot"]),
             ],
         },
     ]
+}
+
+#[test]
+fn every_rule_of_the_table_has_a_case() {
+    // rustic_core's lesson: a rule without a case regresses silently.
+    for def in &RULES {
+        assert!(
+            rule_cases().iter().any(|c| c.policy.rule(def.rule) != Keep::Off),
+            "{} has no case",
+            def.key
+        );
+    }
 }
 
 #[test]
@@ -291,8 +313,11 @@ fn fixture_has_ninety_backups() {
 fn every_rule_case() {
     for case in rule_cases() {
         let p = plan(fixture(), &case.policy, &ctx(NOW));
-        let expected: Vec<String> = case.kept.iter().map(|s| t(s)).collect();
+        let expected: Vec<String> = case.kept.iter().map(|(s, _)| t(s)).collect();
         assert_eq!(kept_times(&p), expected, "case {:?}", case.name);
+        for (time, reasons) in &case.kept {
+            assert_eq!(reasons_of(&p, time), *reasons, "case {:?} at {time}", case.name);
+        }
         assert_eq!(p.deletion_count(), 90 - expected.len(), "case {:?}", case.name);
         assert!(p.guards.is_empty(), "case {:?}: {:?}", case.name, p.guards);
     }
@@ -311,23 +336,9 @@ fn rules_do_not_depend_on_now() {
 
 #[test]
 fn unlimited_count_keeps_everything() {
-    let p = plan(
-        fixture(),
-        &RetentionPolicy {
-            keep_last: -1,
-            ..rules_only()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(fixture(), &rules_only().keep(Rule::Last, -1), &ctx(NOW));
     assert_eq!(p.deletion_count(), 0);
-    let p = plan(
-        fixture(),
-        &RetentionPolicy {
-            keep_monthly: -1,
-            ..rules_only()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(fixture(), &rules_only().keep(Rule::Monthly, -1), &ctx(NOW));
     // One per month: Nov, Oct, Sep, Aug, Jul 2026, 18 monthly (Jun 2026..Jan 2025),
     // 2024-06, 2023-06, and the oldest (2023-03, its own month).
     assert_eq!(p.kept_count(), 5 + 18 + 3);
@@ -335,13 +346,11 @@ fn unlimited_count_keeps_everything() {
 
 #[test]
 fn reasons_use_restics_words() {
-    let policy = RetentionPolicy {
-        keep_daily: 7,
-        keep_weekly: 4,
-        keep_monthly: 6,
-        keep_within: d("30d"),
-        ..rules_only()
-    };
+    let policy = rules_only()
+        .keep(Rule::Daily, 7)
+        .keep(Rule::Weekly, 4)
+        .keep(Rule::Monthly, 6)
+        .keep(Rule::Within, d("30d"));
     let p = plan(fixture(), &policy, &ctx(NOW));
     assert_eq!(
         reasons_of(&p, "2026-11-22T14:30:00Z"),
@@ -352,23 +361,9 @@ fn reasons_use_restics_words() {
     let deleted = p.entries.iter().find(|e| e.action == Action::Delete).unwrap();
     assert!(deleted.reasons.is_empty());
 
-    let p = plan(
-        fixture(),
-        &RetentionPolicy {
-            keep_yearly: 10,
-            ..rules_only()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(fixture(), &rules_only().keep(Rule::Yearly, 10), &ctx(NOW));
     assert_eq!(reasons_of(&p, "2023-03-10T03:00:00Z"), ["oldest yearly snapshot"]);
-    let p = plan(
-        fixture(),
-        &RetentionPolicy {
-            keep_within_daily: d("2d12h"),
-            ..rules_only()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(fixture(), &rules_only().keep(Rule::WithinDaily, d("2d12h")), &ctx(NOW));
     assert_eq!(reasons_of(&p, "2026-11-21T03:00:00Z"), ["daily within 2d12h"]);
 }
 
@@ -377,10 +372,7 @@ fn window_start_is_exclusive() {
     let r = records(&["2026-06-10T12:00:00Z", "2026-06-09T12:00:01Z", "2026-06-09T12:00:00Z"]);
     let p = plan(
         r,
-        &RetentionPolicy {
-            keep_within: d("1d"),
-            ..rules_only()
-        },
+        &rules_only().keep(Rule::Within, d("1d")),
         &ctx("2026-06-11T00:00:00Z"),
     );
     assert_eq!(kept_times(&p), [t("2026-06-10T12:00:00Z"), t("2026-06-09T12:00:01Z")]);
@@ -398,10 +390,7 @@ fn month_arithmetic_is_gos_add_date() {
     ]);
     let p = plan(
         r,
-        &RetentionPolicy {
-            keep_within: d("1m"),
-            ..rules_only()
-        },
+        &rules_only().keep(Rule::Within, d("1m")),
         &ctx("2026-04-01T00:00:00Z"),
     );
     assert_eq!(kept_times(&p), [t("2026-03-31T12:00:00Z"), t("2026-03-03T12:00:01Z")]);
@@ -411,27 +400,21 @@ fn month_arithmetic_is_gos_add_date() {
 fn future_records_are_kept_and_do_not_anchor_windows() {
     // 14:30 is 4.5 hours after "now": beyond the tolerance, so it is kept as doubtful and
     // the rules start from the 03:00 backup.
-    let policy = RetentionPolicy {
-        keep_last: 1,
-        ..rules_only()
-    };
+    let policy = rules_only().keep(Rule::Last, 1);
     let p = plan(fixture(), &policy, &ctx("2026-11-22T10:00:00Z"));
     assert_eq!(
         reasons_of(&p, "2026-11-22T14:30:00Z"),
         ["future: created after now + 300s"]
     );
     assert_eq!(reasons_of(&p, "2026-11-22T03:00:00Z"), ["last snapshot"]);
-    assert_eq!(p.blocked(Guard::Future), 1);
+    assert_eq!(p.doubtful_count(Doubt::Future), 1);
     assert_eq!(p.managed, 89);
 
     // Two minutes ahead is within the tolerance: managed, but not restic's "latest",
     // which must lie before now; the 1d window starts at 21 Nov 03:00 (exclusive).
-    let policy = RetentionPolicy {
-        keep_within: d("1d"),
-        ..rules_only()
-    };
+    let policy = rules_only().keep(Rule::Within, d("1d"));
     let p = plan(fixture(), &policy, &ctx("2026-11-22T14:28:00Z"));
-    assert_eq!(p.blocked(Guard::Future), 0);
+    assert_eq!(p.doubtful_count(Doubt::Future), 0);
     assert_eq!(kept_times(&p), [t("2026-11-22T14:30:00Z"), t("2026-11-22T03:00:00Z")]);
 }
 
@@ -446,10 +429,7 @@ fn berlin(now: &str) -> PlanContext {
 fn buckets_are_computed_in_the_portals_zone() {
     // 22:30 and 23:30 UTC on 28 March are the same UTC day but different Berlin days.
     let times = ["2026-03-28T23:30:00Z", "2026-03-28T22:30:00Z", "2026-03-27T12:00:00Z"];
-    let policy = RetentionPolicy {
-        keep_daily: 10,
-        ..rules_only()
-    };
+    let policy = rules_only().keep(Rule::Daily, 10);
     let in_utc = plan(records(&times), &policy, &ctx("2026-04-01T00:00:00Z"));
     assert_eq!(kept_times(&in_utc), [t(times[0]), t(times[2])]);
     let in_berlin = plan(records(&times), &policy, &berlin("2026-04-01T00:00:00Z"));
@@ -461,10 +441,7 @@ fn hourly_buckets_merge_the_repeated_hour_when_clocks_go_back() {
     // On 25 October 2026 Berlin lives 02:00–03:00 twice: 00:30Z and 01:30Z are both
     // "02:30" on the wall clock, so restic's hourly bucket holds one of them.
     let times = ["2026-10-25T01:30:00Z", "2026-10-25T00:30:00Z", "2026-10-24T12:00:00Z"];
-    let policy = RetentionPolicy {
-        keep_hourly: 10,
-        ..rules_only()
-    };
+    let policy = rules_only().keep(Rule::Hourly, 10);
     let p = plan(records(&times), &policy, &berlin("2026-11-01T00:00:00Z"));
     assert_eq!(kept_times(&p), [t(times[0]), t(times[2])]);
     let p = plan(records(&times), &policy, &ctx("2026-11-01T00:00:00Z"));
@@ -475,10 +452,7 @@ fn hourly_buckets_merge_the_repeated_hour_when_clocks_go_back() {
 fn within_windows_use_wall_clock_days_across_dst() {
     // Two days before 30 March 12:00 CEST is 28 March 12:00 CET = 11:00Z, not 10:00Z.
     let times = ["2026-03-30T10:00:00Z", "2026-03-28T11:30:00Z", "2026-03-28T10:30:00Z"];
-    let policy = RetentionPolicy {
-        keep_within: d("2d"),
-        ..rules_only()
-    };
+    let policy = rules_only().keep(Rule::Within, d("2d"));
     let p = plan(records(&times), &policy, &berlin("2026-04-01T00:00:00Z"));
     assert_eq!(kept_times(&p), [t(times[0]), t(times[1])]);
     let p = plan(records(&times), &policy, &ctx("2026-04-01T00:00:00Z"));
@@ -496,10 +470,7 @@ fn weekly_buckets_use_the_iso_week_year() {
         "2025-12-29T03:00:00Z",
         "2025-12-28T03:00:00Z",
     ];
-    let policy = RetentionPolicy {
-        keep_weekly: 10,
-        ..rules_only()
-    };
+    let policy = rules_only().keep(Rule::Weekly, 10);
     let p = plan(records(&times), &policy, &ctx("2027-01-05T00:00:00Z"));
     assert_eq!(kept_times(&p), [t(times[0]), t(times[1]), t(times[3]), t(times[4])]);
 }
@@ -509,14 +480,7 @@ fn ties_are_ordered_by_ascending_id() {
     let mut r = records(&["2026-06-10T12:00:00Z", "2026-06-10T12:00:00Z"]);
     r[0].id = "bbbbbbbb-0000-4000-8000-000000000000".into();
     r[1].id = "aaaaaaaa-0000-4000-8000-000000000000".into();
-    let p = plan(
-        r,
-        &RetentionPolicy {
-            keep_last: 1,
-            ..rules_only()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(r, &rules_only().keep(Rule::Last, 1), &ctx(NOW));
     assert_eq!(p.entries[0].record.id, "aaaaaaaa-0000-4000-8000-000000000000");
     assert_eq!(p.entries[0].action, Action::Keep);
     assert_eq!(p.entries[1].action, Action::Delete);
@@ -524,12 +488,10 @@ fn ties_are_ordered_by_ascending_id() {
 
 #[test]
 fn input_order_does_not_matter() {
-    let policy = RetentionPolicy {
-        keep_daily: 7,
-        keep_weekly: 4,
-        keep_monthly: 6,
-        ..RetentionPolicy::default()
-    };
+    let policy = RetentionPolicy::default()
+        .keep(Rule::Daily, 7)
+        .keep(Rule::Weekly, 4)
+        .keep(Rule::Monthly, 6);
     let a = plan(fixture(), &policy, &ctx(NOW));
     let mut shuffled = fixture();
     shuffled.reverse();
@@ -540,14 +502,7 @@ fn input_order_does_not_matter() {
 
 #[test]
 fn empty_history_plans_nothing() {
-    let p = plan(
-        Vec::new(),
-        &RetentionPolicy {
-            keep_last: 1,
-            ..RetentionPolicy::default()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(Vec::new(), &RetentionPolicy::default().keep(Rule::Last, 1), &ctx(NOW));
     assert!(p.entries.is_empty() && p.guards.is_empty() && !p.clear_history);
 }
 
@@ -567,10 +522,10 @@ fn records_outside_storage_types_are_never_touched_nor_counted() {
         rec.storage_type = StorageType::DataStore;
     }
     let policy = RetentionPolicy {
-        keep_last: 1,
         storage_types: vec![StorageType::Documents],
         ..rules_only()
-    };
+    }
+    .keep(Rule::Last, 1);
     let p = plan(r, &policy, &ctx(NOW));
     assert_eq!(p.managed, 3);
     for e in &p.entries {
@@ -589,10 +544,10 @@ fn records_outside_storage_types_are_never_touched_nor_counted() {
 fn protected_ids_are_kept_and_still_take_part_in_the_rules() {
     let r = records(&["2026-06-03T03:00:00Z", "2026-06-02T03:00:00Z", "2026-06-01T03:00:00Z"]);
     let policy = RetentionPolicy {
-        keep_last: 1,
-        protect: [guid(3), guid(1)].into_iter().collect(),
+        protect: [guid(3), guid(1)].iter().map(|g| BackupId::parse(g).unwrap()).collect(),
         ..rules_only()
-    };
+    }
+    .keep(Rule::Last, 1);
     let p = plan(r, &policy, &ctx(NOW));
     assert_eq!(reasons_of(&p, "2026-06-03T03:00:00Z"), ["last snapshot", "protected"]);
     assert_eq!(reasons_of(&p, "2026-06-01T03:00:00Z"), ["protected"]);
@@ -620,16 +575,10 @@ fn doubtful_records_are_kept_counted_and_left_out_of_the_rules() {
     r[3].id = "42".into();
     r[4].created_on = WireTime::Never;
     r[5].created_on = WireTime::Missing;
-    let p = plan(
-        r,
-        &RetentionPolicy {
-            keep_last: 1,
-            ..rules_only()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(r, &rules_only().keep(Rule::Last, 1), &ctx(NOW));
     assert_eq!(p.managed, 2);
-    assert_eq!(p.guards, [(Guard::Unparseable, 6)]);
+    assert_eq!(p.doubtful, [(Doubt::Unparseable, 6)]);
+    assert!(p.guards.is_empty());
     assert_eq!(
         p.deletions().map(|e| e.record.id.clone()).collect::<Vec<_>>(),
         [guid(8)]
@@ -667,14 +616,7 @@ fn doubtful_records_are_kept_counted_and_left_out_of_the_rules() {
 fn a_duplicate_id_is_not_deleted_when_another_copy_is_kept() {
     let mut r = records(&["2026-06-03T03:00:00Z", "2026-06-02T03:00:00Z", "2026-06-01T03:00:00Z"]);
     r[2].id = r[0].id.clone();
-    let p = plan(
-        r,
-        &RetentionPolicy {
-            keep_last: 1,
-            ..rules_only()
-        },
-        &ctx(NOW),
-    );
+    let p = plan(r, &rules_only().keep(Rule::Last, 1), &ctx(NOW));
     assert_eq!(
         reasons_of(&p, "2026-06-01T03:00:00Z"),
         ["duplicate id of a kept backup"]
@@ -694,13 +636,13 @@ fn ten_days() -> Vec<HistoryRecord> {
 
 fn guards(min_keep: u32, fraction: f64, max: u32) -> RetentionPolicy {
     RetentionPolicy {
-        keep_last: 1,
         min_keep,
         max_delete_fraction: fraction,
         max_deletions_per_run: max,
         stale_after: StaleAfter::Off,
         ..RetentionPolicy::default()
     }
+    .keep(Rule::Last, 1)
 }
 
 fn deleted_days(p: &Plan) -> Vec<String> {
@@ -712,23 +654,94 @@ fn deleted_days(p: &Plan) -> Vec<String> {
     days
 }
 
-#[test]
-fn min_keep_saves_the_newest_candidates() {
-    let p = plan(ten_days(), &guards(3, 1.0, 100), &ctx(NOW));
-    assert_eq!(deleted_days(&p), ["01", "02", "03", "04", "05", "06", "07"]);
-    assert_eq!(p.guards, [(Guard::MinKeep, 2)]);
-    assert_eq!(reasons_of(&p, "2026-06-09T03:00:00Z"), ["min_keep: keeps at least 3"]);
+/// A guard case over ten daily backups (1–10 June) with `keep_last = 1`.
+struct GuardCase {
+    name: &'static str,
+    min_keep: u32,
+    fraction: f64,
+    max: u32,
+    /// Days of June deleted.
+    deleted: &'static [&'static str],
+    guards: &'static [(Guard, usize)],
+    /// A kept backup and its reasons.
+    reason: Option<(&'static str, &'static [&'static str])>,
+}
+
+fn guard_cases() -> Vec<GuardCase> {
+    vec![
+        GuardCase {
+            name: "min_keep saves the newest candidates",
+            min_keep: 3,
+            fraction: 1.0,
+            max: 100,
+            deleted: &["01", "02", "03", "04", "05", "06", "07"],
+            guards: &[(Guard::MinKeep, 2)],
+            reason: Some(("2026-06-09T03:00:00Z", &["min_keep: keeps at least 3"])),
+        },
+        GuardCase {
+            name: "max_delete_fraction deletes the oldest first",
+            min_keep: 1,
+            fraction: 0.5,
+            max: 100,
+            deleted: &["01", "02", "03", "04", "05"],
+            guards: &[(Guard::MaxFraction, 4)],
+            reason: Some(("2026-06-06T03:00:00Z", &["max_fraction: at most 5 of 10 per pass"])),
+        },
+        GuardCase {
+            name: "max_deletions_per_run deletes the oldest first",
+            min_keep: 1,
+            fraction: 1.0,
+            max: 2,
+            deleted: &["01", "02"],
+            guards: &[(Guard::MaxDeletions, 7)],
+            reason: Some(("2026-06-03T03:00:00Z", &["max_deletions: at most 2 per pass"])),
+        },
+        GuardCase {
+            name: "fraction then deletions each count their own blocks",
+            min_keep: 1,
+            fraction: 0.5,
+            max: 2,
+            deleted: &["01", "02"],
+            guards: &[(Guard::MaxFraction, 4), (Guard::MaxDeletions, 3)],
+            reason: None,
+        },
+        GuardCase {
+            name: "zero max_deletions deletes nothing",
+            min_keep: 1,
+            fraction: 1.0,
+            max: 0,
+            deleted: &[],
+            guards: &[(Guard::MaxDeletions, 9)],
+            reason: None,
+        },
+        GuardCase {
+            name: "the newest is always kept by the rule, so min_keep 1 blocks nothing",
+            min_keep: 1,
+            fraction: 1.0,
+            max: 100,
+            deleted: &["01", "02", "03", "04", "05", "06", "07", "08", "09"],
+            guards: &[],
+            reason: Some(("2026-06-10T03:00:00Z", &["last snapshot"])),
+        },
+    ]
 }
 
 #[test]
-fn max_delete_fraction_deletes_the_oldest_first() {
-    let p = plan(ten_days(), &guards(1, 0.5, 100), &ctx(NOW));
-    assert_eq!(deleted_days(&p), ["01", "02", "03", "04", "05"]);
-    assert_eq!(p.guards, [(Guard::MaxFraction, 4)]);
-    assert_eq!(
-        reasons_of(&p, "2026-06-06T03:00:00Z"),
-        ["max_fraction: at most 5 of 10 per pass"]
-    );
+fn every_guard_case() {
+    for case in guard_cases() {
+        let p = plan(ten_days(), &guards(case.min_keep, case.fraction, case.max), &ctx(NOW));
+        assert_eq!(deleted_days(&p), case.deleted, "case {:?}", case.name);
+        assert_eq!(p.guards, case.guards, "case {:?}", case.name);
+        assert_eq!(
+            p.blocked_deletions(),
+            case.guards.iter().map(|(_, n)| n).sum::<usize>(),
+            "case {:?}",
+            case.name
+        );
+        if let Some((time, reasons)) = case.reason {
+            assert_eq!(reasons_of(&p, time), reasons, "case {:?}", case.name);
+        }
+    }
 }
 
 #[test]
@@ -742,38 +755,12 @@ fn max_delete_fraction_is_not_fooled_by_float_rounding() {
     assert_eq!(p.deletion_count(), 29);
 }
 
-#[test]
-fn max_deletions_per_run_deletes_the_oldest_first() {
-    let p = plan(ten_days(), &guards(1, 1.0, 2), &ctx(NOW));
-    assert_eq!(deleted_days(&p), ["01", "02"]);
-    assert_eq!(p.guards, [(Guard::MaxDeletions, 7)]);
-    assert_eq!(
-        reasons_of(&p, "2026-06-03T03:00:00Z"),
-        ["max_deletions: at most 2 per pass"]
-    );
-}
-
-#[test]
-fn fraction_then_deletions_each_count_their_own_blocks() {
-    let p = plan(ten_days(), &guards(1, 0.5, 2), &ctx(NOW));
-    assert_eq!(deleted_days(&p), ["01", "02"]);
-    assert_eq!(p.guards, [(Guard::MaxFraction, 4), (Guard::MaxDeletions, 3)]);
-    assert_eq!(p.blocked_deletions(), 7);
-}
-
-#[test]
-fn zero_max_deletions_deletes_nothing() {
-    let p = plan(ten_days(), &guards(1, 1.0, 0), &ctx(NOW));
-    assert_eq!(p.deletion_count(), 0);
-    assert_eq!(p.guards, [(Guard::MaxDeletions, 9)]);
-}
-
 fn stale_policy(stale: StaleAfter) -> RetentionPolicy {
     RetentionPolicy {
-        keep_last: 3,
         stale_after: stale,
         ..rules_only()
     }
+    .keep(Rule::Last, 3)
 }
 
 fn with_schedule(now: &str, period: Option<Period>) -> PlanContext {
@@ -865,11 +852,11 @@ fn clearing_needs_every_record_planned_for_deletion() {
     // The rules always keep the newest backup, so a valid policy never plans a clear;
     // a kept doubtful record would prevent it too.
     let policy = RetentionPolicy {
-        keep_last: 1,
         clear_history: true,
         min_keep: 0,
         ..rules_only()
-    };
+    }
+    .keep(Rule::Last, 1);
     let p = plan(fixture(), &policy, &ctx(NOW));
     assert!(!p.clear_history);
 }
@@ -877,20 +864,8 @@ fn clearing_needs_every_record_planned_for_deletion() {
 #[test]
 fn an_all_off_policy_is_recognised() {
     assert!(!RetentionPolicy::default().has_rules());
-    assert!(
-        RetentionPolicy {
-            keep_within_yearly: d("1y"),
-            ..RetentionPolicy::default()
-        }
-        .has_rules()
-    );
-    assert!(
-        RetentionPolicy {
-            keep_last: -1,
-            ..RetentionPolicy::default()
-        }
-        .has_rules()
-    );
+    assert!(RetentionPolicy::default().keep(Rule::WithinYearly, d("1y")).has_rules());
+    assert!(RetentionPolicy::default().keep(Rule::Last, -1).has_rules());
 }
 
 // ----- the server's own cleaner -----
@@ -902,96 +877,21 @@ fn schedule_conflict_finds_backups_the_servers_cleaner_would_delete() {
         schedule_conflict(&policy, &Period::EveryDay, Some(3), None, stored, now, Tz::UTC)
     };
     let base = RetentionPolicy::default;
-    assert_eq!(
-        daily(
-            RetentionPolicy {
-                keep_daily: 30,
-                ..base()
-            },
-            7
-        ),
-        Some(7)
-    );
-    assert_eq!(
-        daily(
-            RetentionPolicy {
-                keep_daily: 7,
-                ..base()
-            },
-            7
-        ),
-        None
-    );
-    assert_eq!(daily(RetentionPolicy { keep_last: 7, ..base() }, 7), None);
+    assert_eq!(daily(base().keep(Rule::Daily, 30), 7), Some(7));
+    assert_eq!(daily(base().keep(Rule::Daily, 7), 7), None);
+    assert_eq!(daily(base().keep(Rule::Last, 7), 7), None);
     // Four weekly backups span three weeks back: the server keeps one week.
-    assert_eq!(
-        daily(
-            RetentionPolicy {
-                keep_weekly: 4,
-                ..base()
-            },
-            7
-        ),
-        Some(8)
-    );
-    assert_eq!(
-        daily(
-            RetentionPolicy {
-                keep_last: -1,
-                ..base()
-            },
-            100
-        ),
-        Some(100)
-    );
-    assert_eq!(
-        daily(
-            RetentionPolicy {
-                keep_within: d("10d"),
-                ..base()
-            },
-            7
-        ),
-        Some(7)
-    );
-    assert_eq!(
-        daily(
-            RetentionPolicy {
-                keep_within: d("10d"),
-                ..base()
-            },
-            10
-        ),
-        None
-    );
+    assert_eq!(daily(base().keep(Rule::Weekly, 4), 7), Some(8));
+    assert_eq!(daily(base().keep(Rule::Last, -1), 100), Some(100));
+    assert_eq!(daily(base().keep(Rule::Within, d("10d")), 7), Some(7));
+    assert_eq!(daily(base().keep(Rule::Within, d("10d")), 10), None);
     let monthly = |policy: RetentionPolicy, stored| {
         schedule_conflict(&policy, &Period::EveryMonth, Some(3), Some(1), stored, now, Tz::UTC)
     };
-    assert_eq!(
-        monthly(
-            RetentionPolicy {
-                keep_monthly: 12,
-                ..base()
-            },
-            12
-        ),
-        None
-    );
-    assert_eq!(
-        monthly(
-            RetentionPolicy {
-                keep_monthly: 12,
-                ..base()
-            },
-            6
-        ),
-        Some(6)
-    );
+    assert_eq!(monthly(base().keep(Rule::Monthly, 12), 12), None);
+    assert_eq!(monthly(base().keep(Rule::Monthly, 12), 6), Some(6));
     let unknown = schedule_conflict(
-        &RetentionPolicy {
-            keep_daily: 30,
-            ..base()
-        },
+        &base().keep(Rule::Daily, 30),
         &Period::Unknown("7".into()),
         None,
         None,

@@ -2,76 +2,14 @@
 //! scheduling, endpoints, exact metric lines, skipped ticks, isolation of failures,
 //! reloads and graceful shutdown; plus the binary under real signals.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{KEY, read_audit};
-use docspace_retention::config::{Config, LoadOptions, load};
-use docspace_retention::daemon::{self, DaemonHandle};
-use docspace_retention::operator::Exit;
+use docspace_retention::daemon::{self, Stopped};
 use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, SimPortal, Simulator, realistic_portal};
 
-struct App {
-    dir: tempfile::TempDir,
-}
-
-impl App {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("key"), KEY).unwrap();
-        App { dir }
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config.toml")
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    /// Writes a config: every portal runs every second unless its table says otherwise.
-    fn write(&self, portals: &str) {
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[daemon]\nstate_dir = \"{}\"\nshutdown_grace_secs = 20\n\
-             [log]\nlevel = \"warn\"\n[defaults]\nschedule = \"* * * * * *\"\nmax_retries = 0\n\
-             api_key_file = \"{}\"\n[defaults.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
-             max_delete_fraction = 1.0\n{portals}",
-            self.state().display(),
-            self.dir.path().join("key").display()
-        );
-        std::fs::write(self.config_path(), text).unwrap();
-    }
-
-    /// Moves the written config from port 0 to a free fixed port (for the binary,
-    /// whose address the test must know in advance).
-    fn fixed_port(&self) -> u16 {
-        let port = free_port();
-        let text = std::fs::read_to_string(self.config_path())
-            .unwrap()
-            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-        std::fs::write(self.config_path(), text).unwrap();
-        port
-    }
-
-    fn load(&self) -> Config {
-        load(&self.opts()).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn opts(&self) -> LoadOptions {
-        let mut opts = LoadOptions::new(self.config_path());
-        opts.env = Vec::new();
-        opts
-    }
-
-    async fn start(&self) -> DaemonHandle {
-        let opts = self.opts();
-        daemon::start(self.load(), Box::new(move || load(&opts))).await.unwrap()
-    }
-}
+use crate::harness::*;
 
 fn portal(name: &str, sim: &Simulator) -> String {
     format!("[portals.{name}]\nurl = \"{}\"\n", sim.url(name))
@@ -83,36 +21,8 @@ fn ten_backups(name: &str) -> SimPortal {
     p
 }
 
-async fn get(handle_addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let r = reqwest::get(format!("http://{handle_addr}{path}")).await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 async fn metrics(addr: std::net::SocketAddr) -> String {
     get(addr, "/metrics").await.1
-}
-
-/// The value of one exact series line, e.g. `docspace_retention_runs_total{outcome="success",portal="a"}`.
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map(|v| v.parse().unwrap())
-}
-
-async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,12 +31,12 @@ async fn deletions_happen_on_schedule_and_metrics_say_so() {
         .await
         .unwrap();
     assert_eq!(sim.backups("acme").len(), 10);
-    let app = App::new();
-    app.write(&portal("acme", &sim));
-    let handle = app.start().await;
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
+    let handle = app.start_daemon().await;
     let addr = handle.addr();
     eventually("two passes", Duration::from_secs(10), || async {
-        value(
+        metric(
             &metrics(addr).await,
             r#"docspace_retention_runs_total{outcome="success",portal="acme"}"#,
         )
@@ -161,15 +71,15 @@ async fn deletions_happen_on_schedule_and_metrics_say_so() {
         ),
         (r#"docspace_retention_build_info{version="0.1.0"}"#, 1.0),
     ] {
-        assert_eq!(value(&m, series), Some(expected), "{series} in\n{m}");
+        assert_eq!(metric(&m, series), Some(expected), "{series} in\n{m}");
     }
     assert!(
-        value(
+        metric(
             &m,
             r#"docspace_retention_api_requests_total{endpoint="delete_backup",portal="acme",status="200"}"#
         ) == Some(7.0)
     );
-    let next = value(&m, r#"docspace_retention_next_run_timestamp_seconds{portal="acme"}"#).unwrap();
+    let next = metric(&m, r#"docspace_retention_next_run_timestamp_seconds{portal="acme"}"#).unwrap();
     assert!((next - Utc::now().timestamp() as f64).abs() < 3.0, "{next}");
     let newest = sim
         .backups("acme")
@@ -178,7 +88,7 @@ async fn deletions_happen_on_schedule_and_metrics_say_so() {
         .max()
         .unwrap();
     assert_eq!(
-        value(
+        metric(
             &m,
             r#"docspace_retention_newest_backup_timestamp_seconds{portal="acme"}"#
         ),
@@ -195,7 +105,7 @@ async fn deletions_happen_on_schedule_and_metrics_say_so() {
     assert!(status["portals"][0]["next_run"].is_string());
     assert!(!body.contains(KEY));
     handle.shutdown();
-    assert_eq!(handle.wait().await, Exit::Success);
+    assert_eq!(handle.wait().await, Stopped::Gracefully);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,8 +113,8 @@ async fn readiness_goes_503_200_503_and_other_paths_are_refused() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
     let config = app.load();
     let bound = daemon::bind(&config).await.unwrap();
     let addr = bound.addr();
@@ -224,7 +134,7 @@ async fn readiness_goes_503_200_503_and_other_paths_are_refused() {
     // Keep a pass in flight, then shut down: not ready while it finishes.
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(2)));
     eventually("a pass in flight", Duration::from_secs(5), || async {
-        handle.state().status_json()["portals"][0]["running"] == true
+        handle.observer().status_json(true)["portals"][0]["running"] == true
     })
     .await;
     handle.shutdown();
@@ -232,7 +142,7 @@ async fn readiness_goes_503_200_503_and_other_paths_are_refused() {
         get(addr, "/readyz").await.0 == 503
     })
     .await;
-    assert_eq!(handle.wait().await, Exit::Success);
+    assert_eq!(handle.wait().await, Stopped::Gracefully);
     assert!(
         reqwest::get(format!("http://{addr}/readyz")).await.is_err(),
         "the server stops at the end"
@@ -256,17 +166,17 @@ async fn a_slow_portal_skips_ticks_and_a_failing_one_does_not_stop_others() {
     let sim = Simulator::start(vec![ten_backups("good"), bad], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&format!(
+    let app = Setup::empty();
+    app.write_daemon(&format!(
         "{}{}{}",
         portal("slow", &slow),
         portal("good", &sim),
         portal("bad", &sim)
     ));
-    let handle = app.start().await;
+    let handle = app.start_daemon().await;
     let addr = handle.addr();
     eventually("a skipped tick of the slow portal", Duration::from_secs(10), || async {
-        value(
+        metric(
             &metrics(addr).await,
             r#"docspace_retention_runs_total{outcome="skipped",portal="slow"}"#,
         )
@@ -279,9 +189,9 @@ async fn a_slow_portal_skips_ticks_and_a_failing_one_does_not_stop_others() {
     })
     .await;
     let m = metrics(addr).await;
-    assert!(value(&m, r#"docspace_retention_runs_total{outcome="failure",portal="bad"}"#).unwrap() >= 1.0);
+    assert!(metric(&m, r#"docspace_retention_runs_total{outcome="failure",portal="bad"}"#).unwrap() >= 1.0);
     assert!(
-        value(
+        metric(
             &m,
             r#"docspace_retention_api_requests_total{endpoint="get_schedule",portal="bad",status="401"}"#
         )
@@ -311,9 +221,9 @@ async fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let sim = Simulator::start(vec![ten_backups("acme"), ten_backups("beta")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
-    let handle = app.start().await;
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
+    let handle = app.start_daemon().await;
     let addr = handle.addr();
     eventually("acme cleaned", Duration::from_secs(10), || async {
         sim.backups("acme").len() == 3
@@ -321,16 +231,16 @@ async fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
     .await;
 
     // Invalid: reported, counted, and the old config keeps running.
-    std::fs::write(app.config_path(), "[portals.acme]\nurl = 5\n").unwrap();
+    std::fs::write(app.config(), "[portals.acme]\nurl = 5\n").unwrap();
     handle.reload();
     eventually("a failed reload", Duration::from_secs(5), || async {
-        value(
+        metric(
             &metrics(addr).await,
             r#"docspace_retention_config_reloads_total{outcome="failure"}"#,
         ) == Some(1.0)
     })
     .await;
-    let runs = |m: &str| value(m, r#"docspace_retention_runs_total{outcome="success",portal="acme"}"#).unwrap();
+    let runs = |m: &str| metric(m, r#"docspace_retention_runs_total{outcome="success",portal="acme"}"#).unwrap();
     let before = runs(&metrics(addr).await);
     eventually("acme still running", Duration::from_secs(5), || async {
         runs(&metrics(addr).await) > before
@@ -338,10 +248,10 @@ async fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
     .await;
 
     // Valid: beta replaces acme.
-    app.write(&portal("beta", &sim));
+    app.write_daemon(&portal("beta", &sim));
     handle.reload();
     eventually("a successful reload", Duration::from_secs(5), || async {
-        value(
+        metric(
             &metrics(addr).await,
             r#"docspace_retention_config_reloads_total{outcome="success"}"#,
         ) == Some(1.0)
@@ -363,17 +273,17 @@ async fn shutdown_lets_a_pass_in_flight_finish_and_audit() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
     // The first history read stalls, so the first pass is in flight for ~2 s.
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(2)));
-    let handle = app.start().await;
+    let handle = app.start_daemon().await;
     eventually("a pass in flight", Duration::from_secs(5), || async {
-        handle.state().status_json()["portals"][0]["running"] == true
+        handle.observer().status_json(true)["portals"][0]["running"] == true
     })
     .await;
     handle.shutdown();
-    assert_eq!(handle.wait().await, Exit::Success);
+    assert_eq!(handle.wait().await, Stopped::Gracefully);
     assert_eq!(
         sim.backups("acme").len(),
         3,
@@ -397,12 +307,12 @@ async fn the_scraped_metrics_pass_promtool() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
-    let handle = app.start().await;
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
+    let handle = app.start_daemon().await;
     let addr = handle.addr();
     eventually("a pass", Duration::from_secs(10), || async {
-        value(
+        metric(
             &metrics(addr).await,
             r#"docspace_retention_runs_total{outcome="success",portal="acme"}"#,
         )
@@ -444,11 +354,10 @@ fn which(tool: &str) -> Option<PathBuf> {
 
 // ----- the binary under real signals -----
 
-fn spawn_binary(app: &App) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"))
+fn spawn_binary(app: &Setup) -> std::process::Child {
+    binary()
         .args(["run", "--config"])
-        .arg(app.config_path())
-        .env_remove("RUST_LOG")
+        .arg(app.config())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -476,22 +385,13 @@ async fn wait_exit(mut child: std::process::Child) -> (i32, String) {
     .unwrap()
 }
 
-/// The binary with a fixed port taken from a just-freed ephemeral one.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_reloads_on_sighup_and_finishes_on_sigterm() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
     let port = app.fixed_port();
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(3)));
     let child = spawn_binary(&app);
@@ -504,7 +404,7 @@ async fn the_binary_reloads_on_sighup_and_finishes_on_sigterm() {
     .await;
     signal(&child, "-HUP");
     eventually("reloaded", Duration::from_secs(5), || async {
-        value(
+        metric(
             &metrics(addr).await,
             r#"docspace_retention_config_reloads_total{outcome="success"}"#,
         ) == Some(1.0)
@@ -526,8 +426,8 @@ async fn a_second_signal_stops_the_binary_at_once() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
     let port = app.fixed_port();
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(30)));
     let child = spawn_binary(&app);
@@ -557,22 +457,21 @@ async fn the_binary_talks_to_systemd_and_writes_log_files() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
     app.fixed_port();
     let logs = app.dir.path().join("logs");
-    let text = std::fs::read_to_string(app.config_path()).unwrap().replace(
+    let text = std::fs::read_to_string(app.config()).unwrap().replace(
         "level = \"warn\"",
         &format!("level = \"info\"\ndirectory = \"{}\"", logs.display()),
     );
-    std::fs::write(app.config_path(), &text).unwrap();
+    std::fs::write(app.config(), &text).unwrap();
     let socket_path = app.dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"))
+    let child = binary()
         .args(["run", "--config"])
-        .arg(app.config_path())
-        .env_remove("RUST_LOG")
+        .arg(app.config())
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "400000")
         .stderr(std::process::Stdio::piped())
@@ -606,9 +505,9 @@ async fn healthcheck_subcommand() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    let app = App::new();
-    app.write(&portal("acme", &sim));
-    let handle = app.start().await;
+    let app = Setup::empty();
+    app.write_daemon(&portal("acme", &sim));
+    let handle = app.start_daemon().await;
     let url = format!("http://{}/healthz", handle.addr());
     let run = |url: String| {
         tokio::task::spawn_blocking(move || {
@@ -657,12 +556,12 @@ async fn three_shards_handle_every_portal_exactly_once() {
     let mut apps = Vec::new();
     let mut handles = Vec::new();
     for index in 0..3 {
-        let app = App::new();
-        app.write(&portals);
-        let text = std::fs::read_to_string(app.config_path())
+        let app = Setup::empty();
+        app.write_daemon(&portals);
+        let text = std::fs::read_to_string(app.config())
             .unwrap()
             .replace("[daemon]\n", &format!("[daemon]\nshard = \"{index}/3\"\n"));
-        std::fs::write(app.config_path(), text).unwrap();
+        std::fs::write(app.config(), text).unwrap();
         let config = app.load().own_shard();
         handles.push(daemon::start(config, Box::new(|| unreachable!())).await.unwrap());
         apps.push(app);
@@ -677,10 +576,10 @@ async fn three_shards_handle_every_portal_exactly_once() {
     }
     for name in &names {
         let series = format!(r#"docspace_retention_deletions_total{{outcome="deleted",portal="{name}"}}"#);
-        let owners: Vec<usize> = (0..3).filter(|i| value(&scraped[*i], &series).is_some()).collect();
+        let owners: Vec<usize> = (0..3).filter(|i| metric(&scraped[*i], &series).is_some()).collect();
         assert_eq!(owners.len(), 1, "{name} exported by shards {owners:?}");
         assert_eq!(
-            value(&scraped[owners[0]], &series),
+            metric(&scraped[owners[0]], &series),
             Some(7.0),
             "{name} deleted exactly once"
         );

@@ -1,6 +1,7 @@
-//! The one accept loop: a tiny HTTP/1 server on hyper 1.x for the admin endpoints and
-//! the built-in simulator. Accept errors (EMFILE, ECONNABORTED…) are logged and
-//! survived; on shutdown, accepting stops and open connections get a bounded drain.
+//! The one accept loop: a tiny HTTP/1 server on hyper 1.x, used by the admin
+//! endpoints (`admin.rs`) and the built-in simulator. Accept errors (EMFILE,
+//! ECONNABORTED…) are logged and survived; on shutdown, accepting stops and open
+//! connections get a bounded drain.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -4,8 +4,10 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use docspace_retention::calendar::CalDuration;
-use docspace_retention::docspace::{HistoryRecord, StorageType, WireTime};
-use docspace_retention::retention::{Action, Plan, PlanContext, RetentionPolicy, Scope, StaleAfter, plan_retention};
+use docspace_retention::retention::{
+    Action, Keep, Plan, PlanContext, RULES, RetentionPolicy, Scope, StaleAfter, plan_retention,
+};
+use docspace_retention::wire::{BackupId, HistoryRecord, StorageType, WireTime};
 use proptest::prelude::*;
 
 const ZONES: [&str; 6] = [
@@ -83,21 +85,24 @@ fn policy() -> impl Strategy<Value = RetentionPolicy> {
     )
         .prop_map(
             |(c, w, (min_keep, max_del, fraction, only_documents, stale), protect)| RetentionPolicy {
-                keep_last: c.0,
-                keep_hourly: c.1,
-                keep_daily: c.2,
-                keep_weekly: c.3,
-                keep_monthly: c.4,
-                keep_yearly: c.5,
-                keep_within: w.0,
-                keep_within_hourly: w.1,
-                keep_within_daily: w.2,
-                keep_within_weekly: w.3,
-                keep_within_monthly: w.4,
-                keep_within_yearly: w.5,
+                // The rule table's order: keep_within, the six counts, the five windows.
+                rules: [
+                    Keep::from(w.0),
+                    Keep::from(c.0),
+                    Keep::from(c.1),
+                    Keep::from(c.2),
+                    Keep::from(c.3),
+                    Keep::from(c.4),
+                    Keep::from(c.5),
+                    Keep::from(w.1),
+                    Keep::from(w.2),
+                    Keep::from(w.3),
+                    Keep::from(w.4),
+                    Keep::from(w.5),
+                ],
                 protect: protect
                     .into_iter()
-                    .map(|i| format!("{i:08x}-0000-4000-8000-{i:012x}"))
+                    .map(|i| BackupId::parse(&format!("{i:08x}-0000-4000-8000-{i:012x}")).unwrap())
                     .collect(),
                 storage_types: if only_documents {
                     vec![StorageType::Documents]
@@ -117,6 +122,14 @@ fn policy() -> impl Strategy<Value = RetentionPolicy> {
             },
         )
         .prop_filter("config refuses all-off policies", RetentionPolicy::has_rules)
+}
+
+#[test]
+fn the_generated_policy_follows_the_rule_table() {
+    assert_eq!(RULES.len(), 12);
+    assert_eq!(RULES[0].key, "keep_within");
+    assert_eq!(RULES[1].key, "keep_last");
+    assert_eq!(RULES[7].key, "keep_within_hourly");
 }
 
 fn context() -> impl Strategy<Value = PlanContext> {
@@ -177,7 +190,7 @@ proptest! {
         let p = plan_retention(records, &policy, &ctx);
         for e in p.deletions() {
             prop_assert_eq!(e.scope, Scope::Managed);
-            prop_assert!(!policy.protect.contains(&e.record.id));
+            prop_assert!(!policy.protect.contains(&e.id.unwrap()));
             prop_assert!(e.created().unwrap() <= ctx.now + TimeDelta::seconds(300));
         }
     }

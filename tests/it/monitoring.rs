@@ -1,10 +1,11 @@
 //! The monitoring artefacts speak the contract: every metric a dashboard query or an
-//! alert rule uses is one of SPEC §7's names, and the daemon exports each of them.
+//! alert rule uses is one of the contract's names (docs/reference.md, "Metrics"), and
+//! the daemon exports each of them.
 
 use std::collections::BTreeSet;
 
-/// SPEC §7, with the series a histogram adds.
-const SPEC_METRICS: &[&str] = &[
+/// The contract's metrics (docs/reference.md, "Metrics").
+const CONTRACT_METRICS: &[&str] = &[
     "docspace_retention_build_info",
     "docspace_retention_runs_total",
     "docspace_retention_run_duration_seconds",
@@ -27,10 +28,10 @@ const SPEC_METRICS: &[&str] = &[
 ];
 
 fn known(name: &str) -> bool {
-    SPEC_METRICS.contains(&name)
+    CONTRACT_METRICS.contains(&name)
         || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
             name.strip_suffix(suffix)
-                .is_some_and(|base| base.ends_with("_seconds") && SPEC_METRICS.contains(&base))
+                .is_some_and(|base| base.ends_with("_seconds") && CONTRACT_METRICS.contains(&base))
         })
 }
 
@@ -86,7 +87,7 @@ fn the_dashboard_uses_only_spec_metrics_and_is_importable() {
         for name in metric_names(e) {
             assert!(
                 known(&name),
-                "dashboard query uses {name}, which SPEC §7 does not define: {e}"
+                "dashboard query uses {name}, which the contract does not define: {e}"
             );
             used.insert(name);
         }
@@ -117,7 +118,7 @@ fn the_alert_rules_use_only_spec_metrics() {
         for name in metric_names(line) {
             assert!(
                 known(&name),
-                "alert rule uses {name}, which SPEC §7 does not define: {line}"
+                "alert rule uses {name}, which the contract does not define: {line}"
             );
             count += 1;
         }
@@ -138,41 +139,62 @@ fn the_alert_rules_use_only_spec_metrics() {
 
 #[test]
 fn the_daemon_defines_every_spec_metric() {
-    let metrics = docspace_retention::metrics::Metrics::new();
-    metrics.add_portal("p");
-    // Fill the series a fresh registry does not show yet.
-    metrics.run_duration_seconds.with_label_values(&["p"]).observe(1.0);
-    metrics.api_request(
-        "p",
-        docspace_retention::docspace::Endpoint::GetHistory,
-        Some(200),
-        std::time::Duration::from_millis(5),
-        0,
-    );
-    for (name, m) in [
-        ("last_run", &metrics.last_run_timestamp_seconds),
-        ("last_success", &metrics.last_success_timestamp_seconds),
-        ("next_run", &metrics.next_run_timestamp_seconds),
-        ("newest", &metrics.newest_backup_timestamp_seconds),
-        ("schedule_last", &metrics.schedule_last_backup_timestamp_seconds),
-    ] {
-        m.with_label_values(&["p"]).set(1.0);
-        let _ = name;
-    }
-    for m in [
-        &metrics.backups,
-        &metrics.planned_deletions,
-        &metrics.schedule_present,
-        &metrics.schedule_backups_stored,
-    ] {
-        m.with_label_values(&["p"]).set(1);
-    }
-    let text = metrics.render();
-    for name in SPEC_METRICS {
+    use chrono::Utc;
+    use docspace_retention::docspace::{Endpoint, HookFactory, RequestEvent};
+    use docspace_retention::observe::Observer;
+    use docspace_retention::pass::{PassReport, PortalRead};
+    use docspace_retention::retention::{PlanContext, RetentionPolicy, Rule, plan_retention};
+    use docspace_retention::wire::{BackupSchedule, HistoryRecord, Period, StorageType, WireTime};
+
+    // Every series appears once the observer has seen a portal, a request and a pass.
+    let observer = Observer::new();
+    observer.portal_added("p");
+    observer.hook("p").request(RequestEvent {
+        endpoint: Endpoint::GetHistory,
+        status: Some(200),
+        elapsed: std::time::Duration::from_millis(5),
+        attempt: 0,
+    });
+    let now = Utc::now();
+    observer.next_run("p", Some(now));
+    let record = HistoryRecord {
+        id: "0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b".into(),
+        file_name: None,
+        storage_type: StorageType::Documents,
+        created_on: WireTime::At(now),
+        expires_on: WireTime::Never,
+    };
+    let ctx = PlanContext {
+        now,
+        tz: chrono_tz::Tz::UTC,
+        schedule_period: None,
+    };
+    let plan = plan_retention(vec![record], &RetentionPolicy::default().keep(Rule::Last, 1), &ctx);
+    let mut report = PassReport::new("p", false, now);
+    report.read = Some(PortalRead {
+        schedule: Some(BackupSchedule {
+            storage_type: StorageType::Documents,
+            storage_params: Vec::new(),
+            period: Period::EveryDay,
+            hour: Some(3),
+            day: None,
+            backups_stored: Some(7),
+            last_backup_time: WireTime::At(now),
+            dump: false,
+        }),
+        plan,
+        policy_conflict: None,
+    });
+    observer.pass_finished(&report);
+    let text = observer.render_metrics();
+    for name in CONTRACT_METRICS {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not exported");
     }
     for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
         let name = line.split_whitespace().nth(2).unwrap();
-        assert!(SPEC_METRICS.contains(&name), "{name} is exported but not in SPEC §7");
+        assert!(
+            CONTRACT_METRICS.contains(&name),
+            "{name} is exported but not in the contract"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! has (trace logs of a full pass, errors, `check-config --print`, `/status`,
 //! `/metrics`, the audit log, log files) and appear in none of them.
 
-mod common;
+use crate::harness::*;
 
 use std::time::Duration;
 
@@ -21,18 +21,6 @@ fn assert_clean(what: &str, text: &str) {
     for secret in [API_KEY, PASSWORD, TOKEN] {
         assert!(!text.contains(secret), "{what} contains a secret:\n{text}");
     }
-}
-
-fn bin() -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"));
-    cmd.env_remove("RUST_LOG");
-    cmd
-}
-
-async fn output(mut cmd: std::process::Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,11 +57,7 @@ async fn secrets_appear_nowhere() {
         .await;
     let state = dir.path().join("state");
     let logs = dir.path().join("logs");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
@@ -115,7 +99,7 @@ password_file = "{pw}"
 
     // check-config, plain and --print.
     for args in [vec!["check-config"], vec!["check-config", "--print"]] {
-        let mut cmd = bin();
+        let mut cmd = binary();
         cmd.arg("--config").arg(&config).args(&args);
         let o = output(cmd).await;
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -124,7 +108,7 @@ password_file = "{pw}"
     }
 
     // A full pass of every portal at trace level, to stderr.
-    let mut cmd = bin();
+    let mut cmd = binary();
     cmd.arg("--config").arg(&config).args(["once", "--log-level", "trace"]);
     let o = output(cmd).await;
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
@@ -137,7 +121,7 @@ password_file = "{pw}"
     assert_clean("once stderr", &err);
 
     // The daemon: /status, /metrics, log files at trace level.
-    let mut child = bin().arg("--config").arg(&config).arg("run").spawn().unwrap();
+    let mut child = binary().arg("--config").arg(&config).arg("run").spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let mut status = String::new();
     for _ in 0..100 {
@@ -181,7 +165,7 @@ password_file = "{pw}"
         format!("[portals.x]\nurl = \"https://admin:{PASSWORD}@host.example\"\napi_key = \"{API_KEY} with space\"\n[portals.x.retention]\nkeep_last = 1\n"),
     )
     .unwrap();
-    let mut cmd = bin();
+    let mut cmd = binary();
     cmd.arg("--config").arg(&config).arg("check-config");
     let o = output(cmd).await;
     assert_eq!(o.status.code(), Some(78));

@@ -1,15 +1,11 @@
 //! Fault injection: every fault a portal, its proxy or the network produces, on every
 //! endpoint, with the exact outcome, and never a deletion outside the plan.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use chrono::{TimeDelta, Utc};
-use common::*;
-use docspace_retention::audit::{AuditLog, Outcome};
-use docspace_retention::cli::Clients;
-use docspace_retention::config::{LoadOptions, load};
+use docspace_retention::audit::Outcome;
 use docspace_retention::pass::{PassReport, run_pass};
 use docspace_retention::simulator::{
     Fault, SimBackup, SimEndpoint, SimOptions, SimPortal, Simulator, realistic_portal, sim_id,
@@ -35,17 +31,7 @@ async fn pass_against(sim: &Simulator, timeout_secs: u64, retries: u32) -> (Pass
         "[portals.acme]\nurl = \"{}\"\napi_key_file = \"KEYFILE\"\nrequest_timeout_secs = {timeout_secs}\nmax_retries = {retries}\n[portals.acme.retention]\n{POLICY}\n",
         sim.url("acme")
     ));
-    let mut opts = LoadOptions::new(setup.config());
-    opts.env = Vec::new();
-    let config = load(&opts).unwrap();
-    let portal = &config.portals[0];
-    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
-    let client = Clients::new()
-        .unwrap()
-        .for_portal(portal)
-        .unwrap()
-        .with_backoff_base(Duration::from_millis(50));
-    let report = run_pass(portal, &client, &audit, Utc::now()).await;
+    let report = first_portal_pass(&setup.load()).await;
     (report, setup.dir)
 }
 
@@ -110,85 +96,83 @@ async fn scenario(endpoint: SimEndpoint, faults: Vec<Fault>, expect: Expect) {
     }
 }
 
-fn standard_faults() -> Vec<Fault> {
-    vec![
-        Fault::RateLimited { retry_after_secs: 1 },
-        Fault::Html(503),
-        Fault::Status(500),
-        Fault::Stall(Duration::from_secs(5)),
-        Fault::Reset,
-        Fault::BrokenJson,
-    ]
+/// Every fault on every endpoint, and what the pass must make of it. Transient
+/// faults are retried; a 500 and a broken body are final (for a delete, the record
+/// stays and that deletion fails); the verifying read is the second history read.
+fn fault_table() -> Vec<(SimEndpoint, Vec<Fault>, Expect)> {
+    use Expect::*;
+    use SimEndpoint::*;
+    let transient = || {
+        vec![
+            Fault::RateLimited { retry_after_secs: 1 },
+            Fault::Html(503),
+            Fault::Stall(Duration::from_secs(5)),
+            Fault::Reset,
+        ]
+    };
+    let verifying = |f: Fault| vec![Fault::Stall(Duration::ZERO), f];
+    let mut table = Vec::new();
+    for endpoint in [GetSchedule, GetHistory, DeleteBackup] {
+        for fault in transient() {
+            table.push((endpoint, vec![fault], Recovered));
+        }
+    }
+    table.extend([
+        (
+            GetSchedule,
+            vec![Fault::Status(500)],
+            ReadFailed("get_schedule: 500 server error (server: \"Injected fault\")"),
+        ),
+        (
+            GetSchedule,
+            vec![Fault::BrokenJson],
+            ReadFailed("get_schedule: 200 with an unreadable body"),
+        ),
+        (
+            GetHistory,
+            vec![Fault::Status(500)],
+            ReadFailed("get_history: 500 server error"),
+        ),
+        (
+            GetHistory,
+            vec![Fault::BrokenJson],
+            ReadFailed("get_history: 200 with an unreadable body"),
+        ),
+        (
+            DeleteBackup,
+            vec![Fault::Status(500)],
+            OneDeletionFailed("delete_backup: 500 server error"),
+        ),
+        (
+            DeleteBackup,
+            vec![Fault::BrokenJson],
+            OneDeletionFailed("delete_backup: 200 with an unreadable body"),
+        ),
+        // The server removed the record, then failed on the file: counts as deleted.
+        (DeleteBackup, vec![Fault::SucceedThen500], Recovered),
+        (GetHistory, verifying(Fault::Status(500)), Unverified),
+        (GetHistory, verifying(Fault::BrokenJson), Unverified),
+        (GetHistory, verifying(Fault::Html(502)), Recovered),
+        (GetHistory, verifying(Fault::Reset), Recovered),
+        (
+            GetHistory,
+            verifying(Fault::RateLimited { retry_after_secs: 1 }),
+            Recovered,
+        ),
+    ]);
+    table
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_reading_the_schedule() {
-    for fault in standard_faults() {
-        let expect = match fault {
-            Fault::Status(_) => Expect::ReadFailed("get_schedule: 500 server error (server: \"Injected fault\")"),
-            Fault::BrokenJson => Expect::ReadFailed("get_schedule: 200 with an unreadable body"),
-            _ => Expect::Recovered,
-        };
-        scenario(SimEndpoint::GetSchedule, vec![fault], expect).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_reading_the_history() {
-    for fault in standard_faults() {
-        let expect = match fault {
-            Fault::Status(_) => Expect::ReadFailed("get_history: 500 server error"),
-            Fault::BrokenJson => Expect::ReadFailed("get_history: 200 with an unreadable body"),
-            _ => Expect::Recovered,
-        };
-        scenario(SimEndpoint::GetHistory, vec![fault], expect).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_deleting_a_backup() {
-    for fault in standard_faults() {
-        let expect = match fault {
-            // A 500 is final for a delete and the record is still there.
-            Fault::Status(_) => Expect::OneDeletionFailed("delete_backup: 500 server error"),
-            Fault::BrokenJson => Expect::OneDeletionFailed("delete_backup: 200 with an unreadable body"),
-            _ => Expect::Recovered,
-        };
-        scenario(SimEndpoint::DeleteBackup, vec![fault], expect).await;
-    }
-    // The server removed the record, then failed on the file: a 500 that counts as deleted.
-    scenario(
-        SimEndpoint::DeleteBackup,
-        vec![Fault::SucceedThen500],
-        Expect::Recovered,
+async fn every_fault_on_every_endpoint() {
+    // Each row has its own simulator and state: run them side by side.
+    let rows = fault_table();
+    assert_eq!(rows.len(), 24);
+    futures::future::join_all(
+        rows.into_iter()
+            .map(|(endpoint, faults, expect)| scenario(endpoint, faults, expect)),
     )
     .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_the_verifying_read() {
-    // The first history read is served normally (a zero stall), the second one fails.
-    for fault in [Fault::Status(500), Fault::BrokenJson] {
-        scenario(
-            SimEndpoint::GetHistory,
-            vec![Fault::Stall(Duration::ZERO), fault],
-            Expect::Unverified,
-        )
-        .await;
-    }
-    // Transient faults on the verifying read are retried.
-    for fault in [
-        Fault::Html(502),
-        Fault::Reset,
-        Fault::RateLimited { retry_after_secs: 1 },
-    ] {
-        scenario(
-            SimEndpoint::GetHistory,
-            vec![Fault::Stall(Duration::ZERO), fault],
-            Expect::Recovered,
-        )
-        .await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,8 +223,11 @@ async fn odd_records_are_kept_and_counted() {
     let (report, _dir) = pass_against(&sim, 5, 0).await;
     assert!(report.succeeded(), "{:?}", report.error);
     let plan = &report.read.as_ref().unwrap().plan;
-    assert_eq!(plan.blocked(docspace_retention::retention::Guard::Unparseable), 1);
-    assert_eq!(plan.blocked(docspace_retention::retention::Guard::Future), 1);
+    assert_eq!(
+        plan.doubtful_count(docspace_retention::retention::Doubt::Unparseable),
+        1
+    );
+    assert_eq!(plan.doubtful_count(docspace_retention::retention::Doubt::Future), 1);
     assert_eq!(report.count(Outcome::Deleted), 7);
     let left: Vec<String> = sim.backups("acme").iter().map(|b| b.id.clone()).collect();
     let mut expected = keep;
@@ -256,17 +243,7 @@ async fn odd_records_are_kept_and_counted() {
 async fn client_pass(server: &MockServer, retries: u32) -> PassReport {
     let setup =
         Setup::new(&portal("acme", server, POLICY).replace("max_retries = 0", &format!("max_retries = {retries}")));
-    let mut opts = LoadOptions::new(setup.config());
-    opts.env = Vec::new();
-    let config = load(&opts).unwrap();
-    let portal = &config.portals[0];
-    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
-    let client = Clients::new()
-        .unwrap()
-        .for_portal(portal)
-        .unwrap()
-        .with_backoff_base(Duration::from_millis(20));
-    run_pass(portal, &client, &audit, Utc::now()).await
+    first_portal_pass(&setup.load()).await
 }
 
 #[tokio::test]
@@ -349,12 +326,8 @@ async fn the_request_budget_spaces_requests() {
     expect_delete(&server, 4, 1).await;
     expect_delete(&server, 5, 1).await;
     let setup = Setup::new(&portal("acme", &server, POLICY).replace("max_retries = 0", "requests_per_minute = 60"));
-    let mut opts = LoadOptions::new(setup.config());
-    opts.env = Vec::new();
-    let config = load(&opts).unwrap();
-    let portal = &config.portals[0];
-    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
-    let client = Clients::new().unwrap().for_portal(portal).unwrap();
+    let config = setup.load();
+    let (portal, client, audit) = first_portal(&config);
     let started = std::time::Instant::now();
     let report = run_pass(portal, &client, &audit, Utc::now()).await;
     assert!(report.succeeded());
@@ -370,9 +343,7 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
             "[portals.acme]\nurl = \"{}\"\napi_key_file = \"KEYFILE\"\nrequest_timeout_secs = 30\nmax_retries = 0\n[portals.acme.retention]\n{POLICY}\n",
             sim.url("acme")
         ));
-        let mut opts = LoadOptions::new(setup.config());
-        opts.env = Vec::new();
-        let config = load(&opts).unwrap();
+        let config = setup.load();
         (setup, config)
     };
     // Default limit: ten worst-case calls, at least a minute.
@@ -387,9 +358,7 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
 
     // A stuck read is cut off at the deadline.
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(20)));
-    let portal = &config.portals[0];
-    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
-    let client = Clients::new().unwrap().for_portal(portal).unwrap();
+    let (portal, client, audit) = first_portal(&config);
     let started = std::time::Instant::now();
     let report =
         docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_secs(1)).await;
@@ -412,9 +381,7 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
     .await
     .unwrap();
     let (_s, config) = setup_for(&slow);
-    let portal = &config.portals[0];
-    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
-    let client = Clients::new().unwrap().for_portal(portal).unwrap();
+    let (portal, client, audit) = first_portal(&config);
     let report =
         docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_millis(2000))
             .await;

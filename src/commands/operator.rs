@@ -1,43 +1,125 @@
 //! The one-off operator commands: `schedule show|delete`, `history list|clear`,
 //! `backup delete`. Without `--yes` they read, print what they would do, and change
-//! nothing; with it, every change is audited and verified like the daemon's own.
+//! nothing; with it, every change goes through the executor, audited and verified
+//! like the daemon's own.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::audit::{AuditAction, AuditEntry, AuditLog, Outcome};
-use crate::docspace::{BackupSchedule, DocSpaceClient, HistoryRecord, redacted_storage_params, rfc3339};
-use crate::pass::{DeletionItem, execute_clear, execute_deletions};
+use super::context::{Context, Ended, fail, select};
+use crate::audit::{AuditLog, Outcome};
+use crate::config::{self, Config};
+use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
+use crate::executor::{DeletionItem, Executor};
 use crate::report::{history_table, schedule_json, schedule_summary};
+use crate::secret::Secret;
+use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, rfc3339};
+
+/// Which portal an operator command addresses, as the command line says it.
+#[derive(Clone, Debug, Default)]
+pub struct TargetArgs {
+    /// A portal from the config.
+    pub portal: Option<String>,
+    /// A portal not in the config, with the file that holds its API key.
+    pub url: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    /// The server-wide dump (on-premise) instead of the portal.
+    pub dump: bool,
+}
 
 /// The portal an operator command works on.
 pub struct Target {
     /// The config name, or the URL's host for an ad-hoc `--url`.
     pub name: String,
     pub client: DocSpaceClient,
+    pub dry_run: bool,
+    state_dir: PathBuf,
 }
 
-/// Exit status of a command (SPEC §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    Success = 0,
-    Failure = 1,
-    Usage = 2,
-    Config = 78,
+impl Target {
+    /// Resolves the target of an operator command (loading the config it needs).
+    pub fn resolve(ctx: &Context, args: &TargetArgs) -> Result<Target, Ended> {
+        let adhoc = args.url.is_some();
+        let config = ctx.load(!adhoc || ctx.config_chosen, !adhoc)?;
+        crate::logging::init_for_command(&config.log);
+        target(&config, args, false)
+    }
+
+    /// An executor for changes to this portal.
+    fn executor<'a>(&'a self, audit: &'a Arc<AuditLog>) -> Executor<'a> {
+        Executor::new(&self.name, &self.client, audit, self.dry_run)
+    }
+
+    fn audit(&self) -> Result<Arc<AuditLog>, Ended> {
+        AuditLog::open(&self.state_dir).map_err(fail)
+    }
 }
 
-fn fail(message: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {message}");
-    Exit::Failure
+fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, Ended> {
+    let clients = Clients::new().map_err(fail)?;
+    let state_dir = config.daemon.state_dir.clone();
+    if let Some(name) = &args.portal {
+        let mut portal = select(config, std::slice::from_ref(name))?[0].clone();
+        portal.dump |= args.dump;
+        let client = clients.client(&portal.name, portal.endpoint()).map_err(fail)?;
+        return Ok(Target {
+            name: portal.name.clone(),
+            client,
+            dry_run: false,
+            state_dir,
+        });
+    }
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        Ended::Usage
+    };
+    let (Some(url), Some(key_file)) = (&args.url, &args.api_key_file) else {
+        return Err(usage(
+            "give --portal NAME, or --url URL with --api-key-file FILE".into(),
+        ));
+    };
+    let url = reqwest::Url::parse(url).map_err(|e| usage(format!("--url: not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(usage("--url: expected an http:// or https:// URL with a host".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(usage("--url: must not contain a user name or password".into()));
+    }
+    let key = std::fs::read_to_string(key_file)
+        .map_err(|e| usage(format!("--api-key-file: cannot read {}: {e}", key_file.display())))?;
+    let key = key.trim();
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(usage(format!(
+            "--api-key-file: {} holds no usable API key",
+            key_file.display()
+        )));
+    }
+    let endpoint = PortalEndpoint {
+        credential: Credential::ApiKey(Secret::new(key)),
+        request_timeout: std::time::Duration::from_secs(config::defaults::REQUEST_TIMEOUT_SECS as u64),
+        max_retries: config::defaults::MAX_RETRIES as u32,
+        requests_per_minute: config::defaults::REQUESTS_PER_MINUTE as u32,
+        dump: args.dump,
+        url: url.clone(),
+        ca_file: None,
+    };
+    let name = url.host_str().unwrap_or("portal").to_string();
+    Ok(Target {
+        client: clients.client(&name, endpoint).map_err(fail)?,
+        name,
+        dry_run,
+        state_dir,
+    })
 }
 
 pub const SCHEDULE_DELETE_WARNING: &str = "warning: deleting the backup schedule stops all new scheduled backups of this portal. \
 On DocSpace servers older than 3.1 the server's own cleaner then deletes EVERY scheduled backup of a portal \
 without a schedule, within minutes (server bug 72733). Check the server version first.";
 
-pub async fn schedule_show(target: &Target, json_out: bool) -> Exit {
+pub async fn schedule_show(target: &Target, json_out: bool) -> Ended {
     let schedule = match target.client.get_schedule().await {
         Ok(s) => s,
         Err(e) => return fail(format!("{}: {e}", target.name)),
@@ -57,7 +139,7 @@ pub async fn schedule_show(target: &Target, json_out: bool) -> Exit {
     } else {
         println!("{}: {}", target.name, describe_schedule(schedule.as_ref()));
     }
-    Exit::Success
+    Ended::Success
 }
 
 fn describe_schedule(schedule: Option<&BackupSchedule>) -> String {
@@ -74,14 +156,14 @@ fn describe_schedule(schedule: Option<&BackupSchedule>) -> String {
     text
 }
 
-pub async fn schedule_delete(target: &Target, audit: Option<&Arc<AuditLog>>, yes: bool) -> Exit {
+pub async fn schedule_delete(target: &Target, yes: bool) -> Ended {
     let schedule = match target.client.get_schedule().await {
         Ok(s) => s,
         Err(e) => return fail(format!("{}: {e}", target.name)),
     };
     let Some(schedule) = schedule else {
         println!("{}: no backup schedule: nothing to delete", target.name);
-        return Exit::Success;
+        return Ended::Success;
     };
     eprintln!("{SCHEDULE_DELETE_WARNING}");
     if !yes {
@@ -90,37 +172,20 @@ pub async fn schedule_delete(target: &Target, audit: Option<&Arc<AuditLog>>, yes
             target.name,
             schedule_summary(Some(&schedule))
         );
-        return Exit::Success;
+        return Ended::Success;
     }
-    let Some(audit) = audit else {
-        return fail("the audit log is not available");
+    let audit = match target.audit() {
+        Ok(a) => a,
+        Err(ended) => return ended,
     };
-    let intent = AuditEntry::intent(&target.name, AuditAction::DeleteSchedule, false)
-        .reasons(vec!["operator request".to_string()]);
-    if let Err(e) = audit.record(intent.clone()).await {
-        return fail(e);
-    }
-    let answer = target.client.delete_schedule().await;
-    let status = match &answer {
-        Ok(_) => Some(200),
-        Err(e) => e.status(),
-    };
-    let (outcome, error) = match (&answer, target.client.get_schedule().await) {
-        (_, Ok(None)) => (Outcome::Deleted, None),
-        (Err(e), _) => (Outcome::Failed, Some(e.to_string())),
-        (Ok(_), Ok(Some(_))) => (
-            Outcome::Failed,
-            Some("the schedule is still there after the delete".to_string()),
-        ),
-        (Ok(_), Err(e)) => (Outcome::Failed, Some(format!("cannot verify: {e}"))),
-    };
-    if let Err(e) = audit.record(intent.result(outcome, status, error.clone())).await {
-        return fail(e);
-    }
-    match error {
+    let result = target
+        .executor(&audit)
+        .delete_schedule(vec!["operator request".to_string()])
+        .await;
+    match result.error {
         None => {
             println!("{}: backup schedule deleted", target.name);
-            Exit::Success
+            Ended::Success
         }
         Some(e) => fail(format!("{}: deleting the schedule failed: {e}", target.name)),
     }
@@ -137,7 +202,7 @@ fn sorted(mut records: Vec<HistoryRecord>) -> Vec<HistoryRecord> {
     records
 }
 
-pub async fn history_list(target: &Target, json_out: bool) -> Exit {
+pub async fn history_list(target: &Target, json_out: bool) -> Ended {
     let records = match target.client.get_history().await {
         Ok(r) => sorted(r),
         Err(e) => return fail(format!("{}: {e}", target.name)),
@@ -160,17 +225,17 @@ pub async fn history_list(target: &Target, json_out: bool) -> Exit {
         println!("{}: {} backups", target.name, records.len());
         print!("{}", history_table(&records));
     }
-    Exit::Success
+    Ended::Success
 }
 
-pub async fn history_clear(target: &Target, audit: Option<&Arc<AuditLog>>, yes: bool) -> Exit {
+pub async fn history_clear(target: &Target, yes: bool) -> Ended {
     let records = match target.client.get_history().await {
         Ok(r) => sorted(r),
         Err(e) => return fail(format!("{}: {e}", target.name)),
     };
     if records.is_empty() {
         println!("{}: the backup history is empty: nothing to delete", target.name);
-        return Exit::Success;
+        return Ended::Success;
     }
     if !yes {
         println!(
@@ -179,40 +244,44 @@ pub async fn history_clear(target: &Target, audit: Option<&Arc<AuditLog>>, yes: 
             target.name
         );
         print!("{}", history_table(&records));
-        return Exit::Success;
+        return Ended::Success;
     }
-    let Some(audit) = audit else {
-        return fail("the audit log is not available");
+    let audit = match target.audit() {
+        Ok(a) => a,
+        Err(ended) => return ended,
     };
     let reasons = vec![format!("operator request: all {} records", records.len())];
-    let clear = execute_clear(&target.name, &target.client, audit, records.len(), reasons, false).await;
+    let clear = target.executor(&audit).clear_history(records.len(), reasons).await;
     match clear.error {
         None => {
             println!("{}: backup history cleared ({} backups)", target.name, records.len());
-            Exit::Success
+            Ended::Success
         }
         Some(e) => fail(format!("{}: clearing the history failed: {e}", target.name)),
     }
 }
 
-pub async fn backup_delete(target: &Target, audit: Option<&Arc<AuditLog>>, ids: &[String], yes: bool) -> Exit {
+pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool) -> Ended {
     let records = match target.client.get_history().await {
         Ok(r) => r,
         Err(e) => return fail(format!("{}: {e}", target.name)),
     };
-    let by_id: HashMap<String, &HistoryRecord> = records.iter().map(|r| (r.id.to_ascii_lowercase(), r)).collect();
-    let mut items = Vec::new();
+    let by_id: HashMap<BackupId, &HistoryRecord> = records
+        .iter()
+        .filter_map(|r| Some((BackupId::parse(&r.id)?, r)))
+        .collect();
+    let mut items: Vec<DeletionItem> = Vec::new();
     for id in ids {
-        match by_id.get(&id.to_ascii_lowercase()) {
-            Some(r) if !items.iter().any(|i: &DeletionItem| i.id == r.id) => {
-                items.push(DeletionItem::from_record(r, vec!["operator request".to_string()]))
+        match by_id.get(id) {
+            Some(r) if !items.iter().any(|i| i.id == *id) => {
+                items.push(DeletionItem::new(*id, r, vec!["operator request".to_string()]))
             }
             Some(_) => {}
             None => println!("{id}: not in the history of {} (already gone): skipped", target.name),
         }
     }
     if items.is_empty() {
-        return Exit::Success;
+        return Ended::Success;
     }
     if !yes {
         println!(
@@ -222,27 +291,28 @@ pub async fn backup_delete(target: &Target, audit: Option<&Arc<AuditLog>>, ids: 
         );
         let chosen: Vec<HistoryRecord> = items
             .iter()
-            .filter_map(|i| by_id.get(&i.id.to_ascii_lowercase()).map(|r| (*r).clone()))
+            .filter_map(|i| by_id.get(&i.id).map(|r| (*r).clone()))
             .collect();
         print!("{}", history_table(&chosen));
-        return Exit::Success;
+        return Ended::Success;
     }
-    let Some(audit) = audit else {
-        return fail("the audit log is not available");
+    let audit = match target.audit() {
+        Ok(a) => a,
+        Err(ended) => return ended,
     };
-    let done = execute_deletions(&target.name, &target.client, audit, &items, false, None).await;
-    let mut exit = Exit::Success;
+    let done = target.executor(&audit).delete_backups(&items, None).await;
+    let mut ended = Ended::Success;
     for r in &done.results {
         match r.outcome {
             Outcome::Failed => {
-                exit = Exit::Failure;
+                ended = Ended::Failure;
                 eprintln!("{}: failed: {}", r.id, r.error.as_deref().unwrap_or("unknown error"));
             }
             other => println!("{}: {}", r.id, other.as_str()),
         }
     }
     if let Some(e) = done.error {
-        exit = fail(e);
+        ended = fail(e);
     }
-    exit
+    ended
 }

@@ -1,15 +1,12 @@
 //! Retention passes through the real code paths against a wiremock DocSpace:
-//! exact HTTP calls, audit lines and outcomes, and every trap of DOCSPACE_API.md.
-
-mod common;
+//! exact HTTP calls, audit lines and outcomes, and every trap of docs/docspace-api.md.
 
 use std::time::Duration;
 
+use crate::harness::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use docspace_retention::audit::{AuditLog, Outcome};
-use docspace_retention::cli::Clients;
-use docspace_retention::config::{Config, LoadOptions, load};
+use docspace_retention::docspace::Clients;
 use docspace_retention::pass::{PassReport, run_pass};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
@@ -21,18 +18,8 @@ fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn config(setup: &Setup) -> Config {
-    let mut opts = LoadOptions::new(setup.config());
-    opts.env = Vec::new();
-    load(&opts).unwrap_or_else(|e| panic!("{e}"))
-}
-
 async fn pass(setup: &Setup) -> PassReport {
-    let config = config(setup);
-    let portal = &config.portals[0];
-    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
-    let client = Clients::new().unwrap().for_portal(portal).unwrap();
-    run_pass(portal, &client, &audit, now()).await
+    pass_at(&setup.load(), now()).await
 }
 
 const KEEP5: &str = "keep_last = 5\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0";
@@ -180,7 +167,7 @@ async fn min_keep_and_limits_guard_the_pass() {
 
 #[tokio::test]
 async fn a_500_on_delete_whose_record_is_gone_counts_as_deleted() {
-    // DOCSPACE_API.md "Delete order": record removed, file delete failed, answer 500.
+    // docs/docspace-api.md, "Delete order": record removed, file delete failed, answer 500.
     let server = MockServer::start().await;
     serve_schedule(&server, no_value()).await;
     serve_history(&server, daily("2026-11-22", 6), daily("2026-11-22", 5)).await;
@@ -275,7 +262,7 @@ async fn records_vanishing_during_the_pass_are_reported_not_fixed() {
     let setup = Setup::new(&portal("acme", &server, KEEP5));
     let report = pass(&setup).await;
     assert!(report.succeeded());
-    assert_eq!(report.unexpectedly_missing, [id(2)]);
+    assert_eq!(report.unexpectedly_missing, [id(2).parse().unwrap()]);
 }
 
 #[tokio::test]
@@ -624,9 +611,9 @@ async fn an_audit_log_that_cannot_be_written_stops_deletions() {
     serve_history(&server, daily("2026-11-22", 8), Vec::new()).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(&portal("acme", &server, KEEP5));
-    let config = config(&setup);
+    let config = setup.load();
     let portal = &config.portals[0];
-    let client = Clients::new().unwrap().for_portal(portal).unwrap();
+    let client = Clients::new().unwrap().client(&portal.name, portal.endpoint()).unwrap();
     // Every write to /dev/full fails with "no space left on device".
     let broken = AuditLog::open_file(std::path::Path::new("/dev/full")).unwrap();
     let report = run_pass(portal, &client, &broken, now()).await;

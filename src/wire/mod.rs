@@ -1,6 +1,8 @@
-//! The DocSpace wire format, read as the real server writes it.
+//! The DocSpace wire format and the records it carries, read as the real server
+//! writes them (docs/docspace-api.md).
 //!
-//! Everything that knows a JSON field name of the backup API lives here. Parsing is
+//! Everything that knows a JSON field name of the backup API lives here, and nothing
+//! here knows HTTP: the planner imports its record types from this module. Parsing is
 //! lenient per record and strict per document: one record with a broken date or an
 //! unknown storage type becomes a record the planner keeps, while a body that is not
 //! the expected envelope fails the whole read, so that nothing is deleted on the
@@ -424,132 +426,75 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// Is `id` a GUID (the only ids `deletebackup` routes)? Case-insensitive, with or
-/// without braces is not accepted: the server sends the bare lowercase form.
+/// Is `id` a GUID (the only ids `deletebackup` routes)? Case-insensitive; braces and
+/// other spellings are not accepted: the server sends the bare lowercase form.
 pub fn is_guid(id: &str) -> bool {
-    let b = id.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    BackupId::parse(id).is_some()
+}
+
+/// A backup's identity: the GUID of a history record, compared without regard to case
+/// (the server's GUIDs are case-insensitive, so `ABC…` and `abc…` are one backup).
+/// Parsed once from the wire; every comparison, set and DELETE uses this type, never
+/// the raw string. Shown in the canonical lowercase form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackupId(u128);
+
+impl BackupId {
+    /// The id of a GUID written as the server writes it (`8-4-4-4-12` hex digits).
+    pub fn parse(text: &str) -> Option<BackupId> {
+        let b = text.as_bytes();
+        if b.len() != 36 {
+            return None;
+        }
+        let mut value: u128 = 0;
+        for (i, c) in b.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if *c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let digit = (*c as char).to_digit(16)?;
+            value = value << 4 | u128::from(digit);
+        }
+        Some(BackupId(value))
+    }
+}
+
+impl fmt::Display for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = format!("{:032x}", self.0);
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    }
+}
+
+impl fmt::Debug for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for BackupId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        BackupId::parse(s)
+            .ok_or_else(|| "expected a backup id (a GUID such as 0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b)".into())
+    }
+}
+
+impl serde::Serialize for BackupId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn dates_without_zone_are_utc() {
-        let at = |s: &str| WireTime::At(utc(s));
-        assert_eq!(parse_time("2026-03-01T02:15:00"), at("2026-03-01T02:15:00Z"));
-        assert_eq!(
-            parse_time("2026-03-01T02:15:00.1234567Z"),
-            at("2026-03-01T02:15:00.1234567Z")
-        );
-        assert_eq!(parse_time("2026-03-01T05:15:00+03:00"), at("2026-03-01T02:15:00Z"));
-        assert_eq!(
-            parse_time("2026-03-01T02:15:00.1234567"),
-            at("2026-03-01T02:15:00.1234567Z")
-        );
-        assert_eq!(parse_time("0001-01-01T00:00:00"), WireTime::Never);
-        assert_eq!(parse_time("0001-01-01T00:00:00Z"), WireTime::Never);
-        assert_eq!(parse_time("yesterday"), WireTime::Invalid("yesterday".into()));
-        assert_eq!(
-            parse_time("2026-13-01T00:00:00"),
-            WireTime::Invalid("2026-13-01T00:00:00".into())
-        );
-    }
-
-    #[test]
-    fn history_reads_integer_and_named_enums_and_keeps_unknowns() {
-        let body = br#"{"response":[
-            {"id":"11111111-1111-1111-1111-111111111111","fileName":"a.tar.gz","storageType":0,
-             "createdOn":"2026-11-21T03:00:00","expiresOn":"0001-01-01T00:00:00"},
-            {"id":"22222222-2222-2222-2222-222222222222","fileName":"b.tar.gz","storageType":"DataStore",
-             "createdOn":"2026-11-21T04:00:00.1234567Z","expiresOn":"2026-11-22T04:00:00Z"},
-            {"id":"33333333-3333-3333-3333-333333333333","storageType":42,"createdOn":"garbage"},
-            {"fileName":"no-id"},
-            7
-        ],"count":5,"links":[],"status":0,"statusCode":200}"#;
-        let h = parse_history(body).unwrap();
-        assert_eq!(h.len(), 5);
-        assert_eq!(h[0].storage_type, StorageType::Documents);
-        assert_eq!(h[0].created_on, WireTime::At(utc("2026-11-21T03:00:00Z")));
-        assert_eq!(h[0].expires_on, WireTime::Never);
-        assert_eq!(h[1].storage_type, StorageType::DataStore);
-        assert_eq!(h[2].storage_type, StorageType::Unknown("42".into()));
-        assert_eq!(h[2].created_on, WireTime::Invalid("garbage".into()));
-        assert_eq!(h[3].id, "");
-        assert_eq!(h[3].created_on, WireTime::Missing);
-        assert_eq!(h[4].id, "");
-    }
-
-    #[test]
-    fn history_without_response_is_empty_and_non_list_fails() {
-        assert!(
-            parse_history(br#"{"count":0,"status":0,"statusCode":200}"#)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(parse_history(br#"{"response":{"a":1},"count":1}"#).is_err());
-        let err = parse_history(b"<html><body>502</body></html>").unwrap_err();
-        assert!(err.0.contains("not the DocSpace JSON envelope"), "{err}");
-        assert!(parse_history(br#"{"response":[{"id":"x""#).is_err());
-    }
-
-    #[test]
-    fn schedule_absent_is_none() {
-        let body = br#"{"count":0,"links":[{"href":"x","action":"GET"}],"status":0,"statusCode":200}"#;
-        assert_eq!(parse_schedule(body).unwrap(), None);
-    }
-
-    #[test]
-    fn schedule_fields() {
-        let body = br#"{"response":{"storageType":0,"storageParams":{"folderId":"12","secretaccesskey":"AKIA"},
-            "cronParams":{"period":1,"hour":3,"day":2},"backupsStored":7,
-            "lastBackupTime":"2026-11-21T03:00:00","dump":false},"count":1}"#;
-        let s = parse_schedule(body).unwrap().unwrap();
-        assert_eq!(s.storage_type, StorageType::Documents);
-        assert_eq!(s.period, Period::EveryWeek);
-        assert_eq!((s.hour, s.day, s.backups_stored), (Some(3), Some(2), Some(7)));
-        assert_eq!(s.last_backup_time, WireTime::At(utc("2026-11-21T03:00:00Z")));
-        let shown = redacted_storage_params(&s.storage_params);
-        assert!(shown.contains(&("folderId".into(), "12".into())));
-        assert!(shown.contains(&("secretaccesskey".into(), "***".into())));
-
-        let named = br#"{"response":{"storageType":"Local","cronParams":{"period":"EveryMonth","hour":1,"day":5},
-            "lastBackupTime":"0001-01-01T00:00:00","dump":true},"count":1}"#;
-        let s = parse_schedule(named).unwrap().unwrap();
-        assert_eq!(s.storage_type, StorageType::Local);
-        assert_eq!(s.period, Period::EveryMonth);
-        assert_eq!(s.backups_stored, None);
-        assert_eq!(s.last_backup_time, WireTime::Never);
-        let odd = br#"{"response":{"storageType":9,"cronParams":{"period":7}},"count":1}"#;
-        let s = parse_schedule(odd).unwrap().unwrap();
-        assert_eq!(s.period, Period::Unknown("7".into()));
-    }
-
-    #[test]
-    fn error_envelope_and_html() {
-        let body = br#"{"error":{"message":"Access denied","type":null,"stack":null,"hresult":0},"status":1,"statusCode":403}"#;
-        assert_eq!(error_message(body).as_deref(), Some("Access denied"));
-        assert!(looks_like_html(
-            b"\n<!DOCTYPE html><html><body>Bad Gateway</body></html>"
-        ));
-        assert!(!looks_like_html(body));
-    }
-
-    #[test]
-    fn guid_check() {
-        assert!(is_guid("0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b"));
-        assert!(is_guid("0F4B6C1E-2A3D-4E5F-8A9B-0C1D2E3F4A5B"));
-        assert!(!is_guid("0f4b6c1e2a3d4e5f8a9b0c1d2e3f4a5b"));
-        assert!(!is_guid("../../etc/passwd"));
-        assert!(!is_guid(""));
-    }
-}
+mod tests;

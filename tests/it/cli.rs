@@ -1,49 +1,12 @@
 //! End-to-end: the built binary, each command and exit code, against wiremock.
 
-mod common;
-
-use std::process::Output;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
-}
-
-/// Runs the binary with `args` and a clean environment (no RUST_LOG, no prefixed vars).
-async fn run(args: Vec<String>, env: Vec<(String, String)>) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-retention"));
-    cmd.args(args).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOCSPACE_RETENTION_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-async fn cli(setup: &Setup, args: &[&str]) -> Output {
-    let mut all = vec!["--config".to_string(), setup.config().display().to_string()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    run(all, Vec::new()).await
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const POLICY: &str = "keep_last = 5\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0";
@@ -61,7 +24,7 @@ async fn check_config_accepts_a_good_config_and_prints_it_redacted() {
     let setup = Setup::new(
         &portal("acme", &server, POLICY).replace("api_key_file = \"KEYFILE\"", "api_key = \"sk-inline-secret\""),
     );
-    let o = cli(&setup, &["check-config"]).await;
+    let o = setup.cli(&["check-config"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stdout(&o).starts_with("configuration OK: 1 portal (acme)"),
@@ -69,7 +32,7 @@ async fn check_config_accepts_a_good_config_and_prints_it_redacted() {
         stdout(&o)
     );
     assert!(stderr(&o).contains("warning: portals.acme.api_key: an API key in the config file is discouraged"));
-    let o = cli(&setup, &["check-config", "--print"]).await;
+    let o = setup.cli(&["check-config", "--print"]).await;
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("api_key = \"***\""), "{}", stdout(&o));
     assert!(!stdout(&o).contains("sk-inline-secret") && !stderr(&o).contains("sk-inline-secret"));
@@ -80,7 +43,7 @@ async fn check_config_reports_every_error_with_exit_78() {
     let setup = Setup::new(
         "[portals.acme]\nurl = \"nope\"\nschedule = \"* * * * *\"\n[portals.acme.retention]\nkeep_daily = -3\n",
     );
-    let o = cli(&setup, &["check-config"]).await;
+    let o = setup.cli(&["check-config"]).await;
     assert_eq!(code(&o), 78);
     let err = stderr(&o);
     assert!(err.starts_with("invalid configuration (4 errors):"), "{err}");
@@ -93,7 +56,7 @@ async fn check_config_reports_every_error_with_exit_78() {
         assert!(err.contains(key), "{err} lacks {key}");
     }
     // A missing file is a config error too.
-    let o = run(
+    let o = run_binary(
         vec!["--config".into(), "/nonexistent/c.toml".into(), "check-config".into()],
         Vec::new(),
     )
@@ -115,7 +78,7 @@ async fn the_example_config_is_accepted() {
         "DOCSPACE_RETENTION_PORTALS__ACME__API_KEY_FILE".to_string(),
         key.path().display().to_string(),
     )];
-    let o = run(args, env).await;
+    let o = run_binary(args, env).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
@@ -127,7 +90,7 @@ async fn config_path_comes_from_the_environment_variable() {
         "DOCSPACE_RETENTION_CONFIG".to_string(),
         setup.config().display().to_string(),
     )];
-    let o = run(vec!["check-config".into()], env).await;
+    let o = run_binary(vec!["check-config".into()], env).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
@@ -136,7 +99,7 @@ async fn plan_json_is_the_spec_shape_and_deletes_nothing() {
     let server = portal_with_history(8).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["plan", "--json"]).await;
+    let o = setup.cli(&["plan", "--json"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["generated_at"].as_str().unwrap().ends_with('Z'));
@@ -168,11 +131,11 @@ async fn plan_at_evaluates_another_instant_and_shows_guards() {
     let setup = Setup::new(&portal("acme", &server, POLICY));
     // A week later the newest backup is stale (EveryDay schedule: 2 days).
     let later = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
-    let o = cli(&setup, &["plan", "--json", "--at", &later]).await;
+    let o = setup.cli(&["plan", "--json", "--at", &later]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["portals"][0]["guards"], json!([{"guard": "stale", "blocked": 3}]));
-    let o = cli(&setup, &["plan", "--at", "next tuesday"]).await;
+    let o = setup.cli(&["plan", "--at", "next tuesday"]).await;
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("expected an RFC 3339 instant"));
 }
@@ -181,7 +144,7 @@ async fn plan_at_evaluates_another_instant_and_shows_guards() {
 async fn plan_table_for_people() {
     let server = portal_with_history(8).await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["plan"]).await;
+    let o = setup.cli(&["plan"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -212,7 +175,7 @@ async fn plan_with_a_failing_portal_exits_1_and_plans_the_others() {
         portal("good", &good, POLICY),
         portal("bad", &bad, POLICY)
     ));
-    let o = cli(&setup, &["plan", "--json"]).await;
+    let o = setup.cli(&["plan", "--json"]).await;
     assert_eq!(code(&o), 1);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let (b, g) = (&v["portals"][0], &v["portals"][1]);
@@ -228,7 +191,7 @@ async fn plan_with_a_failing_portal_exits_1_and_plans_the_others() {
     );
     assert_eq!(b["backups"], json!([]));
     assert_eq!(g["outcome"], "planned");
-    let o = cli(&setup, &["plan", "--portal", "nope"]).await;
+    let o = setup.cli(&["plan", "--portal", "nope"]).await;
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no portal named \"nope\""));
 }
@@ -247,7 +210,7 @@ async fn once_deletes_and_one_failing_portal_does_not_stop_the_others() {
         portal("bad", &bad, POLICY),
         portal("good", &good, POLICY)
     ));
-    let o = cli(&setup, &["once"]).await;
+    let o = setup.cli(&["once"]).await;
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("bad: FAILED"), "{out}");
@@ -256,7 +219,7 @@ async fn once_deletes_and_one_failing_portal_does_not_stop_the_others() {
     // Only the good portal: exit 0.
     let good_only = portal_with_history(5).await;
     setup.write(&portal("good", &good_only, POLICY));
-    let o = cli(&setup, &["once", "--portal", "good"]).await;
+    let o = setup.cli(&["once", "--portal", "good"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
@@ -265,7 +228,7 @@ async fn once_with_dry_run_flag_sends_no_delete() {
     let server = portal_with_history(8).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["once", "--dry-run"]).await;
+    let o = setup.cli(&["once", "--dry-run"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("would delete 3 (dry run)"), "{}", stdout(&o));
     assert!(setup.audit().iter().all(|l| l["dry_run"] == true));
@@ -289,7 +252,7 @@ async fn schedule_show_and_delete() {
         .await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
 
-    let o = cli(&setup, &["schedule", "show", "--portal", "acme", "--json"]).await;
+    let o = setup.cli(&["schedule", "show", "--portal", "acme", "--json"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["schedule"]["period"], "EveryWeek");
@@ -303,7 +266,7 @@ async fn schedule_show_and_delete() {
         .expect(0)
         .mount_as_scoped(&server)
         .await;
-    let o = cli(&setup, &["schedule", "delete", "--portal", "acme"]).await;
+    let o = setup.cli(&["schedule", "delete", "--portal", "acme"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("older than 3.1"), "{}", stderr(&o));
     assert!(stdout(&o).contains("would delete the backup schedule of acme"));
@@ -315,7 +278,7 @@ async fn schedule_show_and_delete() {
         .expect(1)
         .mount(&server)
         .await;
-    let o = cli(&setup, &["schedule", "delete", "--portal", "acme", "--yes"]).await;
+    let o = setup.cli(&["schedule", "delete", "--portal", "acme", "--yes"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("acme: backup schedule deleted"));
     let audit = setup.audit();
@@ -338,7 +301,7 @@ async fn history_list_and_clear() {
     serve_history(&server, unordered.clone(), Vec::new()).await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
 
-    let o = cli(&setup, &["history", "list", "--portal", "acme", "--json"]).await;
+    let o = setup.cli(&["history", "list", "--portal", "acme", "--json"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let ids: Vec<&str> = v["backups"]
@@ -359,7 +322,7 @@ async fn history_list_and_clear() {
         .mount(&server)
         .await;
     setup.write(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["history", "clear", "--portal", "acme"]).await;
+    let o = setup.cli(&["history", "clear", "--portal", "acme"]).await;
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("would delete all 3 backups of acme"));
     drop(server);
@@ -374,7 +337,7 @@ async fn history_list_and_clear() {
         .mount(&server)
         .await;
     setup.write(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["history", "clear", "--portal", "acme", "--yes"]).await;
+    let o = setup.cli(&["history", "clear", "--portal", "acme", "--yes"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let audit = setup.audit();
     assert_eq!(audit.len(), 2);
@@ -394,7 +357,7 @@ async fn history_clear_that_leaves_records_fails() {
         .mount(&server)
         .await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["history", "clear", "--portal", "acme", "--yes"]).await;
+    let o = setup.cli(&["history", "clear", "--portal", "acme", "--yes"]).await;
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("1 records remain"), "{}", stderr(&o));
     assert_eq!(setup.audit()[1]["outcome"], "failed");
@@ -407,18 +370,16 @@ async fn backup_delete() {
     expect_delete(&server, 3, 1).await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
     let absent = "deadbeef-0000-4000-8000-000000000000";
-    let o = cli(
-        &setup,
-        &["backup", "delete", "--portal", "acme", &id(3), absent, "--yes"],
-    )
-    .await;
+    let o = setup
+        .cli(&["backup", "delete", "--portal", "acme", &id(3), absent, "--yes"])
+        .await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains(&format!("{absent}: not in the history")), "{out}");
     assert!(out.contains(&format!("{}: deleted", id(3))), "{out}");
     assert_eq!(setup.audit().len(), 2);
 
-    let o = cli(&setup, &["backup", "delete", "--portal", "acme", "../etc"]).await;
+    let o = setup.cli(&["backup", "delete", "--portal", "acme", "../etc"]).await;
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("expected a backup id"));
 }
@@ -429,7 +390,7 @@ async fn backup_delete_without_yes_changes_nothing() {
     serve_history(&server, daily("2026-11-22", 3), Vec::new()).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["backup", "delete", "--portal", "acme", &id(2)]).await;
+    let o = setup.cli(&["backup", "delete", "--portal", "acme", &id(2)]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("would delete 1 backups of acme"));
     assert!(setup.audit().is_empty());
@@ -451,13 +412,13 @@ async fn operator_commands_take_an_ad_hoc_url() {
         setup.key_file().display().to_string(),
     ];
     // An explicitly named config file must exist...
-    let o = run(args.clone(), Vec::new()).await;
+    let o = run_binary(args.clone(), Vec::new()).await;
     assert_eq!(code(&o), 78);
     // ...but without --config none is needed.
-    let o = run(args[2..].to_vec(), Vec::new()).await;
+    let o = run_binary(args[2..].to_vec(), Vec::new()).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).starts_with("127.0.0.1: 2 backups"), "{}", stdout(&o));
-    let o = run(
+    let o = run_binary(
         vec!["history".into(), "list".into(), "--url".into(), server.uri()],
         Vec::new(),
     )
@@ -473,10 +434,10 @@ async fn usage_errors_exit_2() {
         vec!["plan", "--log-format", "xml"],
         vec![],
     ] {
-        let o = run(args.iter().map(|s| s.to_string()).collect(), Vec::new()).await;
+        let o = run_binary(args.iter().map(|s| s.to_string()).collect(), Vec::new()).await;
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
     }
-    let o = run(vec!["--help".into()], Vec::new()).await;
+    let o = run_binary(vec!["--help".into()], Vec::new()).await;
     assert_eq!(code(&o), 0);
 }
 
@@ -487,7 +448,7 @@ async fn secrets_stay_out_of_output_even_at_trace_level() {
         expect_delete(&server, n, 1).await;
     }
     let setup = Setup::new(&portal("acme", &server, POLICY));
-    let o = cli(&setup, &["once", "--log-level", "trace"]).await;
+    let o = setup.cli(&["once", "--log-level", "trace"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("TRACE") || stderr(&o).contains("DEBUG"),
@@ -500,7 +461,7 @@ async fn secrets_stay_out_of_output_even_at_trace_level() {
 
 #[tokio::test]
 async fn version_names_the_commit_and_cargo_sets_no_config_variables() {
-    let o = run(vec!["--version".into()], Vec::new()).await;
+    let o = run_binary(vec!["--version".into()], Vec::new()).await;
     let out = stdout(&o);
     assert!(out.starts_with("docspace-retention 0.1.0 ("), "{out}");
     // Regression: build.rs once exported DOCSPACE_RETENTION_GIT_COMMIT, which cargo
@@ -514,10 +475,10 @@ async fn version_names_the_commit_and_cargo_sets_no_config_variables() {
 
 #[tokio::test]
 async fn completions_and_man_page() {
-    let o = run(vec!["completions".into(), "bash".into()], Vec::new()).await;
+    let o = run_binary(vec!["completions".into(), "bash".into()], Vec::new()).await;
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("docspace-retention"));
-    let o = run(vec!["man".into()], Vec::new()).await;
+    let o = run_binary(vec!["man".into()], Vec::new()).await;
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains(".TH docspace-retention 1"));
 }

@@ -1,0 +1,122 @@
+//! `plan` and `once`: the same read over many portals at once, `max_concurrent_portals`
+//! at a time; one portal's failure changes the exit status, never the others' work.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use super::context::{Context, Ended, fail, select};
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::docspace::Clients;
+use crate::observe::Observer;
+use crate::pass::{self, PassReport};
+use crate::report::{self, PortalPlan};
+
+/// This replica's portals of the config, with logging to stderr.
+fn fleet_config(ctx: &Context) -> Result<Config, Ended> {
+    let config = ctx.load(true, true)?.own_shard();
+    crate::logging::init_for_command(&config.log);
+    Ok(config)
+}
+
+/// `plan`: read and decide, delete nothing; a table or JSON on stdout.
+pub async fn plan(ctx: &Context, names: &[String], json_out: bool, at: Option<DateTime<Utc>>) -> Ended {
+    let config = match fleet_config(ctx) {
+        Ok(c) => c,
+        Err(ended) => return ended,
+    };
+    let portals = match select(&config, names) {
+        Ok(p) => p,
+        Err(ended) => return ended,
+    };
+    let clients = match Clients::new() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let now = at.unwrap_or_else(Utc::now);
+    let plans: Vec<PortalPlan> = futures::stream::iter(portals)
+        .map(|portal| {
+            let clients = &clients;
+            async move {
+                let result = match clients.client(&portal.name, portal.endpoint()) {
+                    Ok(client) => pass::read_and_plan(portal, &client, now)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &result {
+                    tracing::error!(portal = %portal.name, error = %e, "cannot plan");
+                }
+                PortalPlan {
+                    portal: portal.name.clone(),
+                    result,
+                }
+            }
+        })
+        .buffered(config.daemon.max_concurrent_portals)
+        .collect()
+        .await;
+    if json_out {
+        println!("{}", report::plan_json(now, &plans));
+    } else {
+        print!("{}", report::plan_table(&plans));
+    }
+    if plans.iter().any(|p| p.result.is_err()) {
+        Ended::Failure
+    } else {
+        Ended::Success
+    }
+}
+
+/// `once`: one retention pass over the portals, a summary line each.
+pub async fn once(ctx: &Context, names: &[String]) -> Ended {
+    let config = match fleet_config(ctx) {
+        Ok(c) => c,
+        Err(ended) => return ended,
+    };
+    let portals = match select(&config, names) {
+        Ok(p) => p,
+        Err(ended) => return ended,
+    };
+    let audit = match AuditLog::open(&config.daemon.state_dir) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let observer = Arc::new(Observer::new());
+    let clients = match Clients::observed(Arc::clone(&observer) as _) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return fail(e),
+    };
+    // Each pass is its own task, so passes spread over the runtime's worker threads.
+    // Only a summary line per portal is kept: a fleet's full reports would not fit a
+    // sidecar's memory.
+    let mut results = futures::stream::iter(portals)
+        .map(|portal| {
+            let (clients, audit, observer, portal) = (
+                Arc::clone(&clients),
+                Arc::clone(&audit),
+                Arc::clone(&observer),
+                portal.clone(),
+            );
+            tokio::spawn(async move {
+                let report = match clients.client(&portal.name, portal.endpoint()) {
+                    Ok(client) => pass::run_pass(&portal, &client, &audit, Utc::now()).await,
+                    Err(e) => PassReport::failed(&portal.name, portal.dry_run, e),
+                };
+                observer.pass_finished(&report);
+                // Nobody scrapes a one-shot run: drop the portal's series as it ends.
+                observer.portal_removed(&portal.name);
+                (report.succeeded(), report::pass_summary(&report))
+            })
+        })
+        .buffered(config.daemon.max_concurrent_portals);
+    let mut all_ok = true;
+    while let Some(joined) = results.next().await {
+        let (ok, line) = joined.unwrap_or_else(|e| (false, format!("pass task failed: {e}")));
+        all_ok &= ok;
+        println!("{line}");
+    }
+    if all_ok { Ended::Success } else { Ended::Failure }
+}

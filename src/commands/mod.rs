@@ -1,0 +1,13 @@
+//! The commands of the command line, one module each (`cli.rs` only parses and
+//! dispatches): `plan` and `once` over a fleet, the operator commands, the daemon
+//! and its helpers. Each prints its own results and returns how it [`Ended`]; the
+//! exit codes are mapped in `cli.rs` alone.
+
+mod context;
+mod fleet;
+pub mod operator;
+mod service;
+
+pub use context::{Context, Ended, fail};
+pub use fleet::{once, plan};
+pub use service::{check_config, healthcheck, run_daemon};

@@ -1,0 +1,78 @@
+//! The daemon and the commands around it: `run`, `check-config`, `healthcheck`.
+
+use super::context::{Context, Ended, fail};
+use crate::config::{self, Config};
+use crate::daemon::{self, Stopped};
+
+/// `run`: the daemon, until a signal stops it.
+pub async fn run_daemon(ctx: &Context) -> Ended {
+    let config = match ctx.load(true, true) {
+        Ok(c) => c.own_shard(),
+        Err(ended) => return ended,
+    };
+    let guard = match crate::logging::init(&config.log, true) {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let opts = ctx.load_options();
+    let reload: daemon::ReloadFn = Box::new(move || config::load(&opts).map(Config::own_shard));
+    let handle = match daemon::start(config, reload).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return fail(e);
+        }
+    };
+    daemon::forward_signals(handle.controller());
+    let ended = match handle.wait().await {
+        Stopped::Gracefully => Ended::Success,
+        Stopped::Forced => Ended::Failure,
+    };
+    tracing::info!(success = ended == Ended::Success, "stopped");
+    drop(guard);
+    ended
+}
+
+/// `healthcheck`: exit 0 if a running daemon answers 200.
+pub async fn healthcheck(url: &str) -> Ended {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match client.get(url).send().await {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => {
+            println!("ok");
+            Ended::Success
+        }
+        Ok(r) => fail(format!("{url} answered {}", r.status())),
+        Err(e) => fail(format!("{url}: {}", e.without_url())),
+    }
+}
+
+/// `check-config [--print]`.
+pub fn check_config(ctx: &Context, print: bool) -> Ended {
+    let config = match ctx.load(true, true) {
+        Ok(c) => c,
+        Err(ended) => return ended,
+    };
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    if print {
+        print!("{}", config::print_config(&config));
+    } else {
+        let names: Vec<&str> = config.portals.iter().map(|p| p.name.as_str()).collect();
+        let files: Vec<String> = config.sources.iter().map(|p| p.display().to_string()).collect();
+        println!(
+            "configuration OK: {} portal{} ({}) from {}",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            files.join(", ")
+        );
+    }
+    Ended::Success
+}

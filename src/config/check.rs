@@ -1,0 +1,118 @@
+//! The two steps every key takes, in one place: read the raw field (reporting a wrong
+//! type), then check its value (reporting it with the key path); and inheritance from
+//! `[defaults]`.
+
+use super::raw::{Field, Unknown};
+use super::settings::{ConfigError, LoadOptions};
+
+/// Collects errors and warnings while the config is checked.
+pub(super) struct Checker<'a> {
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<String>,
+    pub opts: &'a LoadOptions,
+}
+
+impl Checker<'_> {
+    pub fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(path, message));
+    }
+
+    pub fn unknown(&mut self, prefix: &str, unknown: &Unknown, known: &[&str]) {
+        for key in unknown.keys() {
+            let hint = known
+                .iter()
+                .map(|k| (strsim::levenshtein(k, key), *k))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, k)| format!(" (did you mean {k}?)"))
+                .unwrap_or_default();
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            self.err(path, format!("unknown key{hint}"));
+        }
+    }
+
+    /// The value of a field: `None` when missing or of the wrong type (reported).
+    pub fn get<T: Clone>(&mut self, path: &str, field: &Field<T>) -> Option<T> {
+        match field {
+            Field::Missing => None,
+            Field::Set(v) => Some(v.clone()),
+            Field::Invalid(message) => {
+                self.err(path, message.clone());
+                None
+            }
+        }
+    }
+
+    /// A table's contents (the default when absent or not a table).
+    pub fn table<T: Clone + Default>(&mut self, path: &str, field: &Field<T>) -> T {
+        self.get(path, field).unwrap_or_default()
+    }
+
+    /// An integer in `min..=max`, `default` when absent or refused (reported).
+    pub fn int(&mut self, path: &str, field: &Field<i64>, default: i64, (min, max): (i64, i64), what: &str) -> i64 {
+        match self.get(path, field) {
+            None => default,
+            Some(v) if (min..=max).contains(&v) => v,
+            Some(v) => {
+                self.err(path, format!("expected {what}, found {v}"));
+                default
+            }
+        }
+    }
+}
+
+/// A key resolved through inheritance: the own table's value if it has one, else the
+/// inherited one; errors name the table the value came from.
+pub(super) struct Inherit<'a> {
+    pub own: &'a str,
+    pub inherited: &'a str,
+}
+
+impl Inherit<'_> {
+    /// The key path and field in effect for `key`.
+    pub fn pick<'f, T>(&self, key: &str, own: &'f Field<T>, inherited: &'f Field<T>) -> (String, &'f Field<T>) {
+        if own.is_missing() {
+            (join(self.inherited, key), inherited)
+        } else {
+            (join(self.own, key), own)
+        }
+    }
+
+    pub fn get<T: Clone>(
+        &self,
+        c: &mut Checker<'_>,
+        key: &str,
+        own: &Field<T>,
+        inherited: &Field<T>,
+    ) -> (String, Option<T>) {
+        let (path, field) = self.pick(key, own, inherited);
+        let v = c.get(&path, field);
+        (path, v)
+    }
+
+    pub fn int(
+        &self,
+        c: &mut Checker<'_>,
+        key: &str,
+        (own, inherited): (&Field<i64>, &Field<i64>),
+        default: i64,
+        range: (i64, i64),
+        what: &str,
+    ) -> (String, i64) {
+        let (path, field) = self.pick(key, own, inherited);
+        let v = c.int(&path, field, default, range, what);
+        (path, v)
+    }
+
+    pub fn flag(&self, c: &mut Checker<'_>, key: &str, own: &Field<bool>, inherited: &Field<bool>) -> bool {
+        self.get(c, key, own, inherited).1.unwrap_or(false)
+    }
+}
+
+pub(super) fn join(prefix: &str, key: &str) -> String {
+    format!("{prefix}.{key}")
+}

@@ -1,0 +1,343 @@
+//! The long-running service (docs/reference.md, "The daemon"): one cron job per
+//! portal (`jobs`), bounded concurrency, no overlapping passes, reload on request,
+//! graceful shutdown, signals and systemd notify (`signals`).
+//!
+//! The daemon is driven through a [`DaemonHandle`] (reload, shutdown) so that tests
+//! run it in-process; the binary maps SIGHUP/SIGTERM/SIGINT onto the same handle.
+
+mod jobs;
+mod signals;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_cron_scheduler::JobScheduler;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::Admin;
+use crate::audit::AuditLog;
+use crate::config::{Config, ConfigErrors, PortalConfig};
+use crate::docspace::Clients;
+use crate::observe::Observer;
+use jobs::{PortalRuntime, Shared};
+use signals::notify;
+pub use signals::{Control, forward_signals};
+
+/// Re-reads the configuration for a reload.
+pub type ReloadFn = Box<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
+
+/// How the daemon stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Running passes finished (or the grace period ended).
+    Gracefully,
+    /// A second shutdown request ended it at once.
+    Forced,
+}
+
+/// A running daemon.
+pub struct DaemonHandle {
+    control: mpsc::UnboundedSender<Control>,
+    addr: SocketAddr,
+    observer: Arc<Observer>,
+    task: JoinHandle<Stopped>,
+}
+
+impl DaemonHandle {
+    /// The address the HTTP server listens on (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn observer(&self) -> &Arc<Observer> {
+        &self.observer
+    }
+
+    pub fn reload(&self) {
+        let _ = self.control.send(Control::Reload);
+    }
+
+    /// The first call starts a graceful shutdown; a second one ends it at once.
+    pub fn shutdown(&self) {
+        let _ = self.control.send(Control::Shutdown);
+    }
+
+    pub fn controller(&self) -> mpsc::UnboundedSender<Control> {
+        self.control.clone()
+    }
+
+    /// Waits until the daemon has stopped.
+    pub async fn wait(self) -> Stopped {
+        self.task.await.unwrap_or(Stopped::Forced)
+    }
+}
+
+/// The HTTP server is up (answering `/readyz` with 503), nothing is scheduled yet.
+pub struct Bound {
+    addr: SocketAddr,
+    admin: Arc<Admin>,
+    observer: Arc<Observer>,
+    http_stop: CancellationToken,
+    http_task: JoinHandle<()>,
+}
+
+impl Bound {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Binds `server.listen` and starts serving the admin endpoints (not ready yet).
+pub async fn bind(config: &Config) -> Result<Bound, String> {
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e} (server.listen)", config.server.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let observer = Arc::new(Observer::new());
+    let admin = Arc::new(Admin::new(Arc::clone(&observer) as _));
+    let http_stop = CancellationToken::new();
+    let http_task = tokio::spawn(crate::admin::serve(listener, Arc::clone(&admin), http_stop.clone()));
+    tracing::info!(%addr, "serving /metrics /healthz /readyz /status");
+    Ok(Bound {
+        addr,
+        admin,
+        observer,
+        http_stop,
+        http_task,
+    })
+}
+
+/// Binds the HTTP server, schedules every portal and returns once the daemon is ready.
+pub async fn start(config: Config, reload: ReloadFn) -> Result<DaemonHandle, String> {
+    let bound = bind(&config).await?;
+    start_bound(bound, config, reload).await
+}
+
+struct Daemon {
+    config: Config,
+    scheduler: JobScheduler,
+    admin: Arc<Admin>,
+    shared: Arc<Shared>,
+    portals: BTreeMap<String, Arc<PortalRuntime>>,
+    reload: ReloadFn,
+}
+
+/// Schedules every portal on an already bound daemon and marks it ready.
+pub async fn start_bound(bound: Bound, config: Config, reload: ReloadFn) -> Result<DaemonHandle, String> {
+    let Bound {
+        addr,
+        admin,
+        observer,
+        http_stop,
+        http_task,
+    } = bound;
+    let audit = AuditLog::open(&config.daemon.state_dir)?;
+    let scheduler = JobScheduler::new()
+        .await
+        .map_err(|e| format!("cannot create the scheduler: {e}"))?;
+    scheduler
+        .start()
+        .await
+        .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+    admin.set_alive(true);
+
+    let shared = Arc::new(Shared {
+        clients: Clients::observed(Arc::clone(&observer) as _)?,
+        permits: Semaphore::new(config.daemon.max_concurrent_portals),
+        observer: Arc::clone(&observer),
+        audit,
+        passes: TaskTracker::new(),
+        closing: CancellationToken::new(),
+        running: Mutex::new(HashSet::new()),
+    });
+    let mut daemon = Daemon {
+        config: config.clone(),
+        scheduler,
+        admin: Arc::clone(&admin),
+        shared,
+        portals: BTreeMap::new(),
+        reload,
+    };
+    for portal in &config.portals {
+        daemon.add_portal(portal.clone()).await?;
+    }
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    admin.set_ready(true);
+    notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(portals = config.portals.len(), "daemon ready");
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(daemon.control_loop(rx, http_stop, http_task));
+    Ok(DaemonHandle {
+        control: tx,
+        addr,
+        observer,
+        task,
+    })
+}
+
+impl Daemon {
+    async fn add_portal(&mut self, config: PortalConfig) -> Result<(), String> {
+        let client = self.shared.clients.client(&config.name, config.endpoint())?;
+        self.shared.observer.portal_added(&config.name);
+        let rt = Arc::new(PortalRuntime::new(config, client)?);
+        rt.schedule(&self.scheduler, &self.shared).await?;
+        self.portals.insert(rt.name.clone(), rt);
+        Ok(())
+    }
+
+    async fn remove_portal(&mut self, name: &str) {
+        if let Some(rt) = self.portals.remove(name) {
+            rt.unschedule(&self.scheduler).await;
+            self.shared.observer.portal_removed(name);
+            tracing::info!(portal = name, "portal removed");
+        }
+    }
+
+    async fn update_portal(&self, rt: &Arc<PortalRuntime>, config: PortalConfig) -> Result<(), String> {
+        let client = self.shared.clients.client(&config.name, config.endpoint())?;
+        let reschedule = rt.replace(config, client)?;
+        tracing::info!(portal = %rt.name, "portal changed");
+        if reschedule {
+            rt.schedule(&self.scheduler, &self.shared).await
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn control_loop(
+        mut self,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        http_stop: CancellationToken,
+        http_task: JoinHandle<()>,
+    ) -> Stopped {
+        let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+        let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        // Re-create jobs whose zone changed offset (DST) so they keep wall-clock time.
+        let mut zone_check = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                msg = control.recv() => match msg {
+                    Some(Control::Reload) => self.reload().await,
+                    Some(Control::Shutdown) | None => break,
+                },
+                _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[sd_notify::NotifyState::Watchdog]),
+                _ = zone_check.tick() => self.follow_zone_offsets().await,
+            }
+        }
+        self.shutdown(control, http_stop, http_task).await
+    }
+
+    async fn follow_zone_offsets(&self) {
+        for rt in self.portals.values() {
+            if rt.offset_changed().await {
+                tracing::info!(portal = %rt.name, "UTC offset changed: rescheduling");
+                if let Err(e) = rt.schedule(&self.scheduler, &self.shared).await {
+                    tracing::error!(portal = %rt.name, error = %e, "cannot reschedule");
+                }
+            }
+        }
+    }
+
+    async fn reload(&mut self) {
+        match sd_notify::NotifyState::monotonic_usec_now() {
+            Ok(usec) => notify(&[sd_notify::NotifyState::Reloading, usec]),
+            Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+        }
+        match (self.reload)() {
+            Err(errors) => {
+                for e in &errors.0 {
+                    tracing::error!(error = %e, "invalid configuration");
+                }
+                self.shared.observer.config_reload(Err(&errors.to_string()));
+            }
+            Ok(new) => self.apply(new).await,
+        }
+        notify(&[sd_notify::NotifyState::Ready]);
+    }
+
+    async fn apply(&mut self, new: Config) {
+        if new.server.listen != self.config.server.listen
+            || new.daemon.state_dir != self.config.daemon.state_dir
+            || new.daemon.max_concurrent_portals != self.config.daemon.max_concurrent_portals
+        {
+            tracing::warn!("server.listen, daemon.state_dir and daemon.max_concurrent_portals apply after a restart");
+        }
+        crate::logging::set_level(&new.log.level);
+        for w in &new.warnings {
+            tracing::warn!("{w}");
+        }
+        let gone: Vec<String> = self
+            .portals
+            .keys()
+            .filter(|name| new.portal(name).is_none())
+            .cloned()
+            .collect();
+        for name in gone {
+            self.remove_portal(&name).await;
+        }
+        let mut problems = Vec::new();
+        for portal in &new.portals {
+            let result = match self.portals.get(&portal.name).cloned() {
+                None => {
+                    tracing::info!(portal = %portal.name, "portal added");
+                    self.add_portal(portal.clone()).await
+                }
+                Some(rt) if *rt.config() != *portal => self.update_portal(&rt, portal.clone()).await,
+                Some(_) => Ok(()),
+            };
+            if let Err(e) = result {
+                problems.push(e);
+            }
+        }
+        let portals = new.portals.len();
+        self.config = new;
+        match problems.is_empty() {
+            true => self.shared.observer.config_reload(Ok(portals)),
+            false => self.shared.observer.config_reload(Err(&problems.join("; "))),
+        }
+    }
+
+    async fn shutdown(
+        mut self,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        http_stop: CancellationToken,
+        http_task: JoinHandle<()>,
+    ) -> Stopped {
+        tracing::info!("shutting down: no new passes; waiting for running ones");
+        self.admin.set_ready(false);
+        notify(&[sd_notify::NotifyState::Stopping]);
+        self.shared.closing.cancel();
+        let _ = self.scheduler.shutdown().await;
+        self.shared.passes.close();
+        let grace = self.config.daemon.shutdown_grace;
+        let stopped = tokio::select! {
+            () = self.shared.passes.wait() => {
+                tracing::info!("all passes finished");
+                Stopped::Gracefully
+            }
+            () = tokio::time::sleep(grace) => {
+                tracing::warn!(grace_secs = grace.as_secs(), "passes still running after the grace period: stopping anyway");
+                Stopped::Gracefully
+            }
+            msg = control.recv() => {
+                if msg == Some(Control::Shutdown) {
+                    tracing::warn!("second signal: stopping at once");
+                }
+                Stopped::Forced
+            }
+        };
+        self.admin.set_alive(false);
+        http_stop.cancel();
+        let _ = http_task.await;
+        stopped
+    }
+}

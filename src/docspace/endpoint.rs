@@ -1,0 +1,60 @@
+//! The calls of the backup API this product makes (docs/docspace-api.md): name,
+//! method, path. The names are the `endpoint` label of the request metrics.
+
+use reqwest::Method;
+
+/// One API call; the names are the metric's `endpoint` label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    GetSchedule,
+    GetHistory,
+    DeleteBackup,
+    DeleteHistory,
+    DeleteSchedule,
+    Authenticate,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 6] = [
+        Endpoint::GetSchedule,
+        Endpoint::GetHistory,
+        Endpoint::DeleteBackup,
+        Endpoint::DeleteHistory,
+        Endpoint::DeleteSchedule,
+        Endpoint::Authenticate,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Endpoint::GetSchedule => "get_schedule",
+            Endpoint::GetHistory => "get_history",
+            Endpoint::DeleteBackup => "delete_backup",
+            Endpoint::DeleteHistory => "delete_history",
+            Endpoint::DeleteSchedule => "delete_schedule",
+            Endpoint::Authenticate => "authenticate",
+        }
+    }
+
+    pub(super) fn method(&self) -> Method {
+        match self {
+            Endpoint::GetSchedule | Endpoint::GetHistory => Method::GET,
+            Endpoint::Authenticate => Method::POST,
+            _ => Method::DELETE,
+        }
+    }
+
+    pub(super) fn path(&self) -> &'static str {
+        match self {
+            Endpoint::GetSchedule => "/api/2.0/backup/getbackupschedule",
+            Endpoint::GetHistory => "/api/2.0/backup/getbackuphistory",
+            Endpoint::DeleteBackup => "/api/2.0/backup/deletebackup/",
+            Endpoint::DeleteHistory => "/api/2.0/backup/deletebackuphistory",
+            Endpoint::DeleteSchedule => "/api/2.0/backup/deletebackupschedule",
+            Endpoint::Authenticate => "/api/2.0/authentication",
+        }
+    }
+
+    pub(super) fn takes_dump(&self) -> bool {
+        !matches!(self, Endpoint::DeleteBackup | Endpoint::Authenticate)
+    }
+}

@@ -1,0 +1,350 @@
+//! The observer: the one place that turns what happened into metrics, `/status` and
+//! logs (as vector's internal events: each event logs and counts together, so the two
+//! cannot drift). Producers (the DocSpace client through its request hook, passes,
+//! the daemon) hand it plain data; nothing else updates a metric or the status.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::Outcome;
+use crate::docspace::{HookFactory, RequestEvent, RequestHook};
+use crate::metrics::Metrics;
+use crate::pass::{PassReport, PortalRead};
+use crate::retention::{Doubt, Guard, Scope};
+use crate::status::{PassSummary, Status};
+
+/// Outcomes of `runs_total`.
+const RUN_OUTCOMES: [&str; 3] = ["success", "failure", "skipped"];
+/// Outcomes of `history_clears_total`.
+const CLEAR_OUTCOMES: [&str; 3] = ["deleted", "failed", "dry_run"];
+
+pub struct Observer {
+    metrics: Arc<Metrics>,
+    status: Status,
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Observer {
+    pub fn new() -> Self {
+        Observer {
+            metrics: Arc::new(Metrics::new()),
+            status: Status::default(),
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// `/status` as JSON.
+    pub fn status_json(&self, ready: bool) -> serde_json::Value {
+        self.status.json(ready)
+    }
+
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// A portal joined: every series it has is created at zero, so rates and alerts
+    /// work from the first scrape.
+    pub fn portal_added(&self, portal: &str) {
+        let m = &self.metrics;
+        for outcome in RUN_OUTCOMES {
+            m.runs_total.with_label_values(&[portal, outcome]);
+        }
+        for outcome in Outcome::ALL {
+            m.deletions_total.with_label_values(&[portal, outcome.as_str()]);
+        }
+        for label in Guard::ALL
+            .iter()
+            .map(Guard::as_str)
+            .chain(Doubt::ALL.iter().map(Doubt::as_str))
+        {
+            m.guard_blocks_total.with_label_values(&[portal, label]);
+        }
+        for outcome in CLEAR_OUTCOMES {
+            m.history_clears_total.with_label_values(&[portal, outcome]);
+        }
+        m.policy_conflict.with_label_values(&[portal]);
+        self.status.update(portal, |_| {});
+    }
+
+    /// A portal left (a reload removed it, or a one-shot pass is over): its series
+    /// and status go.
+    pub fn portal_removed(&self, portal: &str) {
+        self.metrics.remove_portal(portal);
+        self.status.remove(portal);
+    }
+
+    /// A tick that found the previous pass of the portal still running.
+    pub fn pass_skipped(&self, portal: &str, why: &str) {
+        tracing::warn!(portal, "{why}: tick skipped");
+        self.metrics.runs_total.with_label_values(&[portal, "skipped"]).inc();
+    }
+
+    pub fn next_run(&self, portal: &str, at: Option<DateTime<Utc>>) {
+        match at {
+            Some(t) => self
+                .metrics
+                .next_run_timestamp_seconds
+                .with_label_values(&[portal])
+                .set(unix(t)),
+            None => {
+                let _ = self.metrics.next_run_timestamp_seconds.remove_label_values(&[portal]);
+            }
+        }
+        self.status.update(portal, |s| s.next_run = at);
+    }
+
+    pub fn pass_started(&self, portal: &str) {
+        self.status.update(portal, |s| s.running = true);
+    }
+
+    pub fn config_reload(&self, result: Result<usize, &str>) {
+        match result {
+            Ok(portals) => {
+                tracing::info!(portals, "configuration reloaded");
+                self.metrics.config_reloads_total.with_label_values(&["success"]).inc();
+            }
+            Err(errors) => {
+                tracing::error!(errors, "configuration reload failed: keeping the running configuration");
+                self.metrics.config_reloads_total.with_label_values(&["failure"]).inc();
+            }
+        }
+    }
+
+    /// A finished pass: logs what it did and updates every per-portal metric and the
+    /// portal's status.
+    pub fn pass_finished(&self, r: &PassReport) {
+        let p = r.portal.as_str();
+        if let Some(read) = &r.read {
+            log_plan(p, read);
+        }
+        log_changes(r);
+        match &r.error {
+            None => tracing::info!(
+                portal = p,
+                kept = r.kept(),
+                deleted = r.count(Outcome::Deleted),
+                already_gone = r.count(Outcome::AlreadyGone),
+                dry_run = r.count(Outcome::DryRun),
+                blocked = r.blocked(),
+                "retention pass finished"
+            ),
+            Some(e) => tracing::error!(portal = p, error = %e, "retention pass failed"),
+        }
+        self.count_pass(r);
+        let summary = PassSummary {
+            started: r.started,
+            finished: r.finished,
+            outcome: if r.succeeded() { "success" } else { "failure" },
+            kept: r.kept(),
+            deleted: r.count(Outcome::Deleted) + r.count(Outcome::AlreadyGone),
+            would_delete: r.count(Outcome::DryRun),
+            failed: r.count(Outcome::Failed),
+            blocked: r.blocked(),
+            error: r.error.clone(),
+        };
+        self.status.update(p, |s| {
+            s.last_pass = Some(summary);
+            s.running = false;
+        });
+    }
+
+    fn count_pass(&self, r: &PassReport) {
+        let (m, p) = (&self.metrics, r.portal.as_str());
+        let outcome = if r.succeeded() { "success" } else { "failure" };
+        m.runs_total.with_label_values(&[p, outcome]).inc();
+        let took = (r.finished - r.started).to_std().unwrap_or_default();
+        m.run_duration_seconds
+            .with_label_values(&[p])
+            .observe(took.as_secs_f64());
+        m.last_run_timestamp_seconds
+            .with_label_values(&[p])
+            .set(unix(r.finished));
+        if r.succeeded() {
+            m.last_success_timestamp_seconds
+                .with_label_values(&[p])
+                .set(unix(r.finished));
+        }
+        for d in &r.deletions {
+            m.deletions_total.with_label_values(&[p, d.outcome.as_str()]).inc();
+        }
+        if let Some(clear) = &r.clear {
+            m.history_clears_total
+                .with_label_values(&[p, clear.outcome.as_str()])
+                .inc();
+            if clear.outcome != Outcome::Failed {
+                m.deletions_total
+                    .with_label_values(&[p, clear.outcome.as_str()])
+                    .inc_by(clear.records as u64);
+            }
+        }
+        let Some(read) = &r.read else { return };
+        let plan = &read.plan;
+        m.backups.with_label_values(&[p]).set(plan.managed as i64);
+        m.planned_deletions
+            .with_label_values(&[p])
+            .set(plan.deletion_count() as i64);
+        let blocks = plan
+            .guards
+            .iter()
+            .map(|(g, n)| (g.as_str(), n))
+            .chain(plan.doubtful.iter().map(|(d, n)| (d.as_str(), n)));
+        for (label, n) in blocks {
+            m.guard_blocks_total.with_label_values(&[p, label]).inc_by(*n as u64);
+        }
+        match plan.newest_managed {
+            Some(t) => m.newest_backup_timestamp_seconds.with_label_values(&[p]).set(unix(t)),
+            None => {
+                let _ = m.newest_backup_timestamp_seconds.remove_label_values(&[p]);
+            }
+        }
+        let schedule = read.schedule.as_ref();
+        m.schedule_present
+            .with_label_values(&[p])
+            .set(i64::from(schedule.is_some()));
+        match schedule.and_then(|s| s.last_backup_time.instant()) {
+            Some(t) => m
+                .schedule_last_backup_timestamp_seconds
+                .with_label_values(&[p])
+                .set(unix(t)),
+            None => {
+                let _ = m.schedule_last_backup_timestamp_seconds.remove_label_values(&[p]);
+            }
+        }
+        m.schedule_backups_stored
+            .with_label_values(&[p])
+            .set(schedule.and_then(|s| s.backups_stored).map_or(0, i64::from));
+        m.policy_conflict
+            .with_label_values(&[p])
+            .set(i64::from(read.policy_conflict.is_some()));
+    }
+}
+
+/// What the plan of a pass deserves to be told: stale portals, doubtful records, and
+/// a schedule that fights the policy.
+fn log_plan(portal: &str, read: &PortalRead) {
+    let plan = &read.plan;
+    for (guard, n) in &plan.guards {
+        // A stale portal is news; the limits holding back a backlog are routine.
+        match guard {
+            Guard::Stale => tracing::warn!(portal, guard = guard.as_str(), blocked = n, "guard kept backups"),
+            _ => tracing::info!(portal, guard = guard.as_str(), blocked = n, "guard kept backups"),
+        }
+    }
+    for (doubt, n) in &plan.doubtful {
+        tracing::info!(portal, guard = doubt.as_str(), blocked = n, "guard kept backups");
+    }
+    for e in plan.entries.iter().filter(|e| matches!(e.scope, Scope::Doubtful(_))) {
+        tracing::warn!(
+            portal,
+            backup = %e.record.id,
+            reason = %e.reasons.first().map(ToString::to_string).unwrap_or_default(),
+            "doubtful record kept"
+        );
+    }
+    if let (Some(pos), Some(s)) = (read.policy_conflict, &read.schedule) {
+        tracing::warn!(
+            portal,
+            backups_stored = s.backups_stored.unwrap_or(0),
+            first_lost = pos + 1,
+            "the schedule keeps fewer scheduled backups than the policy: the server's own cleaner will delete \
+             backups the policy keeps; raise backupsStored in the portal's backup schedule"
+        );
+    }
+    tracing::debug!(
+        portal,
+        records = plan.entries.len(),
+        managed = plan.managed,
+        delete = plan.deletion_count(),
+        "plan"
+    );
+}
+
+/// One line per change a pass made (or, in a dry run, would have made).
+fn log_changes(r: &PassReport) {
+    let portal = r.portal.as_str();
+    for d in &r.deletions {
+        match d.outcome {
+            Outcome::DryRun => tracing::info!(portal, backup = %d.id, "dry run: would delete"),
+            Outcome::Failed => tracing::error!(
+                portal,
+                backup = %d.id,
+                error = d.error.as_deref().unwrap_or(""),
+                "deletion failed"
+            ),
+            other => tracing::info!(portal, backup = %d.id, outcome = other.as_str(), "backup deleted"),
+        }
+    }
+    if !r.unexpectedly_missing.is_empty() {
+        tracing::warn!(
+            portal,
+            missing = ?r.unexpectedly_missing,
+            "backups vanished from the history during the pass without being deleted by it"
+        );
+    }
+    if let Some(c) = &r.clear {
+        match c.outcome {
+            Outcome::DryRun => tracing::info!(portal, records = c.records, "dry run: would clear the whole history"),
+            Outcome::Failed => tracing::error!(
+                portal,
+                error = c.error.as_deref().unwrap_or(""),
+                "clearing the history failed"
+            ),
+            _ => tracing::info!(portal, records = c.records, "history cleared"),
+        }
+    }
+}
+
+/// Counts one portal's requests.
+struct PortalRequests {
+    metrics: Arc<Metrics>,
+    portal: String,
+}
+
+impl RequestHook for PortalRequests {
+    fn request(&self, e: RequestEvent) {
+        let status = e.status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        let endpoint = e.endpoint.as_str();
+        tracing::debug!(portal = %self.portal, endpoint, status = %status, elapsed_ms = e.elapsed.as_millis() as u64, attempt = e.attempt, "api request");
+        self.metrics
+            .api_requests_total
+            .with_label_values(&[&self.portal, endpoint, &status])
+            .inc();
+        self.metrics
+            .api_request_duration_seconds
+            .with_label_values(&[endpoint])
+            .observe(e.elapsed.as_secs_f64());
+    }
+}
+
+impl HookFactory for Observer {
+    fn hook(&self, portal: &str) -> Arc<dyn RequestHook> {
+        Arc::new(PortalRequests {
+            metrics: Arc::clone(&self.metrics),
+            portal: portal.to_string(),
+        })
+    }
+}
+
+fn unix(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+impl crate::admin::Views for Observer {
+    fn metrics(&self) -> String {
+        self.render_metrics()
+    }
+
+    fn status(&self, ready: bool) -> String {
+        self.status_json(ready).to_string()
+    }
+}

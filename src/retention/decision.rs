@@ -1,0 +1,194 @@
+//! What the planner decides about one record: the action, the scope it was
+//! classified into, and the reasons, whose text is the same in the plan, the audit
+//! log and the logs.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use smallvec::SmallVec;
+
+use super::policy::Rule;
+use crate::calendar::CalDuration;
+use crate::wire::{BackupId, HistoryRecord, Period};
+
+/// What the planner knows besides the records: the instant it plans for, the portal's
+/// zone, and the schedule's period (for `stale_after = "auto"`).
+#[derive(Clone, Debug)]
+pub struct PlanContext {
+    pub now: DateTime<Utc>,
+    pub tz: Tz,
+    pub schedule_period: Option<Period>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Keep,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Keep => "keep",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// A kind of record too doubtful to decide on: kept, counted, left out of the rules
+/// and the guards. Not a guard, though `plan --json` lists them beside the guards and
+/// the metric counts them in `guard_blocks_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Doubt {
+    /// `createdOn` beyond `now + future_tolerance_secs`.
+    Future,
+    /// A date, id or storage type we cannot read.
+    Unparseable,
+}
+
+impl Doubt {
+    pub const ALL: [Doubt; 2] = [Doubt::Future, Doubt::Unparseable];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Doubt::Future => "future",
+            Doubt::Unparseable => "unparseable",
+        }
+    }
+}
+
+/// One reason of a decision. Its text is the same in the plan, the audit log and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Kept by a rule; `within` is the window of a window rule.
+    Kept {
+        rule: Rule,
+        within: Option<CalDuration>,
+        oldest: bool,
+    },
+    Protected,
+    /// Storage type outside `storage_types`: never touched, not counted.
+    NotManaged,
+    /// A storage type number or name we do not know.
+    UnknownStorageType,
+    /// A record we cannot read well enough to decide on (date, id).
+    Unparseable(String),
+    /// `createdOn` beyond `now + future_tolerance_secs`.
+    Future {
+        tolerance_secs: u64,
+    },
+    /// Another record with the same id is kept, so this id must not be deleted.
+    DuplicateOfKept,
+    Blocked(GuardLimit),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Kept { rule, within, oldest } => {
+                if *oldest {
+                    f.write_str("oldest ")?;
+                }
+                f.write_str(rule.def().reason)?;
+                match within {
+                    Some(d) => write!(f, " {d}"),
+                    None => Ok(()),
+                }
+            }
+            Reason::Protected => f.write_str("protected"),
+            Reason::NotManaged => f.write_str("storage type not managed"),
+            Reason::UnknownStorageType => f.write_str("unparseable: unknown storage type"),
+            Reason::Unparseable(detail) => write!(f, "unparseable: {detail}"),
+            Reason::Future { tolerance_secs } => {
+                write!(f, "future: created after now + {tolerance_secs}s")
+            }
+            Reason::DuplicateOfKept => f.write_str("duplicate id of a kept backup"),
+            Reason::Blocked(limit) => limit.fmt(f),
+        }
+    }
+}
+
+/// How the planner classified a record before the rules ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Takes part in rules and guards.
+    Managed,
+    /// Outside `storage_types`.
+    NotManaged,
+    /// Kept because we cannot trust it.
+    Doubtful(Doubt),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanEntry {
+    pub record: HistoryRecord,
+    /// The record's id, when it is a GUID (only then can it be deleted).
+    pub id: Option<BackupId>,
+    pub scope: Scope,
+    pub action: Action,
+    /// Inline for up to two reasons: a large history is mostly single-reason
+    /// (or reason-less) entries, and this keeps them off the heap.
+    pub reasons: SmallVec<[Reason; 2]>,
+}
+
+impl PlanEntry {
+    pub fn created(&self) -> Option<DateTime<Utc>> {
+        self.record.created_on.instant()
+    }
+}
+
+/// A guard, in the order they apply; the names are the metric's `guard` label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Guard {
+    Stale,
+    MinKeep,
+    MaxFraction,
+    MaxDeletions,
+}
+
+impl Guard {
+    pub const ALL: [Guard; 4] = [Guard::Stale, Guard::MinKeep, Guard::MaxFraction, Guard::MaxDeletions];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Guard::Stale => "stale",
+            Guard::MinKeep => "min_keep",
+            Guard::MaxFraction => "max_fraction",
+            Guard::MaxDeletions => "max_deletions",
+        }
+    }
+}
+
+/// Why a deletion was blocked, with the limit that applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardLimit {
+    Stale { after: CalDuration },
+    MinKeep { min: u32 },
+    MaxFraction { limit: usize, managed: usize },
+    MaxDeletions { limit: u32 },
+}
+
+impl GuardLimit {
+    pub fn guard(&self) -> Guard {
+        match self {
+            GuardLimit::Stale { .. } => Guard::Stale,
+            GuardLimit::MinKeep { .. } => Guard::MinKeep,
+            GuardLimit::MaxFraction { .. } => Guard::MaxFraction,
+            GuardLimit::MaxDeletions { .. } => Guard::MaxDeletions,
+        }
+    }
+}
+
+impl std::fmt::Display for GuardLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardLimit::Stale { after } => write!(f, "stale: newest backup is older than {after}"),
+            GuardLimit::MinKeep { min } => write!(f, "min_keep: keeps at least {min}"),
+            GuardLimit::MaxFraction { limit, managed } => {
+                write!(f, "max_fraction: at most {limit} of {managed} per pass")
+            }
+            GuardLimit::MaxDeletions { limit } => write!(f, "max_deletions: at most {limit} per pass"),
+        }
+    }
+}

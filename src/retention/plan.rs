@@ -1,0 +1,247 @@
+//! [`plan_retention`]: every record of one portal, keep or delete, and why.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use smallvec::SmallVec;
+
+use super::decision::{Action, Doubt, Guard, PlanContext, PlanEntry, Reason, Scope};
+use super::guards::apply_guards;
+use super::policy::RetentionPolicy;
+use super::rules::RuleEngine;
+use crate::wire::{BackupId, HistoryRecord, WireTime};
+
+/// The outcome of planning one portal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Every record, newest first (ties by ascending id); undatable records last.
+    pub entries: Vec<PlanEntry>,
+    /// How many deletions each guard blocked, in guard order, only guards that
+    /// blocked something.
+    pub guards: Vec<(Guard, usize)>,
+    /// How many doubtful records of each kind were kept, only kinds that occurred.
+    pub doubtful: Vec<(Doubt, usize)>,
+    /// Records that took part in rules and guards.
+    pub managed: usize,
+    pub newest_managed: Option<DateTime<Utc>>,
+    /// Delete the whole history with one call (docs/reference.md, "Clearing").
+    pub clear_history: bool,
+}
+
+impl Plan {
+    pub fn deletions(&self) -> impl Iterator<Item = &PlanEntry> {
+        self.entries.iter().filter(|e| e.action == Action::Delete)
+    }
+
+    pub fn deletion_count(&self) -> usize {
+        self.deletions().count()
+    }
+
+    pub fn kept_count(&self) -> usize {
+        self.entries.len() - self.deletion_count()
+    }
+
+    /// Deletions one guard blocked.
+    pub fn blocked(&self, guard: Guard) -> usize {
+        self.guards.iter().find(|(g, _)| *g == guard).map_or(0, |(_, n)| *n)
+    }
+
+    /// Doubtful records of one kind.
+    pub fn doubtful_count(&self, doubt: Doubt) -> usize {
+        self.doubtful.iter().find(|(d, _)| *d == doubt).map_or(0, |(_, n)| *n)
+    }
+
+    /// Deletions blocked by all guards together.
+    pub fn blocked_deletions(&self) -> usize {
+        self.guards.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Decides for every record of one portal. The steps, in order: scope and doubtful
+/// records, restic's rules, `protect`, duplicates, then the guards.
+pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx: &PlanContext) -> Plan {
+    let future_limit = i64::try_from(policy.future_tolerance_secs)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|d| ctx.now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let entries: Vec<PlanEntry> = records
+        .into_iter()
+        .map(|record| classify(record, policy, future_limit))
+        .collect();
+
+    // Newest first, ties by ascending id; records without a date go last, in the
+    // order the server sent them (a stable sort keeps it).
+    let mut entries = newest_first(entries);
+
+    let managed: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].scope == Scope::Managed)
+        .collect();
+    let times: Vec<DateTime<Utc>> = managed
+        .iter()
+        .map(|&i| entries[i].created().expect("managed records have a date"))
+        .collect();
+
+    apply_rules(&mut entries, &managed, &times, policy, ctx);
+    if !policy.protect.is_empty() {
+        for &i in &managed {
+            if entries[i].id.is_some_and(|id| policy.protect.contains(&id)) {
+                entries[i].action = Action::Keep;
+                entries[i].reasons.push(Reason::Protected);
+            }
+        }
+    }
+    keep_duplicates_of_kept(&mut entries);
+
+    let mut doubtful: Vec<(Doubt, usize)> = Vec::new();
+    for e in &entries {
+        if let Scope::Doubtful(d) = e.scope {
+            match doubtful.iter_mut().find(|(k, _)| *k == d) {
+                Some((_, n)) => *n += 1,
+                None => doubtful.push((d, 1)),
+            }
+        }
+    }
+    doubtful.sort();
+
+    // Candidates oldest first: the limits delete the oldest and save the newest.
+    let candidates: Vec<usize> = managed
+        .iter()
+        .rev()
+        .copied()
+        .filter(|&i| entries[i].action == Action::Delete)
+        .collect();
+    let newest_managed = times.first().copied();
+    let guards = apply_guards(&mut entries, candidates, managed.len(), newest_managed, policy, ctx);
+
+    let clear_history = policy.clear_history
+        && policy.min_keep == 0
+        && policy.storage_types.is_empty()
+        && !entries.is_empty()
+        && entries.iter().all(|e| e.action == Action::Delete);
+
+    Plan {
+        entries,
+        guards,
+        doubtful,
+        managed: managed.len(),
+        newest_managed,
+        clear_history,
+    }
+}
+
+fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateTime<Utc>) -> PlanEntry {
+    let id = BackupId::parse(&record.id);
+    let (scope, reason) = if !policy.manages(&record.storage_type) {
+        (Scope::NotManaged, Reason::NotManaged)
+    } else if !record.storage_type.is_known() {
+        (Scope::Doubtful(Doubt::Unparseable), Reason::UnknownStorageType)
+    } else if !matches!(record.created_on, WireTime::At(_)) {
+        let detail = match &record.created_on {
+            WireTime::Missing => "no createdOn".to_string(),
+            WireTime::Never => "createdOn is 0001-01-01".to_string(),
+            other => format!("createdOn {other}"),
+        };
+        (Scope::Doubtful(Doubt::Unparseable), Reason::Unparseable(detail))
+    } else if id.is_none() {
+        let detail = if record.id.is_empty() {
+            "no id".to_string()
+        } else {
+            "id is not a GUID".to_string()
+        };
+        (Scope::Doubtful(Doubt::Unparseable), Reason::Unparseable(detail))
+    } else if record.created_on.instant().is_some_and(|t| t > future_limit) {
+        (
+            Scope::Doubtful(Doubt::Future),
+            Reason::Future {
+                tolerance_secs: policy.future_tolerance_secs,
+            },
+        )
+    } else {
+        return PlanEntry {
+            record,
+            id,
+            scope: Scope::Managed,
+            action: Action::Delete,
+            reasons: SmallVec::new(),
+        };
+    };
+    PlanEntry {
+        record,
+        id,
+        scope,
+        action: Action::Keep,
+        reasons: smallvec::smallvec![reason],
+    }
+}
+
+/// restic's `ApplyPolicy` over the managed records (`managed` indexes `entries`,
+/// newest first, `times` their instants).
+fn apply_rules(
+    entries: &mut [PlanEntry],
+    managed: &[usize],
+    times: &[DateTime<Utc>],
+    policy: &RetentionPolicy,
+    ctx: &PlanContext,
+) {
+    // restic's "latest": the newest backup that is not in the future.
+    let latest = times.iter().copied().find(|t| *t < ctx.now);
+    let mut rules = RuleEngine::new(policy, latest, ctx.tz);
+    let n = managed.len();
+    for (nr, (&i, &t)) in managed.iter().zip(times).enumerate() {
+        let reasons = &mut entries[i].reasons;
+        if rules.consider(t, nr, nr + 1 == n, reasons) {
+            entries[i].action = Action::Keep;
+        }
+    }
+}
+
+/// Sorts newest first, ties by ascending id, undatable records last in the server's
+/// order. Sorts small keys, then moves the (large) entries into place by following
+/// the permutation's cycles: each entry moves once, nothing is allocated for them.
+fn newest_first(mut entries: Vec<PlanEntry>) -> Vec<PlanEntry> {
+    let mut order: Vec<(Option<DateTime<Utc>>, u32)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.created(), i as u32))
+        .collect();
+    order.sort_by(|(ta, ia), (tb, ib)| match (ta, tb) {
+        (Some(x), Some(y)) => y
+            .cmp(x)
+            .then_with(|| entries[*ia as usize].record.id.cmp(&entries[*ib as usize].record.id)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => ia.cmp(ib),
+    });
+    // Position k must receive the entry now at source[k].
+    let mut source: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    for start in 0..source.len() {
+        let mut k = start;
+        while source[k] as usize != start && source[k] != u32::MAX {
+            let from = source[k] as usize;
+            entries.swap(k, from);
+            source[k] = u32::MAX;
+            k = from;
+        }
+        source[k] = u32::MAX;
+    }
+    entries
+}
+
+/// Deleting one record of an id deletes them all; if any record with the id is kept,
+/// none may be deleted.
+fn keep_duplicates_of_kept(entries: &mut [PlanEntry]) {
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    if entries.iter().filter_map(|e| e.id).all(|id| seen.insert(id)) {
+        return;
+    }
+    let kept: std::collections::HashSet<BackupId> = entries
+        .iter()
+        .filter(|e| e.action == Action::Keep)
+        .filter_map(|e| e.id)
+        .collect();
+    for e in entries.iter_mut() {
+        if e.action == Action::Delete && e.id.is_some_and(|id| kept.contains(&id)) {
+            e.action = Action::Keep;
+            e.reasons.push(Reason::DuplicateOfKept);
+        }
+    }
+}

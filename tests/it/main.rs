@@ -1,0 +1,13 @@
+//! The integration tests, one binary (one link, one harness): the real binary, the
+//! daemon in-process, passes against wiremock and the built-in simulator.
+#![allow(dead_code)]
+
+mod harness;
+
+mod cli;
+mod daemon;
+mod faults;
+mod monitoring;
+mod pass;
+mod properties;
+mod secrets;
