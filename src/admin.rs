@@ -7,14 +7,14 @@
 //! function of method and path, so it is tested without a socket.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use hyper::{Method, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::listener::{Body, respond};
+use crate::listener::{Body, Limits, respond};
 
 /// What the admin endpoints show, rendered on request.
 pub trait Views: Send + Sync {
@@ -28,8 +28,13 @@ pub trait Views: Send + Sync {
 pub struct Admin {
     /// `/readyz`: config loaded and jobs scheduled, and not shutting down.
     ready: AtomicBool,
-    /// `/healthz`: the scheduler is running.
+    /// `/healthz`: the scheduler was started and not stopped…
     alive: AtomicBool,
+    /// …and its heartbeat job ran lately: milliseconds after `born`, and how old it
+    /// may get (0: no heartbeat is watched).
+    last_beat: AtomicU64,
+    beat_stale_after_ms: AtomicU64,
+    born: Instant,
     views: Arc<dyn Views>,
 }
 
@@ -38,8 +43,24 @@ impl Admin {
         Admin {
             ready: AtomicBool::new(false),
             alive: AtomicBool::new(false),
+            last_beat: AtomicU64::new(0),
+            beat_stale_after_ms: AtomicU64::new(0),
+            born: Instant::now(),
             views,
         }
+    }
+
+    /// Watches the scheduler's heartbeat: `/healthz` fails once none came for `stale`.
+    pub fn watch_heartbeat(&self, stale: Duration) {
+        self.beat();
+        self.beat_stale_after_ms
+            .store(stale.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The scheduler is alive now.
+    pub fn beat(&self) {
+        self.last_beat
+            .store(self.born.elapsed().as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -55,7 +76,9 @@ impl Admin {
     }
 
     fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::SeqCst)
+        let stale = self.beat_stale_after_ms.load(Ordering::SeqCst);
+        let age = (self.born.elapsed().as_millis() as u64).saturating_sub(self.last_beat.load(Ordering::SeqCst));
+        self.alive.load(Ordering::SeqCst) && (stale == 0 || age <= stale)
     }
 }
 
@@ -82,11 +105,20 @@ pub fn route(admin: &Admin, method: &Method, path: &str) -> Response<Body> {
         ),
         "/healthz" if admin.is_alive() => respond(StatusCode::OK, TEXT, "ok\n"),
         "/healthz" => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, "scheduler not running\n"),
+
         "/readyz" if admin.is_ready() => respond(StatusCode::OK, TEXT, "ready\n"),
         "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n"),
         _ => respond(StatusCode::OK, "application/json", admin.views.status(admin.is_ready())),
     }
 }
+
+/// What one client may take of the admin server (docs/reference.md, "Gates"): a
+/// connection that sends no headers for 10 s is dropped, and at most 64 are served at
+/// once, so a scraper gone wrong or a slow client cannot starve `/healthz`.
+pub const LIMITS: Limits = Limits {
+    header_timeout: Some(Duration::from_secs(10)),
+    max_connections: Some(64),
+};
 
 /// Serves the admin endpoints on `listener` until `stop` is cancelled.
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, stop: CancellationToken) {
@@ -98,6 +130,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, stop: CancellationT
         },
         stop,
         Duration::from_secs(2),
+        LIMITS,
     )
     .await
 }
@@ -137,6 +170,13 @@ mod tests {
         assert_eq!(get("/metrics"), (200, "m 1\n".into()));
         assert_eq!(get("/status"), (200, "{\"ready\":true}".into()));
         assert_eq!(get("/nope").0, 404);
+        // A scheduler whose heartbeat stopped is not alive.
+        admin.watch_heartbeat(Duration::from_millis(50));
+        assert_eq!(get("/healthz").0, 200);
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(get("/healthz"), (503, "scheduler not running\n".into()));
+        admin.beat();
+        assert_eq!(get("/healthz").0, 200);
         let post = route(&admin, &Method::POST, "/metrics");
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.headers()[hyper::header::ALLOW], "GET, HEAD");

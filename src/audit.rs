@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wire::rfc3339;
 
 pub const AUDIT_FILE: &str = "audit.jsonl";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     DeleteBackup,
@@ -25,7 +25,7 @@ pub enum AuditAction {
     DeleteSchedule,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Intent,
@@ -33,7 +33,7 @@ pub enum Phase {
 }
 
 /// The outcome of one change, as logged, counted and printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Deleted,
@@ -56,7 +56,7 @@ impl Outcome {
 }
 
 /// One line of the audit log.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub ts: String,
     pub portal: String,
@@ -70,6 +70,10 @@ pub struct AuditEntry {
     pub outcome: Option<Outcome>,
     pub http_status: Option<u16>,
     pub error: Option<String>,
+    /// On result lines written by recovery: the change was interrupted (a crash, a
+    /// kill) and its outcome was settled later (docs/reference.md, "Interrupted changes").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
 }
 
 impl AuditEntry {
@@ -88,6 +92,7 @@ impl AuditEntry {
             outcome: None,
             http_status: None,
             error: None,
+            recovered: false,
         }
     }
 
@@ -171,6 +176,50 @@ impl AuditLog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the next line will start (the file's length now).
+    pub fn end(&self) -> Result<u64, String> {
+        std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|e| format!("cannot read the audit log {}: {e}", self.path.display()))
+    }
+
+    /// `portal`'s lines from byte `offset` on, in order. A line cut at `offset` (another
+    /// process was writing) is skipped; lines that are not audit entries are ignored.
+    pub fn lines_since(&self, offset: u64, portal: &str) -> Result<Vec<AuditEntry>, String> {
+        use std::io::{BufRead, Read, Seek, SeekFrom};
+        let shown = |e: std::io::Error| format!("cannot read the audit log {}: {e}", self.path.display());
+        let mut file = File::open(&self.path).map_err(shown)?;
+        let len = file.metadata().map_err(shown)?.len();
+        // A log shorter than the mark was replaced (rotated): read all of it.
+        let start = if offset > len { 0 } else { offset };
+        let mut cut = false;
+        if start > 0 {
+            file.seek(SeekFrom::Start(start - 1)).map_err(shown)?;
+            let mut before = [0u8];
+            file.read_exact(&mut before).map_err(shown)?;
+            cut = before[0] != b'\n';
+        }
+        let mut reader = std::io::BufReader::new(file);
+        let mut entries = Vec::new();
+        let mut line = Vec::new();
+        let mut first = true;
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).map_err(shown)? == 0 {
+                break;
+            }
+            if std::mem::take(&mut first) && cut {
+                continue;
+            }
+            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&line)
+                && entry.portal == portal
+            {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
     }
 
     /// Appends one line and waits until it is on disk.

@@ -136,6 +136,9 @@ pub enum BackupCommand {
         ids: Vec<BackupId>,
         #[arg(long)]
         yes: bool,
+        /// Delete backups the portal's `protect` list names too
+        #[arg(long)]
+        force_protected: bool,
     },
 }
 
@@ -245,8 +248,13 @@ async fn dispatch(cli: Cli) -> Ended {
             Ok(t) => operator::history_clear(&t, yes).await,
             Err(ended) => ended,
         },
-        Command::Backup(BackupCommand::Delete { target, ids, yes }) => match resolve(&ctx, target) {
-            Ok(t) => operator::backup_delete(&t, &ids, yes).await,
+        Command::Backup(BackupCommand::Delete {
+            target,
+            ids,
+            yes,
+            force_protected,
+        }) => match resolve(&ctx, target) {
+            Ok(t) => operator::backup_delete(&t, &ids, yes, force_protected).await,
             Err(ended) => ended,
         },
     }

@@ -124,7 +124,11 @@ pub async fn run(dry_run: bool) -> Ended {
         println!();
     }
 
-    let handle = match crate::daemon::start(config.clone(), Box::new(move || Ok(config.clone()))).await {
+    let signals = match crate::daemon::Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
+    let handle = match crate::daemon::start(config.clone(), std::sync::Arc::new(move || Ok(config.clone()))).await {
         Ok(h) => h,
         Err(e) => return fail(format!("{e}\n(is another demo or daemon using {DEMO_LISTEN}?)")),
     };
@@ -140,7 +144,7 @@ pub async fn run(dry_run: bool) -> Ended {
     );
     println!("Stop with Ctrl-C.");
     println!();
-    crate::daemon::forward_signals(handle.controller());
+    signals.forward(handle.controller());
     let stopped = handle.wait().await;
     drop(sim);
     match stopped {

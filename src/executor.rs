@@ -1,19 +1,47 @@
 //! The executor: the only code that changes a portal. Every DELETE the product sends
 //! (a pass, `once`, `schedule delete`, `history clear`, `backup delete`) goes through
-//! an [`Executor`], which carries decisions out in the order that is safe against the
-//! server's traps (docs/docspace-api.md): deletions go one at a time, in the order
-//! given, each preceded by a flushed audit intent; the outcome of every change is
-//! settled by reading the portal again, never by the server's answer alone; a dry run
-//! writes the same audit lines and sends nothing.
+//! an [`Executor`], which enforces every gate itself (docs/reference.md, "Gates"), so
+//! that no caller can forget one:
+//!
+//! - **one writer**: opening an executor takes the portal's lock, or fails;
+//! - **interrupted changes first**: intents an earlier holder left without a result
+//!   are settled by reading the portal before anything else happens;
+//! - **dry run**: the same audit lines, marked `dry_run`, and no request;
+//! - **protect**: a protected backup is never deleted unless the operator forces it,
+//!   and a history holding one is never cleared.
+//!
+//! Changes are carried out in the order that is safe against the server's traps
+//! (docs/docspace-api.md, "Traps"): one at a time, in the order given, each after a
+//! flushed audit intent; the outcome of every change is settled by reading the portal
+//! again, never by the server's answer alone.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditAction, AuditEntry, AuditLog, Outcome};
+use crate::audit::{AuditAction, AuditEntry, Outcome, Phase};
+use crate::config::PortalConfig;
 use crate::docspace::{ApiError, ApiErrorKind, DocSpaceClient};
+use crate::lock::{Batch, LockError, PortalLock};
+use crate::state::StateDir;
 use crate::wire::{BackupId, HistoryRecord};
+
+/// The gates a portal's config sets for every change to it.
+#[derive(Clone, Debug, Default)]
+pub struct Gates {
+    pub dry_run: bool,
+    pub protect: BTreeSet<BackupId>,
+}
+
+impl Gates {
+    /// A configured portal's gates (`--dry-run` is already folded into `dry_run`).
+    pub fn of(portal: &PortalConfig) -> Self {
+        Gates {
+            dry_run: portal.dry_run,
+            protect: portal.retention.protect.clone(),
+        }
+    }
+}
 
 /// One backup to delete, with what the audit log says about it.
 #[derive(Debug, Clone)]
@@ -72,7 +100,7 @@ pub struct Deletions {
     pub results: Vec<DeletionResult>,
     /// Ids in the history after the deletions; `None` if it was not read again.
     pub present_after: Option<HashSet<BackupId>>,
-    /// Why the run stopped early or could not be verified.
+    /// Why the run stopped early, was refused, or could not be verified.
     pub error: Option<String>,
 }
 
@@ -86,6 +114,32 @@ pub struct ClearResult {
     pub error: Option<String>,
 }
 
+/// Why a clear was not even tried.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClearRefused {
+    /// The history holds protected backups.
+    Protected(Vec<BackupId>),
+    /// The history is not what the caller decided on any more.
+    Changed,
+    /// The history could not be read again.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for ClearRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClearRefused::Protected(ids) => write!(
+                f,
+                "refusing to clear the history: it holds protected backup{} {}",
+                if ids.len() == 1 { "" } else { "s" },
+                list(ids)
+            ),
+            ClearRefused::Changed => f.write_str("the history changed since it was read: not clearing it"),
+            ClearRefused::Unreadable(e) => write!(f, "cannot re-read the history before clearing it: {e}"),
+        }
+    }
+}
+
 /// The outcome of a schedule deletion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleResult {
@@ -93,48 +147,125 @@ pub struct ScheduleResult {
     pub error: Option<String>,
 }
 
+/// A change an earlier run began and never settled, as settled now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovered {
+    pub action: AuditAction,
+    pub backup_id: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// Why an executor could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process (or pass) is changing this portal.
+    Locked,
+    /// The lock, the audit log or the settling read failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Locked => f.write_str("locked by another process"),
+            OpenError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
 /// A delete that was sent: the item, its audit intent, and the server's answer.
 type Attempt<'a> = (&'a DeletionItem, AuditEntry, Result<Option<bool>, ApiError>);
 
-/// Carries out changes to one portal.
+/// Carries out changes to one portal, holding its lock for as long as it lives.
 pub struct Executor<'a> {
     portal: &'a str,
     client: &'a DocSpaceClient,
-    audit: &'a Arc<AuditLog>,
-    dry_run: bool,
+    state: &'a StateDir,
+    gates: Gates,
+    lock: PortalLock,
+    recovered: Vec<Recovered>,
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(portal: &'a str, client: &'a DocSpaceClient, audit: &'a Arc<AuditLog>, dry_run: bool) -> Self {
-        Executor {
+    /// Takes the portal's lock (never waiting), then settles whatever an earlier run
+    /// left unfinished.
+    pub async fn open(
+        portal: &'a str,
+        client: &'a DocSpaceClient,
+        state: &'a StateDir,
+        gates: Gates,
+    ) -> Result<Executor<'a>, OpenError> {
+        let lock = state.lock(portal).map_err(|e| match e {
+            LockError::Busy => OpenError::Locked,
+            LockError::Io(e) => OpenError::Failed(e),
+        })?;
+        let mut executor = Executor {
             portal,
             client,
-            audit,
-            dry_run,
-        }
+            state,
+            gates,
+            lock,
+            recovered: Vec::new(),
+        };
+        executor.recover().await.map_err(OpenError::Failed)?;
+        Ok(executor)
     }
 
     pub fn dry_run(&self) -> bool {
-        self.dry_run
+        self.gates.dry_run
+    }
+
+    /// The changes an earlier run left unfinished, settled when this was opened.
+    pub fn recovered(&self) -> &[Recovered] {
+        &self.recovered
+    }
+
+    /// The ids among `ids` that the portal protects.
+    pub fn protected_among(&self, ids: impl IntoIterator<Item = BackupId>) -> Vec<BackupId> {
+        ids.into_iter().filter(|id| self.gates.protect.contains(id)).collect()
     }
 
     /// Deletes `items` one at a time, in the given order, each after a flushed audit
     /// intent; then reads the history once and settles every attempt as deleted,
     /// already gone or failed, writing the result lines. Starts no deletion after
-    /// `deadline`.
-    pub async fn delete_backups(&self, items: &[DeletionItem], deadline: Option<tokio::time::Instant>) -> Deletions {
+    /// `deadline`. Refuses the whole list, sending nothing, when it names a protected
+    /// backup and `force_protected` is false.
+    pub async fn delete_backups(
+        &self,
+        items: &[DeletionItem],
+        force_protected: bool,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Deletions {
         let portal = self.portal;
         let mut done = Deletions::default();
-        if self.dry_run {
+        let protected = self.protected_among(items.iter().map(|i| i.id));
+        if !protected.is_empty() && !force_protected {
+            done.error = Some(format!(
+                "refusing to delete protected backup{} {}",
+                if protected.len() == 1 { "" } else { "s" },
+                list(&protected)
+            ));
+            return done;
+        }
+        if items.is_empty() {
+            return done;
+        }
+        if self.gates.dry_run {
+            let mut lines = Vec::with_capacity(items.len() * 2);
             for item in items {
                 let intent = item.intent(portal, true);
                 let result = intent.result(Outcome::DryRun, None, None);
-                if let Err(e) = self.audit_both(intent, result).await {
-                    done.error = Some(e);
-                    return done;
-                }
+                lines.extend([intent, result]);
                 done.results.push(item.settled(Outcome::DryRun, None, None));
             }
+            if let Err(e) = self.state.audit().record_all(lines).await {
+                done.results.clear();
+                done.error = Some(e);
+            }
+            return done;
+        }
+        if let Err(e) = self.open_batch() {
+            done.error = Some(e);
             return done;
         }
 
@@ -148,7 +279,7 @@ impl<'a> Executor<'a> {
                 break;
             }
             let intent = item.intent(portal, false);
-            if let Err(e) = self.audit.record(intent.clone()).await {
+            if let Err(e) = self.state.audit().record(intent.clone()).await {
                 done.error = Some(e);
                 break;
             }
@@ -165,6 +296,7 @@ impl<'a> Executor<'a> {
             }
         }
         if attempted.is_empty() {
+            let _ = self.lock.close_batch();
             return done;
         }
 
@@ -189,37 +321,69 @@ impl<'a> Executor<'a> {
             done.results.push(item.settled(outcome, status, error));
         }
         // No action lies between the result lines: they go to disk together.
-        if let Err(e) = self.audit.record_all(results).await {
-            done.error.get_or_insert(e);
+        match self.state.audit().record_all(results).await {
+            Ok(()) => {
+                let _ = self.lock.close_batch();
+            }
+            Err(e) => {
+                done.error.get_or_insert(e);
+            }
         }
         done
     }
 
-    /// Clears the whole history with one call after a flushed audit intent, then counts
-    /// what is left (the server answers `true` even when some files failed).
-    pub async fn clear_history(&self, records: usize, reasons: Vec<String>) -> ClearResult {
+    /// Clears the whole history with one call, when it is still exactly `expected`
+    /// (the records the caller decided on) and holds no protected backup: reads it
+    /// again, writes a flushed audit intent, clears, then counts what is left (the
+    /// server answers `true` even when some files failed).
+    pub async fn clear_history(
+        &self,
+        expected: &[HistoryRecord],
+        reasons: Vec<String>,
+    ) -> Result<ClearResult, ClearRefused> {
         let portal = self.portal;
-        let intent = AuditEntry::intent(portal, AuditAction::ClearHistory, self.dry_run).reasons(reasons);
+        let records = expected.len();
+        let protected = self.protected_among(expected.iter().filter_map(|r| BackupId::parse(&r.id)));
+        if !protected.is_empty() {
+            return Err(ClearRefused::Protected(protected));
+        }
+        let intent = AuditEntry::intent(portal, AuditAction::ClearHistory, self.gates.dry_run).reasons(reasons);
         let failed = |error: String| ClearResult {
             outcome: Outcome::Failed,
             records,
             http_status: None,
             error: Some(error),
         };
-        if self.dry_run {
+        if self.gates.dry_run {
             let result = intent.result(Outcome::DryRun, None, None);
-            if let Err(e) = self.audit_both(intent, result).await {
-                return failed(e);
+            if let Err(e) = self.state.audit().record_all(vec![intent, result]).await {
+                return Ok(failed(e));
             }
-            return ClearResult {
+            return Ok(ClearResult {
                 outcome: Outcome::DryRun,
                 records,
                 http_status: None,
                 error: None,
-            };
+            });
         }
-        if let Err(e) = self.audit.record(intent.clone()).await {
-            return failed(e);
+        // Only clear what was decided on: the history must still be exactly that.
+        let again = self
+            .client
+            .get_history()
+            .await
+            .map_err(|e| ClearRefused::Unreadable(e.to_string()))?;
+        let protected = self.protected_among(ids(&again));
+        if !protected.is_empty() {
+            return Err(ClearRefused::Protected(protected));
+        }
+        if ids(&again) != ids(expected) || again.len() != records {
+            return Err(ClearRefused::Changed);
+        }
+        if let Err(e) = self.open_batch() {
+            return Ok(failed(e));
+        }
+        if let Err(e) = self.state.audit().record(intent.clone()).await {
+            return Ok(failed(e));
         }
         let answer = self.client.delete_history().await;
         let status = match &answer {
@@ -236,26 +400,46 @@ impl<'a> Executor<'a> {
             (Err(e), Ok(left)) => (Outcome::Failed, Some(format!("{e}; {} records remain", left.len()))),
             (_, Err(e)) => (Outcome::Failed, Some(format!("cannot verify the cleared history: {e}"))),
         };
-        if let Err(e) = self.audit.record(intent.result(outcome, status, error.clone())).await {
-            return failed(e);
+        if let Err(e) = self
+            .state
+            .audit()
+            .record(intent.result(outcome, status, error.clone()))
+            .await
+        {
+            return Ok(failed(e));
         }
-        ClearResult {
+        let _ = self.lock.close_batch();
+        Ok(ClearResult {
             outcome,
             records,
             http_status: status,
             error,
-        }
+        })
     }
 
     /// Deletes the backup schedule after a flushed audit intent, then reads the
     /// schedule again to settle the outcome.
     pub async fn delete_schedule(&self, reasons: Vec<String>) -> ScheduleResult {
-        let intent = AuditEntry::intent(self.portal, AuditAction::DeleteSchedule, false).reasons(reasons);
-        if let Err(e) = self.audit.record(intent.clone()).await {
-            return ScheduleResult {
-                outcome: Outcome::Failed,
-                error: Some(e),
+        let intent = AuditEntry::intent(self.portal, AuditAction::DeleteSchedule, self.gates.dry_run).reasons(reasons);
+        let failed = |error: String| ScheduleResult {
+            outcome: Outcome::Failed,
+            error: Some(error),
+        };
+        if self.gates.dry_run {
+            let result = intent.result(Outcome::DryRun, None, None);
+            return match self.state.audit().record_all(vec![intent, result]).await {
+                Ok(()) => ScheduleResult {
+                    outcome: Outcome::DryRun,
+                    error: None,
+                },
+                Err(e) => failed(e),
             };
+        }
+        if let Err(e) = self.open_batch() {
+            return failed(e);
+        }
+        if let Err(e) = self.state.audit().record(intent.clone()).await {
+            return failed(e);
         }
         let answer = self.client.delete_schedule().await;
         let status = match &answer {
@@ -271,19 +455,121 @@ impl<'a> Executor<'a> {
             ),
             (Ok(_), Err(e)) => (Outcome::Failed, Some(format!("cannot verify: {e}"))),
         };
-        if let Err(e) = self.audit.record(intent.result(outcome, status, error.clone())).await {
-            return ScheduleResult {
-                outcome: Outcome::Failed,
-                error: Some(e),
-            };
+        if let Err(e) = self
+            .state
+            .audit()
+            .record(intent.result(outcome, status, error.clone()))
+            .await
+        {
+            return failed(e);
         }
+        let _ = self.lock.close_batch();
         ScheduleResult { outcome, error }
     }
 
-    /// A dry run's intent and result: nothing happens between them.
-    async fn audit_both(&self, intent: AuditEntry, result: AuditEntry) -> Result<(), String> {
-        self.audit.record_all(vec![intent, result]).await
+    /// Marks a batch of real changes open before its first intent: if the process
+    /// dies before the results are written, the next holder settles the intents.
+    fn open_batch(&self) -> Result<(), String> {
+        let audit_offset = self.state.audit().end()?;
+        self.lock.open_batch(Batch {
+            audit_offset,
+            dump: self.client.dump(),
+        })
     }
+
+    /// Settles the intents an earlier holder wrote without results: `deleted` when the
+    /// backup (or schedule, or history) is gone now, `failed` "interrupted" when it is
+    /// still there. The result lines carry `"recovered": true`.
+    async fn recover(&mut self) -> Result<(), String> {
+        let Some(batch) = self.lock.batch()? else {
+            return Ok(());
+        };
+        if batch.dump != self.client.dump() {
+            return Err(format!(
+                "an interrupted change to the {} of {} is not settled yet: run this portal once {} --dump first",
+                if batch.dump { "on-premise dump" } else { "history" },
+                self.portal,
+                if batch.dump { "with" } else { "without" },
+            ));
+        }
+        let open = open_intents(self.state.audit().lines_since(batch.audit_offset, self.portal)?);
+        if open.is_empty() {
+            return self.lock.close_batch();
+        }
+        let needs_history = open.iter().any(|i| i.action != AuditAction::DeleteSchedule);
+        let history = match needs_history {
+            true => Some(
+                self.client
+                    .get_history()
+                    .await
+                    .map_err(|e| format!("cannot settle interrupted changes: {e}"))?,
+            ),
+            false => None,
+        };
+        let schedule_gone = match open.iter().any(|i| i.action == AuditAction::DeleteSchedule) {
+            true => Some(
+                self.client
+                    .get_schedule()
+                    .await
+                    .map_err(|e| format!("cannot settle interrupted changes: {e}"))?
+                    .is_none(),
+            ),
+            false => None,
+        };
+        let present = history.as_deref().map(ids).unwrap_or_default();
+        let mut lines = Vec::with_capacity(open.len());
+        for intent in open {
+            let gone = match intent.action {
+                AuditAction::DeleteBackup => intent
+                    .backup_id
+                    .as_deref()
+                    .and_then(BackupId::parse)
+                    .is_some_and(|id| !present.contains(&id)),
+                AuditAction::ClearHistory => history.as_ref().is_some_and(Vec::is_empty),
+                AuditAction::DeleteSchedule => schedule_gone == Some(true),
+            };
+            let (outcome, error) = match gone {
+                true => (Outcome::Deleted, None),
+                false => (Outcome::Failed, Some("interrupted".to_string())),
+            };
+            self.recovered.push(Recovered {
+                action: intent.action,
+                backup_id: intent.backup_id.clone(),
+                outcome,
+            });
+            let mut line = intent.result(outcome, None, error);
+            line.recovered = true;
+            lines.push(line);
+        }
+        self.state.audit().record_all(lines).await?;
+        self.lock.close_batch()
+    }
+}
+
+/// The intents among `lines` (one portal's, in order) that no result line answers.
+fn open_intents(lines: Vec<AuditEntry>) -> Vec<AuditEntry> {
+    let key = |e: &AuditEntry| (e.action, e.backup_id.clone());
+    let mut open: Vec<AuditEntry> = Vec::new();
+    let mut waiting: HashMap<(AuditAction, Option<String>), usize> = HashMap::new();
+    for line in lines {
+        match line.phase {
+            Phase::Intent if !line.dry_run => {
+                *waiting.entry(key(&line)).or_default() += 1;
+                open.push(line);
+            }
+            Phase::Result => {
+                if let Some(n) = waiting.get_mut(&key(&line)).filter(|n| **n > 0) {
+                    *n -= 1;
+                    let k = key(&line);
+                    if let Some(i) = open.iter().position(|o| key(o) == k) {
+                        open.remove(i);
+                    }
+                }
+            }
+            Phase::Intent => {}
+        }
+    }
+    open
 }
 
 /// The outcome of one delete from its answer and whether the record is gone after.
@@ -292,7 +578,7 @@ fn settle(gone: Option<bool>, answer: &Result<Option<bool>, ApiError>) -> (Outco
         (Some(true), Ok(Some(false))) => (Outcome::AlreadyGone, None),
         (Some(true), Err(e)) if matches!(e.kind, ApiErrorKind::NotFound { .. }) => (Outcome::AlreadyGone, None),
         // A 500 whose record is gone: the server removed the record, then failed on
-        // the file (docs/docspace-api.md, "Delete order").
+        // the file (docs/docspace-api.md, "Traps": delete order).
         (Some(true), _) => (Outcome::Deleted, None),
         (Some(false), Ok(_)) => (
             Outcome::Failed,
@@ -312,4 +598,35 @@ fn settle(gone: Option<bool>, answer: &Result<Option<bool>, ApiError>) -> (Outco
 /// The ids of a history (records without a GUID cannot be deleted and are left out).
 pub fn ids(records: &[HistoryRecord]) -> HashSet<BackupId> {
     records.iter().filter_map(|r| BackupId::parse(&r.id)).collect()
+}
+
+fn list(ids: &[BackupId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(phase: Phase, id: &str, dry_run: bool) -> AuditEntry {
+        let intent = AuditEntry::intent("acme", AuditAction::DeleteBackup, dry_run).backup(id, None, None, Vec::new());
+        match phase {
+            Phase::Intent => intent,
+            Phase::Result => intent.result(Outcome::Deleted, Some(200), None),
+        }
+    }
+
+    #[test]
+    fn open_intents_are_those_without_a_result() {
+        let lines = vec![
+            line(Phase::Intent, "a", false),
+            line(Phase::Intent, "b", false),
+            line(Phase::Intent, "c", true),
+            line(Phase::Result, "c", true),
+            line(Phase::Intent, "d", false),
+            line(Phase::Result, "a", false),
+        ];
+        let open: Vec<Option<String>> = open_intents(lines).into_iter().map(|e| e.backup_id).collect();
+        assert_eq!(open, [Some("b".to_string()), Some("d".to_string())]);
+    }
 }

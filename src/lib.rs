@@ -9,7 +9,9 @@
 //! - `docspace`: the HTTP client of a portal, its errors and its factory.
 //! - `retention`: the pure planner, its one rule table and the guards.
 //! - `calendar`: restic's date arithmetic.
-//! - `executor`: the only code that changes a portal (every DELETE).
+//! - `executor`: the only code that changes a portal (every DELETE), with every gate:
+//!   the portal's lock (`lock`), interrupted changes settled first, dry run, protect.
+//! - `state`: what lives in `daemon.state_dir` (the audit log, the locks).
 //! - `pass`: one retention pass: read, plan, execute, verify.
 //! - `audit`: the append-only audit log.
 //! - `observe`: the one place that turns events into metrics, `/status` and logs;
@@ -32,6 +34,7 @@ pub mod demo;
 pub mod docspace;
 pub mod executor;
 pub mod listener;
+pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod observe;
@@ -41,5 +44,6 @@ pub mod retention;
 pub mod secret;
 pub mod shard;
 pub mod simulator;
+pub mod state;
 pub mod status;
 pub mod wire;

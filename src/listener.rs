@@ -13,9 +13,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub type Body = Full<Bytes>;
@@ -41,17 +42,36 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
+/// How much a server lets its clients take.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// A connection that has not sent a request's headers within this is dropped.
+    pub header_timeout: Option<Duration>,
+    /// At most this many connections are served at once; the next ones wait in the
+    /// kernel's backlog until one closes.
+    pub max_connections: Option<usize>,
+}
+
 /// Serves `handler` on `listener` until `stop` is cancelled, then drains open
 /// connections for at most `drain`. A handler answering `None` makes the connection
 /// close without a response (the simulator's "connection reset").
-pub async fn serve<H, F>(listener: TcpListener, handler: H, stop: CancellationToken, drain: Duration)
+pub async fn serve<H, F>(listener: TcpListener, handler: H, stop: CancellationToken, drain: Duration, limits: Limits)
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Option<Response<Body>>> + Send + 'static,
 {
     let handler = Arc::new(handler);
     let graceful = GracefulShutdown::new();
+    let slots = limits.max_connections.map(|n| Arc::new(Semaphore::new(n)));
     loop {
+        let slot = match &slots {
+            Some(slots) => tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                slot = Arc::clone(slots).acquire_owned() => slot.ok(),
+            },
+            None => None,
+        };
         let accepted = tokio::select! {
             biased;
             () = stop.cancelled() => break,
@@ -71,14 +91,17 @@ where
             let handler = Arc::clone(&handler);
             async move { handler(req).await.ok_or(DropConnection) }
         });
-        let conn = http1::Builder::new()
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let mut builder = http1::Builder::new();
+        builder.keep_alive(true);
+        if let Some(timeout) = limits.header_timeout {
+            builder.timer(TokioTimer::new()).header_read_timeout(timeout);
+        }
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "http connection ended with an error");
             }
+            drop(slot);
         });
     }
     if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {

@@ -2,6 +2,7 @@
 //! (tracing-appender's non-blocking writer, flushed when the returned guard drops).
 //! `RUST_LOG`, when set, wins over `log.level`; the daemon's level follows reloads.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use tracing_appender::non_blocking::WorkerGuard;
@@ -45,7 +46,12 @@ pub fn init(config: &LogConfig, files: bool) -> Result<LogGuard, String> {
             let (nb, guard) = tracing_appender::non_blocking(appender);
             (BoxMakeWriter::new(nb), Some(guard), false)
         }
-        _ => (BoxMakeWriter::new(std::io::stderr), None, true),
+        // Colours only for a person at a terminal: never into journald, a file or a pipe.
+        _ => (
+            BoxMakeWriter::new(std::io::stderr),
+            None,
+            std::io::stderr().is_terminal(),
+        ),
     };
     let (filter_layer, handle) = reload::Layer::new(filter(&config.level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);

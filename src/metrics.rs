@@ -30,6 +30,8 @@ pub struct Metrics {
     pub schedule_last_backup_timestamp_seconds: GaugeVec,
     pub schedule_backups_stored: IntGaugeVec,
     pub policy_conflict: IntGaugeVec,
+    pub temporary_backups: IntGaugeVec,
+    pub recovered_intents_total: IntCounterVec,
     pub api_requests_total: IntCounterVec,
     pub api_request_duration_seconds: HistogramVec,
     pub config_reloads_total: IntCounterVec,
@@ -154,6 +156,20 @@ impl Metrics {
                 ),
                 portal
             )),
+            temporary_backups: register!(IntGaugeVec::new(
+                opts(
+                    "temporary_backups",
+                    "Temporary backups (a real expiresOn: the server deletes them) at the last pass."
+                ),
+                portal
+            )),
+            recovered_intents_total: register!(IntCounterVec::new(
+                opts(
+                    "recovered_intents_total",
+                    "Changes an interrupted run left unsettled, settled later, by outcome."
+                ),
+                &["portal", "outcome"]
+            )),
             api_requests_total: register!(IntCounterVec::new(
                 opts(
                     "api_requests_total",
@@ -197,6 +213,8 @@ impl Metrics {
         drop_portal(&self.schedule_last_backup_timestamp_seconds, portal);
         drop_portal(&self.schedule_backups_stored, portal);
         drop_portal(&self.policy_conflict, portal);
+        drop_portal(&self.temporary_backups, portal);
+        drop_portal(&self.recovered_intents_total, portal);
         drop_portal(&self.api_requests_total, portal);
     }
 

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::pass::{PassReport, PortalRead};
 use crate::retention::{Doubt, Guard, Scope};
 use crate::status::{PassSummary, Status};
+use crate::wire::shown;
 
 /// Outcomes of `runs_total`.
 const RUN_OUTCOMES: [&str; 3] = ["success", "failure", "skipped"];
@@ -73,6 +74,9 @@ impl Observer {
             m.history_clears_total.with_label_values(&[portal, outcome]);
         }
         m.policy_conflict.with_label_values(&[portal]);
+        for outcome in [Outcome::Deleted, Outcome::Failed] {
+            m.recovered_intents_total.with_label_values(&[portal, outcome.as_str()]);
+        }
         self.status.update(portal, |_| {});
     }
 
@@ -105,6 +109,12 @@ impl Observer {
 
     pub fn pass_started(&self, portal: &str) {
         self.status.update(portal, |s| s.running = true);
+    }
+
+    /// A pass found the portal's lock taken by another process: skipped.
+    pub fn pass_locked(&self, portal: &str) {
+        self.pass_skipped(portal, "locked by another process");
+        self.status.update(portal, |s| s.running = false);
     }
 
     pub fn config_reload(&self, result: Result<usize, &str>) {
@@ -177,6 +187,11 @@ impl Observer {
         for d in &r.deletions {
             m.deletions_total.with_label_values(&[p, d.outcome.as_str()]).inc();
         }
+        for recovered in &r.recovered {
+            m.recovered_intents_total
+                .with_label_values(&[p, recovered.outcome.as_str()])
+                .inc();
+        }
         if let Some(clear) = &r.clear {
             m.history_clears_total
                 .with_label_values(&[p, clear.outcome.as_str()])
@@ -190,6 +205,7 @@ impl Observer {
         let Some(read) = &r.read else { return };
         let plan = &read.plan;
         m.backups.with_label_values(&[p]).set(plan.managed as i64);
+        m.temporary_backups.with_label_values(&[p]).set(plan.temporary as i64);
         m.planned_deletions
             .with_label_values(&[p])
             .set(plan.deletion_count() as i64);
@@ -246,8 +262,8 @@ fn log_plan(portal: &str, read: &PortalRead) {
     for e in plan.entries.iter().filter(|e| matches!(e.scope, Scope::Doubtful(_))) {
         tracing::warn!(
             portal,
-            backup = %e.record.id,
-            reason = %e.reasons.first().map(ToString::to_string).unwrap_or_default(),
+            backup = %shown(&e.record.id),
+            reason = %shown(&e.reasons.first().map(ToString::to_string).unwrap_or_default()),
             "doubtful record kept"
         );
     }
@@ -272,6 +288,15 @@ fn log_plan(portal: &str, read: &PortalRead) {
 /// One line per change a pass made (or, in a dry run, would have made).
 fn log_changes(r: &PassReport) {
     let portal = r.portal.as_str();
+    for rec in &r.recovered {
+        tracing::warn!(
+            portal,
+            action = ?rec.action,
+            backup = rec.backup_id.as_deref().unwrap_or(""),
+            outcome = rec.outcome.as_str(),
+            "settled a change an interrupted run left unfinished"
+        );
+    }
     for d in &r.deletions {
         match d.outcome {
             Outcome::DryRun => tracing::info!(portal, backup = %d.id, "dry run: would delete"),

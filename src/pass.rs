@@ -4,16 +4,16 @@
 //! the observer turns into metrics, `/status` and logs.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditLog, Outcome};
+use crate::audit::Outcome;
 use crate::config::PortalConfig;
 use crate::docspace::{ApiError, DocSpaceClient};
-use crate::executor::{ClearResult, DeletionItem, DeletionResult, Executor, ids};
-use crate::retention::{Action, Plan, PlanContext, plan_retention, schedule_conflict};
-use crate::wire::{BackupId, BackupSchedule};
+use crate::executor::{ClearRefused, ClearResult, DeletionItem, DeletionResult, Executor, Gates, OpenError, Recovered};
+use crate::retention::{Plan, PlanContext, plan_retention, schedule_conflict};
+use crate::state::StateDir;
+use crate::wire::{BackupId, BackupSchedule, HistoryRecord};
 
 /// What a pass reads and decides before changing anything (also all that `plan` does).
 #[derive(Debug, Clone)]
@@ -72,6 +72,10 @@ pub struct PassReport {
     /// Records that vanished between the first read and the verification although
     /// nobody here deleted them (the server's cleaner, another admin): reported only.
     pub unexpectedly_missing: Vec<BackupId>,
+    /// Changes an earlier, interrupted run left unsettled, settled by this pass first.
+    pub recovered: Vec<Recovered>,
+    /// Another process (or pass) held the portal's lock: nothing was done.
+    pub locked: bool,
     /// `Some` means the pass failed.
     pub error: Option<String>,
 }
@@ -88,6 +92,8 @@ impl PassReport {
             deletions: Vec::new(),
             clear: None,
             unexpectedly_missing: Vec::new(),
+            recovered: Vec::new(),
+            locked: false,
             error: None,
         }
     }
@@ -129,22 +135,45 @@ pub fn pass_deadline(portal: &PortalConfig) -> std::time::Duration {
 pub async fn run_pass(
     portal: &PortalConfig,
     client: &DocSpaceClient,
-    audit: &Arc<AuditLog>,
+    state: &StateDir,
     now: DateTime<Utc>,
 ) -> PassReport {
-    run_pass_within(portal, client, audit, now, pass_deadline(portal)).await
+    run_pass_within(portal, client, state, now, pass_deadline(portal)).await
 }
 
 /// [`run_pass`] with an explicit time limit.
 pub async fn run_pass_within(
     portal: &PortalConfig,
     client: &DocSpaceClient,
-    audit: &Arc<AuditLog>,
+    state: &StateDir,
     now: DateTime<Utc>,
     limit: std::time::Duration,
 ) -> PassReport {
     let mut report = PassReport::new(&portal.name, portal.dry_run, now);
     let deadline = tokio::time::Instant::now() + limit;
+    let exceeded = || {
+        format!(
+            "pass deadline of {}s exceeded while reading the portal",
+            limit.as_secs()
+        )
+    };
+    // The lock first, then what an interrupted run left, and only then the plan.
+    let executor =
+        match tokio::time::timeout_at(deadline, Executor::open(&portal.name, client, state, Gates::of(portal))).await {
+            Ok(Ok(executor)) => executor,
+            Ok(Err(e)) => {
+                report.locked = matches!(e, OpenError::Locked);
+                report.error = Some(e.to_string());
+                report.finished = Utc::now();
+                return report;
+            }
+            Err(_) => {
+                report.error = Some(exceeded());
+                report.finished = Utc::now();
+                return report;
+            }
+        };
+    report.recovered = executor.recovered().to_vec();
     let read = match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now)).await {
         Ok(Ok(read)) => read,
         Ok(Err(e)) => {
@@ -153,17 +182,13 @@ pub async fn run_pass_within(
             return report;
         }
         Err(_) => {
-            report.error = Some(format!(
-                "pass deadline of {}s exceeded while reading the portal",
-                limit.as_secs()
-            ));
+            report.error = Some(exceeded());
             report.finished = Utc::now();
             return report;
         }
     };
-    let executor = Executor::new(&portal.name, client, audit, portal.dry_run);
     if read.plan.clear_history {
-        clear_history(&executor, client, &read.plan, &mut report).await;
+        clear_history(&executor, &read.plan, &mut report).await;
     } else {
         delete_backups(&executor, &read.plan, deadline, &mut report).await;
     }
@@ -173,21 +198,24 @@ pub async fn run_pass_within(
 }
 
 async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::time::Instant, report: &mut PassReport) {
-    // Oldest first; one call per id even if the server listed an id twice.
-    let mut seen = HashSet::new();
+    // Oldest first; one call per backup (a twin listing is not a second backup).
     let items: Vec<DeletionItem> = plan
-        .entries
-        .iter()
+        .deletions()
+        .collect::<Vec<_>>()
+        .into_iter()
         .rev()
-        .filter(|e| e.action == Action::Delete)
-        .filter_map(|e| Some((e.id?, e)))
-        .filter(|(id, _)| seen.insert(*id))
-        .map(|(id, e)| DeletionItem::new(id, &e.record, e.reasons.iter().map(ToString::to_string).collect()))
+        .filter_map(|e| {
+            Some(DeletionItem::new(
+                e.id?,
+                &e.record,
+                e.reasons.iter().map(ToString::to_string).collect(),
+            ))
+        })
         .collect();
     if items.is_empty() {
         return;
     }
-    let done = executor.delete_backups(&items, Some(deadline)).await;
+    let done = executor.delete_backups(&items, false, Some(deadline)).await;
     report.deletions = done.results;
     report.error = done.error;
 
@@ -198,14 +226,10 @@ async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::t
             .iter()
             .filter_map(|e| e.id)
             .filter(|id| !touched.contains(id) && !present.contains(id))
+            .collect::<HashSet<_>>()
+            .into_iter()
             .collect();
-        if !report.unexpectedly_missing.is_empty() {
-            tracing::warn!(
-                portal = %report.portal,
-                missing = ?report.unexpectedly_missing,
-                "backups vanished from the history during the pass without being deleted by it"
-            );
-        }
+        report.unexpectedly_missing.sort();
     }
     let failed = report.count(Outcome::Failed);
     if failed > 0 && report.error.is_none() {
@@ -213,32 +237,25 @@ async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::t
     }
 }
 
-async fn clear_history(executor: &Executor<'_>, client: &DocSpaceClient, plan: &Plan, report: &mut PassReport) {
-    let records = plan.entries.len();
-    let reasons = vec![format!("all {records} records planned for deletion")];
-    if !executor.dry_run() {
-        // Only clear what was planned: the history must be exactly what we decided on.
-        let planned: HashSet<BackupId> = plan.entries.iter().filter_map(|e| e.id).collect();
-        match client.get_history().await {
-            Ok(again) if ids(&again) == planned && again.len() == records => {}
-            Ok(_) => {
-                tracing::warn!(portal = %report.portal, "the history changed since it was read: not clearing it this pass");
-                return;
+async fn clear_history(executor: &Executor<'_>, plan: &Plan, report: &mut PassReport) {
+    let records: Vec<HistoryRecord> = plan.entries.iter().map(|e| e.record.clone()).collect();
+    let reasons = vec![format!("all {} records planned for deletion", records.len())];
+    match executor.clear_history(&records, reasons).await {
+        Ok(clear) => {
+            if clear.outcome == Outcome::Failed {
+                report.error = Some(
+                    clear
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "clearing the history failed".into()),
+                );
             }
-            Err(e) => {
-                report.error = Some(format!("cannot re-read the history before clearing it: {e}"));
-                return;
-            }
+            report.clear = Some(clear);
         }
+        // The history changed under us: the next pass plans again.
+        Err(ClearRefused::Changed) => {
+            tracing::warn!(portal = %report.portal, "the history changed since it was read: not clearing it this pass")
+        }
+        Err(refused) => report.error = Some(refused.to_string()),
     }
-    let clear = executor.clear_history(records, reasons).await;
-    if clear.outcome == Outcome::Failed {
-        report.error = Some(
-            clear
-                .error
-                .clone()
-                .unwrap_or_else(|| "clearing the history failed".into()),
-        );
-    }
-    report.clear = Some(clear);
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::audit::Outcome;
 use crate::pass::{PassReport, PortalRead};
 use crate::retention::Plan;
-use crate::wire::{BackupSchedule, HistoryRecord, rfc3339};
+use crate::wire::{BackupSchedule, HistoryRecord, rfc3339, shown};
 
 /// The result of planning one portal.
 pub struct PortalPlan {
@@ -137,7 +137,7 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
     let mut rows = Vec::new();
     for p in plans {
         match &p.result {
-            Err(e) => out.push_str(&format!("{}: FAILED: {e}\n", p.portal)),
+            Err(e) => out.push_str(&format!("{}: FAILED: {}\n", p.portal, shown(e))),
             Ok(read) => {
                 let plan = &read.plan;
                 out.push_str(&format!(
@@ -169,11 +169,11 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                         if e.record.id.is_empty() {
                             "(no id)".to_string()
                         } else {
-                            e.record.id.clone()
+                            shown(&e.record.id).into_owned()
                         },
                         e.created().map(rfc3339).unwrap_or_else(|| "?".to_string()),
                         e.action.as_str().to_string(),
-                        e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        shown(&e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")).into_owned(),
                     ]);
                 }
             }
@@ -219,7 +219,7 @@ pub fn pass_summary(report: &PassReport) -> String {
         text.push_str(&format!(", blocked by guards {}", report.blocked()));
     }
     if let Some(e) = &report.error {
-        text.push_str(&format!(": {e}"));
+        text.push_str(&format!(": {}", shown(e)));
     }
     text
 }
@@ -232,11 +232,11 @@ pub fn history_table(records: &[HistoryRecord]) -> String {
                 if r.id.is_empty() {
                     "(no id)".to_string()
                 } else {
-                    r.id.clone()
+                    shown(&r.id).into_owned()
                 },
                 r.created_on.to_string(),
-                r.storage_type.to_string(),
-                r.file_name.clone().unwrap_or_default(),
+                shown(&r.storage_type.to_string()).into_owned(),
+                shown(r.file_name.as_deref().unwrap_or_default()).into_owned(),
             ]
         })
         .collect();

@@ -6,6 +6,7 @@
 //! errors, `/status`, metrics and `check-config --print` therefore cannot print a key
 //! even when a whole config or request struct is formatted.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What every redacted value is shown as.
@@ -47,9 +48,54 @@ impl serde::Serialize for Secret {
     }
 }
 
+/// `text` with every API key in it (a word starting with `sk-`) cut to `sk-***`: for
+/// messages that echo what a user wrote, where a key may have been pasted by mistake
+/// (into a file name, a variable name, a URL, the wrong key).
+pub fn mask_api_keys(text: &str) -> Cow<'_, str> {
+    if !text.contains("sk-") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("sk-") {
+        let starts_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        out.push_str(&rest[..at]);
+        if starts_word {
+            out.push_str("sk-");
+            out.push_str(REDACTED);
+            let after = &rest[at + 3..];
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '/' | '=')))
+                .unwrap_or(after.len());
+            rest = &after[end..];
+        } else {
+            out.push_str("sk-");
+            rest = &rest[at + 3..];
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_keys_are_masked_wherever_they_were_pasted() {
+        assert_eq!(
+            mask_api_keys("cannot read sk-abc123: not found"),
+            "cannot read sk-***: not found"
+        );
+        assert_eq!(mask_api_keys("found string \"sk-a.b/c\""), "found string \"sk-***\"");
+        assert_eq!(mask_api_keys("https://sk-abc@host"), "https://sk-***@host");
+        assert_eq!(mask_api_keys("/etc/disk-keys/acme"), "/etc/disk-keys/acme");
+        assert_eq!(mask_api_keys("a sk- b"), "a sk-*** b");
+        assert_eq!(mask_api_keys("no key here"), "no key here");
+    }
 
     #[test]
     fn never_formats_its_value() {

@@ -140,6 +140,7 @@ impl Simulator {
             move |req| handle(Arc::clone(&handler_state), Arc::clone(&options), req),
             stop.clone(),
             Duration::from_millis(200),
+            crate::listener::Limits::default(),
         ));
         Ok(Simulator {
             addr,

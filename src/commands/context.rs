@@ -47,8 +47,14 @@ impl Context {
 
 /// Prints an error and ends the command as failed.
 pub fn fail(message: impl std::fmt::Display) -> Ended {
-    eprintln!("error: {message}");
+    error(message);
     Ended::Failure
+}
+
+/// Prints an error. Whatever it echoes of the command line or the server, an API key
+/// in it is masked (a key pasted as a file name must not reach a terminal log).
+pub fn error(message: impl std::fmt::Display) {
+    eprintln!("error: {}", crate::secret::mask_api_keys(&message.to_string()));
 }
 
 /// The configured portals to work on: all, or the named ones (unknown names: usage
@@ -57,16 +63,18 @@ pub(super) fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a
     if names.is_empty() {
         return Ok(config.portals.iter().collect());
     }
-    let mut chosen = Vec::new();
+    let mut chosen: Vec<&PortalConfig> = Vec::new();
     for name in names {
         match config.portal(name) {
+            // `--portal X --portal X` is one portal, one pass.
+            Some(p) if chosen.iter().any(|c| c.name == p.name) => {}
             Some(p) => chosen.push(p),
             None => {
                 let known: Vec<&str> = config.portals.iter().map(|p| p.name.as_str()).collect();
-                eprintln!(
-                    "error: no portal named {name:?} in the config (configured: {})",
+                error(format!(
+                    "no portal named {name:?} in the config (configured: {})",
                     known.join(", ")
-                );
+                ));
                 return Err(Ended::Usage);
             }
         }

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::context::{Context, Ended, fail, select};
-use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::docspace::Clients;
 use crate::observe::Observer;
 use crate::pass::{self, PassReport};
 use crate::report::{self, PortalPlan};
+use crate::state::StateDir;
 
 /// This replica's portals of the config, with logging to stderr.
 fn fleet_config(ctx: &Context) -> Result<Config, Ended> {
@@ -80,8 +80,8 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
         Ok(p) => p,
         Err(ended) => return ended,
     };
-    let audit = match AuditLog::open(&config.daemon.state_dir) {
-        Ok(a) => a,
+    let state = match StateDir::open(&config.daemon.state_dir) {
+        Ok(s) => s,
         Err(e) => return fail(e),
     };
     let observer = Arc::new(Observer::new());
@@ -94,15 +94,15 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
     // sidecar's memory.
     let mut results = futures::stream::iter(portals)
         .map(|portal| {
-            let (clients, audit, observer, portal) = (
+            let (clients, state, observer, portal) = (
                 Arc::clone(&clients),
-                Arc::clone(&audit),
+                Arc::clone(&state),
                 Arc::clone(&observer),
                 portal.clone(),
             );
             tokio::spawn(async move {
                 let report = match clients.client(&portal.name, portal.endpoint()) {
-                    Ok(client) => pass::run_pass(&portal, &client, &audit, Utc::now()).await,
+                    Ok(client) => pass::run_pass(&portal, &client, &state, Utc::now()).await,
                     Err(e) => PassReport::failed(&portal.name, portal.dry_run, e),
                 };
                 observer.pass_finished(&report);

@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::context::{Context, Ended, fail, select};
-use crate::audit::{AuditLog, Outcome};
+use super::context::{Context, Ended, error, fail, select};
+use crate::audit::Outcome;
 use crate::config::{self, Config};
 use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
-use crate::executor::{DeletionItem, Executor};
+use crate::executor::{DeletionItem, Executor, Gates};
 use crate::report::{history_table, schedule_json, schedule_summary};
 use crate::secret::Secret;
-use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, rfc3339};
+use crate::state::StateDir;
+use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, rfc3339, shown};
 
 /// Which portal an operator command addresses, as the command line says it.
 #[derive(Clone, Debug, Default)]
@@ -35,7 +36,8 @@ pub struct Target {
     /// The config name, or the URL's host for an ad-hoc `--url`.
     pub name: String,
     pub client: DocSpaceClient,
-    pub dry_run: bool,
+    /// Dry run (the portal's, or `--dry-run`) and the protected ids.
+    pub gates: Gates,
     state_dir: PathBuf,
 }
 
@@ -45,16 +47,46 @@ impl Target {
         let adhoc = args.url.is_some();
         let config = ctx.load(!adhoc || ctx.config_chosen, !adhoc)?;
         crate::logging::init_for_command(&config.log);
-        target(&config, args, false)
+        target(&config, args, ctx.overrides.dry_run)
     }
 
-    /// An executor for changes to this portal.
-    fn executor<'a>(&'a self, audit: &'a Arc<AuditLog>) -> Executor<'a> {
-        Executor::new(&self.name, &self.client, audit, self.dry_run)
+    fn state(&self) -> Result<Arc<StateDir>, Ended> {
+        StateDir::open(&self.state_dir).map_err(fail)
     }
 
-    fn audit(&self) -> Result<Arc<AuditLog>, Ended> {
-        AuditLog::open(&self.state_dir).map_err(fail)
+    /// The executor of this portal: its lock taken (or exit 1, "locked by another
+    /// process") and whatever an interrupted run left settled and printed.
+    async fn executor<'a>(&'a self, state: &'a StateDir) -> Result<Executor<'a>, Ended> {
+        let executor = Executor::open(&self.name, &self.client, state, self.gates.clone())
+            .await
+            .map_err(|e| fail(format!("{}: {e}", self.name)))?;
+        for r in executor.recovered() {
+            println!(
+                "{}: settled an interrupted {} of an earlier run{}: {}",
+                self.name,
+                action_words(r.action),
+                r.backup_id
+                    .as_deref()
+                    .map(|id| format!(" ({})", shown(id)))
+                    .unwrap_or_default(),
+                r.outcome.as_str()
+            );
+        }
+        Ok(executor)
+    }
+
+    /// Whether a change runs now: with `--yes`, or as a dry run (which writes its
+    /// audit lines and sends nothing, `--yes` or not).
+    fn acts(&self, yes: bool) -> bool {
+        yes || self.gates.dry_run
+    }
+}
+
+fn action_words(action: crate::audit::AuditAction) -> &'static str {
+    match action {
+        crate::audit::AuditAction::DeleteBackup => "backup deletion",
+        crate::audit::AuditAction::ClearHistory => "history clear",
+        crate::audit::AuditAction::DeleteSchedule => "schedule deletion",
     }
 }
 
@@ -68,12 +100,12 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
         return Ok(Target {
             name: portal.name.clone(),
             client,
-            dry_run: false,
+            gates: Gates::of(&portal),
             state_dir,
         });
     }
     let usage = |message: String| {
-        eprintln!("error: {message}");
+        error(message);
         Ended::Usage
     };
     let (Some(url), Some(key_file)) = (&args.url, &args.api_key_file) else {
@@ -110,7 +142,10 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
     Ok(Target {
         client: clients.client(&name, endpoint).map_err(fail)?,
         name,
-        dry_run,
+        gates: Gates {
+            dry_run,
+            ..Gates::default()
+        },
         state_dir,
     })
 }
@@ -166,7 +201,7 @@ pub async fn schedule_delete(target: &Target, yes: bool) -> Ended {
         return Ended::Success;
     };
     eprintln!("{SCHEDULE_DELETE_WARNING}");
-    if !yes {
+    if !target.acts(yes) {
         println!(
             "would delete the backup schedule of {} ({}); nothing was changed. Run again with --yes to delete it.",
             target.name,
@@ -174,20 +209,29 @@ pub async fn schedule_delete(target: &Target, yes: bool) -> Ended {
         );
         return Ended::Success;
     }
-    let audit = match target.audit() {
-        Ok(a) => a,
+    let state = match target.state() {
+        Ok(s) => s,
         Err(ended) => return ended,
     };
-    let result = target
-        .executor(&audit)
-        .delete_schedule(vec!["operator request".to_string()])
-        .await;
-    match result.error {
-        None => {
+    let executor = match target.executor(&state).await {
+        Ok(e) => e,
+        Err(ended) => return ended,
+    };
+    let result = executor.delete_schedule(vec!["operator request".to_string()]).await;
+    match (result.outcome, result.error) {
+        (Outcome::DryRun, _) => {
+            println!(
+                "{}: dry run: would delete the backup schedule ({}); nothing was changed",
+                target.name,
+                schedule_summary(Some(&schedule))
+            );
+            Ended::Success
+        }
+        (_, None) => {
             println!("{}: backup schedule deleted", target.name);
             Ended::Success
         }
-        Some(e) => fail(format!("{}: deleting the schedule failed: {e}", target.name)),
+        (_, Some(e)) => fail(format!("{}: deleting the schedule failed: {e}", target.name)),
     }
 }
 
@@ -237,7 +281,20 @@ pub async fn history_clear(target: &Target, yes: bool) -> Ended {
         println!("{}: the backup history is empty: nothing to delete", target.name);
         return Ended::Success;
     }
-    if !yes {
+    let protected: Vec<BackupId> = records
+        .iter()
+        .filter_map(|r| BackupId::parse(&r.id))
+        .filter(|id| target.gates.protect.contains(id))
+        .collect();
+    if !protected.is_empty() {
+        return fail(format!(
+            "{}: refusing to clear the history: it holds protected backup{} {} (retention.protect)",
+            target.name,
+            if protected.len() == 1 { "" } else { "s" },
+            protected.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !target.acts(yes) {
         println!(
             "would delete all {} backups of {} and their files; nothing was changed. Run again with --yes to delete them.",
             records.len(),
@@ -246,22 +303,51 @@ pub async fn history_clear(target: &Target, yes: bool) -> Ended {
         print!("{}", history_table(&records));
         return Ended::Success;
     }
-    let audit = match target.audit() {
-        Ok(a) => a,
+    let state = match target.state() {
+        Ok(s) => s,
+        Err(ended) => return ended,
+    };
+    let executor = match target.executor(&state).await {
+        Ok(e) => e,
         Err(ended) => return ended,
     };
     let reasons = vec![format!("operator request: all {} records", records.len())];
-    let clear = target.executor(&audit).clear_history(records.len(), reasons).await;
-    match clear.error {
-        None => {
-            println!("{}: backup history cleared ({} backups)", target.name, records.len());
+    match executor.clear_history(&records, reasons).await {
+        Err(refused) => fail(format!("{}: {refused}", target.name)),
+        Ok(clear) if clear.outcome == Outcome::DryRun => {
+            println!(
+                "{}: dry run: would delete all {} backups and their files; nothing was changed",
+                target.name,
+                records.len()
+            );
             Ended::Success
         }
-        Some(e) => fail(format!("{}: clearing the history failed: {e}", target.name)),
+        Ok(clear) => match clear.error {
+            None => {
+                println!("{}: backup history cleared ({} backups)", target.name, records.len());
+                Ended::Success
+            }
+            Some(e) => fail(format!("{}: clearing the history failed: {e}", target.name)),
+        },
     }
 }
 
-pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool) -> Ended {
+/// `backup delete`: refuses protected ids unless `force_protected`.
+pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool, force_protected: bool) -> Ended {
+    let protected: Vec<BackupId> = ids
+        .iter()
+        .copied()
+        .filter(|id| target.gates.protect.contains(id))
+        .collect();
+    if !protected.is_empty() && !force_protected {
+        return fail(format!(
+            "{}: refusing to delete protected backup{} {} (retention.protect); give --force-protected to delete {} anyway",
+            target.name,
+            if protected.len() == 1 { "" } else { "s" },
+            protected.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            if protected.len() == 1 { "it" } else { "them" },
+        ));
+    }
     let records = match target.client.get_history().await {
         Ok(r) => r,
         Err(e) => return fail(format!("{}: {e}", target.name)),
@@ -272,9 +358,13 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool) -> Ende
         .collect();
     let mut items: Vec<DeletionItem> = Vec::new();
     for id in ids {
+        let reason = match protected.contains(id) {
+            true => "operator request (protected; --force-protected)",
+            false => "operator request",
+        };
         match by_id.get(id) {
             Some(r) if !items.iter().any(|i| i.id == *id) => {
-                items.push(DeletionItem::new(*id, r, vec!["operator request".to_string()]))
+                items.push(DeletionItem::new(*id, r, vec![reason.to_string()]))
             }
             Some(_) => {}
             None => println!("{id}: not in the history of {} (already gone): skipped", target.name),
@@ -283,7 +373,7 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool) -> Ende
     if items.is_empty() {
         return Ended::Success;
     }
-    if !yes {
+    if !target.acts(yes) {
         println!(
             "would delete {} backups of {}; nothing was changed. Run again with --yes to delete them.",
             items.len(),
@@ -296,11 +386,15 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool) -> Ende
         print!("{}", history_table(&chosen));
         return Ended::Success;
     }
-    let audit = match target.audit() {
-        Ok(a) => a,
+    let state = match target.state() {
+        Ok(s) => s,
         Err(ended) => return ended,
     };
-    let done = target.executor(&audit).delete_backups(&items, None).await;
+    let executor = match target.executor(&state).await {
+        Ok(e) => e,
+        Err(ended) => return ended,
+    };
+    let done = executor.delete_backups(&items, force_protected, None).await;
     let mut ended = Ended::Success;
     for r in &done.results {
         match r.outcome {
@@ -308,6 +402,7 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool) -> Ende
                 ended = Ended::Failure;
                 eprintln!("{}: failed: {}", r.id, r.error.as_deref().unwrap_or("unknown error"));
             }
+            Outcome::DryRun => println!("{}: dry run: would delete; nothing was changed", r.id),
             other => println!("{}: {}", r.id, other.as_str()),
         }
     }

@@ -14,8 +14,12 @@ pub async fn run_daemon(ctx: &Context) -> Ended {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
+    let signals = match daemon::Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
     let opts = ctx.load_options();
-    let reload: daemon::ReloadFn = Box::new(move || config::load(&opts).map(Config::own_shard));
+    let reload: daemon::ReloadFn = std::sync::Arc::new(move || config::load(&opts).map(Config::own_shard));
     let handle = match daemon::start(config, reload).await {
         Ok(h) => h,
         Err(e) => {
@@ -23,7 +27,7 @@ pub async fn run_daemon(ctx: &Context) -> Ended {
             return fail(e);
         }
     };
-    daemon::forward_signals(handle.controller());
+    signals.forward(handle.controller());
     let ended = match handle.wait().await {
         Stopped::Gracefully => Ended::Success,
         Stopped::Forced => Ended::Failure,

@@ -2,6 +2,8 @@
 //! type), then check its value (reporting it with the key path); and inheritance from
 //! `[defaults]`.
 
+use std::collections::HashMap;
+
 use super::raw::{Field, Unknown};
 use super::settings::{ConfigError, LoadOptions};
 
@@ -10,6 +12,8 @@ pub(super) struct Checker<'a> {
     pub errors: Vec<ConfigError>,
     pub warnings: Vec<String>,
     pub opts: &'a LoadOptions,
+    /// The shortest interval of each (schedule, zone) seen: a fleet shares a few.
+    pub intervals: HashMap<(String, chrono_tz::Tz), Option<u64>>,
 }
 
 impl Checker<'_> {

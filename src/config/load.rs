@@ -2,6 +2,7 @@
 //! `DOCSPACE_RETENTION_*` variables, flags), merging them, and handing the merged
 //! table to validation.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Provider;
@@ -19,12 +20,13 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
     match read_toml(&opts.path) {
         Ok(Some(text)) => files.push((opts.path.clone(), text)),
         Ok(None) if !opts.file_required => {}
-        Ok(None) => errors.push(ConfigError {
-            path: opts.path.display().to_string(),
-            message: format!("config file not found (pass --config PATH or set {CONFIG_PATH_VAR})"),
-        }),
+        Ok(None) => errors.push(ConfigError::new(
+            opts.path.display().to_string(),
+            format!("config file not found (pass --config PATH or set {CONFIG_PATH_VAR})"),
+        )),
         Err(e) => errors.push(e),
     }
+    let main = files.len();
     for file in conf_d_files(&opts.path, &mut errors) {
         match read_toml(&file) {
             Ok(Some(text)) => files.push((file, text)),
@@ -32,7 +34,7 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
             Err(e) => errors.push(e),
         }
     }
-    merge_and_validate(files, errors, opts)
+    merge_and_validate(files, main, errors, opts)
 }
 
 /// Loads a config from TOML text instead of files (the fuzz target's entry point).
@@ -43,12 +45,15 @@ pub fn load_str(text: &str, opts: &LoadOptions) -> Result<Config, ConfigErrors> 
         Ok(()) => files.push((opts.path.clone(), text.to_string())),
         Err(e) => errors.push(e),
     }
-    merge_and_validate(files, errors, opts)
+    let main = files.len();
+    merge_and_validate(files, main, errors, opts)
 }
 
-/// Merges the files (in order), the environment and the flags, then validates.
+/// Merges the files (in order; the first `main` are not from conf.d/), the
+/// environment and the flags, then validates.
 fn merge_and_validate(
     files: Vec<(PathBuf, String)>,
+    main: usize,
     mut errors: Vec<ConfigError>,
     opts: &LoadOptions,
 ) -> Result<Config, ConfigErrors> {
@@ -57,19 +62,39 @@ fn merge_and_validate(
     // the number of conf.d files (10 s for 10,000 one-portal files).
     let mut merged = figment::value::Dict::new();
     let mut sources = Vec::new();
-    for (path, text) in files {
+    // Which files define each portal: one portal, one definition in conf.d/.
+    let mut origins: BTreeMap<String, Vec<(PathBuf, bool)>> = BTreeMap::new();
+    for (i, (path, text)) in files.into_iter().enumerate() {
         match Toml::string(&text).data() {
             Ok(mut by_profile) => {
                 if let Some(dict) = by_profile.remove(&figment::Profile::Default) {
+                    if let Some(figment::value::Value::Dict(_, portals)) = dict.get("portals") {
+                        for name in portals.keys() {
+                            origins.entry(name.clone()).or_default().push((path.clone(), i >= main));
+                        }
+                    }
                     merge_tables(&mut merged, dict);
                 }
             }
-            Err(e) => errors.push(ConfigError {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            }),
+            Err(e) => errors.push(ConfigError::new(path.display().to_string(), e.to_string())),
         }
         sources.push(path);
+    }
+    for (name, files) in &origins {
+        let in_conf_d: Vec<String> = files
+            .iter()
+            .filter(|(_, conf_d)| *conf_d)
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        if in_conf_d.len() > 1 {
+            errors.push(ConfigError::new(
+                format!("portals.{name}"),
+                format!(
+                    "defined in {}: one portal, one definition (put it in one file)",
+                    join_and(&in_conf_d)
+                ),
+            ));
+        }
     }
     // Then the environment and the flags, later wins.
     let env_keys = env_keys(&opts.env);
@@ -80,10 +105,10 @@ fn merge_and_validate(
     };
     for (name, key, value) in &env_keys {
         if key.split('.').any(str::is_empty) {
-            errors.push(ConfigError {
-                path: name.clone(),
-                message: "environment variable names no config key".into(),
-            });
+            errors.push(ConfigError::new(
+                name.clone(),
+                "environment variable names no config key",
+            ));
             continue;
         }
         overlay(key, value.parse().unwrap_or_else(|never| match never {}));
@@ -100,15 +125,13 @@ fn merge_and_validate(
     let raw: raw::RawConfig = match raw::RawConfig::deserialize(&tree) {
         Ok(raw) => raw,
         Err(e) => {
-            errors.push(ConfigError {
-                path: "config".into(),
-                message: e.to_string(),
-            });
+            errors.push(ConfigError::new("config", e.to_string()));
             raw::RawConfig::default()
         }
     };
     drop(tree);
-    let mut result = validate::validate(&raw, opts);
+    let defined_in = |name: &str| origins.get(name).and_then(|f| f.last()).map(|(p, _)| p.clone());
+    let mut result = validate::validate(&raw, opts, &defined_in);
     if let Err(ConfigErrors(found)) = &mut result {
         errors.append(found);
     }
@@ -148,21 +171,72 @@ fn read_toml(path: &Path) -> Result<Option<String>, ConfigError> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(ConfigError {
-                path: path.display().to_string(),
-                message: format!("cannot read: {e}"),
-            });
+            return Err(ConfigError::new(
+                path.display().to_string(),
+                format!("cannot read: {e}"),
+            ));
         }
     };
     check_toml(path, &text)?;
     Ok(Some(text))
 }
 
+/// A TOML syntax error as file, line, column and key: never the text of the line,
+/// which may hold a credential (an unquoted `api_key = sk-…` is a syntax error).
 fn check_toml(path: &Path, text: &str) -> Result<(), ConfigError> {
-    text.parse::<toml::Table>().map(|_| ()).map_err(|e| ConfigError {
-        path: path.display().to_string(),
-        message: format!("invalid TOML: {}", e.to_string().trim().replace('\n', " ")),
-    })
+    let Err(e) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let at = e.span().map_or(0, |s| s.start).min(text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let key = key_at(text, line).map(|k| format!(" (key {k})")).unwrap_or_default();
+    let message = e.message().trim().replace('\n', "; ");
+    Err(ConfigError::new(
+        path.display().to_string(),
+        format!("invalid TOML at line {line}, column {column}{key}: {message}"),
+    ))
+}
+
+/// The dotted key being written at `line` (1-based): the table header above it and
+/// the key before the `=`, when they look like keys.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let is_key = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | ' '))
+    };
+    let mut table = String::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for l in lines.iter().take(line.saturating_sub(1)) {
+        let t = l.trim();
+        if let Some(inner) = t.strip_prefix('[').and_then(|t| t.split(']').next()) {
+            let inner = inner.trim_start_matches('[').trim();
+            table = if is_key(inner) {
+                inner.to_string()
+            } else {
+                String::new()
+            };
+        }
+    }
+    let current = lines.get(line.saturating_sub(1))?.trim();
+    let own = current.split_once('=').map(|(k, _)| k.trim()).filter(|k| is_key(k));
+    match (table.is_empty(), own) {
+        (true, Some(k)) => Some(k.to_string()),
+        (false, Some(k)) => Some(format!("{table}.{k}")),
+        (false, None) => Some(table),
+        (true, None) => None,
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// `conf.d/*.toml` beside the config file, in name order.
@@ -172,10 +246,7 @@ fn conf_d_files(config: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            errors.push(ConfigError {
-                path: dir.display().to_string(),
-                message: format!("cannot list: {e}"),
-            });
+            errors.push(ConfigError::new(dir.display().to_string(), format!("cannot list: {e}")));
             return Vec::new();
         }
     };

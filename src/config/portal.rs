@@ -32,6 +32,31 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
         .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
 }
 
+/// The shortest time between two runs of `schedule` in `zone` (DST included), over
+/// the first 1,000 runs from a fixed start, at most two years: `None` when the
+/// schedule does not parse.
+fn shortest_interval(schedule: &str, zone: Tz) -> Option<u64> {
+    use chrono::TimeZone;
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(schedule)
+        .ok()?;
+    let start = zone.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).earliest()?;
+    let end = start + chrono::TimeDelta::days(731);
+    let mut shortest: Option<u64> = None;
+    let mut previous: Option<chrono::DateTime<Tz>> = None;
+    for next in cron.iter_after(start).take(1000).take_while(|t| *t < end) {
+        if let Some(p) = previous {
+            let gap = (next - p).num_seconds().max(0) as u64;
+            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+        }
+        previous = Some(next);
+    }
+    shortest
+}
+
 /// Settings every portal has (all but url and credential), resolved through
 /// `[defaults]` and the built-in defaults.
 pub(super) struct Settings {
@@ -78,7 +103,7 @@ pub(super) fn portal_settings(
         );
         Tz::UTC
     });
-    let (_, jitter_secs) = at.int(
+    let (jitter_path, jitter_secs) = at.int(
         c,
         "jitter_secs",
         (&p.jitter_secs, &d.jitter_secs),
@@ -86,6 +111,21 @@ pub(super) fn portal_settings(
         (0, 86_400),
         "an integer from 0 to 86400 (seconds)",
     );
+    if jitter_secs > 0 {
+        let shortest = *c
+            .intervals
+            .entry((schedule.clone(), timezone))
+            .or_insert_with(|| shortest_interval(&schedule, timezone));
+        if let Some(shortest) = shortest.filter(|s| jitter_secs as u64 >= *s) {
+            c.err(
+                jitter_path,
+                format!(
+                    "{jitter_secs} is not shorter than the schedule's shortest interval ({shortest}s for {schedule:?}): \
+                     a pass could start after the next tick; use less than {shortest}"
+                ),
+            );
+        }
+    }
     let dry_run = at.flag(c, "dry_run", &p.dry_run, &d.dry_run);
     let dump = at.flag(c, "dump", &p.dump, &d.dump);
     let (_, timeout) = at.int(

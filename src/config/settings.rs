@@ -59,10 +59,13 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// An error at `path`. Whatever the message echoes of what was written, an API key
+    /// in it is masked: a key pasted under the wrong key must not reach a log.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let (path, message) = (path.into(), message.into());
         ConfigError {
-            path: path.into(),
-            message: message.into(),
+            path: crate::secret::mask_api_keys(&path).into_owned(),
+            message: crate::secret::mask_api_keys(&message).into_owned(),
         }
     }
 }

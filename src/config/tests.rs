@@ -100,6 +100,75 @@ fn portals_inherit_defaults_and_merge_retention_key_by_key() {
 }
 
 #[test]
+fn one_portal_has_one_definition() {
+    // The same [portals.NAME] in two conf.d files: both files are named.
+    let dir = Dir::new("[defaults.retention]\nkeep_last = 3\n");
+    let portal = "[portals.acme]\nurl = \"https://acme.example\"\napi_key_file = \"KEYFILE\"\n";
+    dir.conf_d("acme.toml", portal);
+    dir.conf_d("acme-copy.toml", "[portals.acme.retention]\nkeep_last = 9\n");
+    let errs = dir.load(&[]).unwrap_err().0;
+    let conf_d = dir.path().join("conf.d");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].path, "portals.acme");
+    assert_eq!(
+        errs[0].message,
+        format!(
+            "defined in {} and {}: one portal, one definition (put it in one file)",
+            conf_d.join("acme-copy.toml").display(),
+            conf_d.join("acme.toml").display()
+        )
+    );
+
+    // Two names for one portal: the same url (a trailing slash aside) and dump.
+    let dir = Dir::new("[defaults.retention]\nkeep_last = 3\n");
+    let conf_d = dir.path().join("conf.d");
+    dir.conf_d("a.toml", &portal.replace("acme]", "a]"));
+    dir.conf_d(
+        "b.toml",
+        &portal.replace("acme]", "b]").replace("example\"", "example/\""),
+    );
+    let errs = dir.load(&[]).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].path, "portals.b.url");
+    assert_eq!(
+        errs[0].message,
+        format!(
+            "portals.a (in {}) and portals.b (in {}) have the same url and dump: one portal, one definition",
+            conf_d.join("a.toml").display(),
+            conf_d.join("b.toml").display()
+        )
+    );
+    // The dump of the same server is another target.
+    dir.conf_d("b.toml", &format!("{}dump = true\n", portal.replace("acme]", "b]")));
+    assert!(dir.load(&[]).is_ok());
+}
+
+#[test]
+fn jitter_must_be_shorter_than_the_schedule() {
+    let bad = |schedule: &str, jitter: u64| {
+        let dir = Dir::new(&GOOD.replace(
+            "[portals.acme]\n",
+            &format!("[portals.acme]\nschedule = \"{schedule}\"\njitter_secs = {jitter}\n"),
+        ));
+        dir.load(&[])
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())
+    };
+    assert_eq!(bad("0 30 3 * * *", 3600), None);
+    assert_eq!(
+        bad("0 */5 * * * *", 300),
+        Some(vec![
+            "portals.acme.jitter_secs: 300 is not shorter than the schedule's shortest interval (300s for \"0 */5 * * * *\"): \
+             a pass could start after the next tick; use less than 300"
+                .to_string()
+        ])
+    );
+    // In Berlin a daily schedule's shortest interval is 23 hours (the spring switch).
+    assert!(bad("0 30 3 * * *", 82_800).is_some());
+    assert_eq!(bad("0 30 3 * * *", 82_799), None);
+}
+
+#[test]
 fn precedence_is_file_then_conf_d_then_env_then_flags() {
     let dir = Dir::new(&format!("{GOOD}\n[log]\nlevel = \"warn\"\n"));
     assert_eq!(dir.load(&[]).unwrap().log.level, "warn");
@@ -116,16 +185,8 @@ fn precedence_is_file_then_conf_d_then_env_then_flags() {
         ("error", Keep::Count(40))
     );
     // conf.d files apply in name order: 20 after 10.
-    dir.conf_d("20-more.toml", "[portals.acme.retention]\nkeep_daily = 50\n");
-    assert_eq!(
-        dir.load(&[])
-            .unwrap()
-            .portal("acme")
-            .unwrap()
-            .retention
-            .rule(Rule::Daily),
-        Keep::Count(50)
-    );
+    dir.conf_d("20-more.toml", "[log]\nlevel = \"info\"\n");
+    assert_eq!(dir.load(&[]).unwrap().log.level, "info");
     let env = [
         ("DOCSPACE_RETENTION_LOG__LEVEL", "debug"),
         ("DOCSPACE_RETENTION_PORTALS__ACME__RETENTION__KEEP_DAILY", "60"),

@@ -2,6 +2,7 @@
 //! The server, daemon and log tables are checked here; portals in `portal.rs`, their
 //! retention policies in `policy.rs`, with the helpers of `check.rs`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,13 +10,22 @@ use std::time::Duration;
 use super::check::Checker;
 use super::portal::{portal_config, portal_settings};
 use super::raw::*;
-use super::settings::{Config, ConfigErrors, DaemonConfig, LoadOptions, LogConfig, LogFormat, ServerConfig, defaults};
+use super::settings::{
+    Config, ConfigErrors, DaemonConfig, LoadOptions, LogConfig, LogFormat, PortalConfig, ServerConfig, defaults,
+};
 
-pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, ConfigErrors> {
+/// Validates `raw`; `defined_in` names the file that defined a portal (for errors
+/// that name two places).
+pub(super) fn validate(
+    raw: &RawConfig,
+    opts: &LoadOptions,
+    defined_in: &dyn Fn(&str) -> Option<PathBuf>,
+) -> Result<Config, ConfigErrors> {
     let mut c = Checker {
         errors: Vec::new(),
         warnings: Vec::new(),
         opts,
+        intervals: HashMap::new(),
     };
     c.unknown("", &raw.unknown, TOP_KEYS);
 
@@ -57,6 +67,7 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
             portals.push(p);
         }
     }
+    same_portal_twice(&mut c, &portals, defined_in);
     if opts.require_portals && raw_portals.is_empty() {
         c.err(
             "portals",
@@ -75,6 +86,32 @@ pub(super) fn validate(raw: &RawConfig, opts: &LoadOptions) -> Result<Config, Co
         warnings: c.warnings,
         sources: Vec::new(),
     })
+}
+
+/// Two portals with the same `url` and `dump` are one portal defined twice: their
+/// passes would fight over the same backups behind two locks.
+fn same_portal_twice(c: &mut Checker<'_>, portals: &[PortalConfig], defined_in: &dyn Fn(&str) -> Option<PathBuf>) {
+    let place = |name: &str| match defined_in(name) {
+        Some(file) => format!("portals.{name} (in {})", file.display()),
+        None => format!("portals.{name}"),
+    };
+    let mut first: BTreeMap<(String, bool), &str> = BTreeMap::new();
+    for p in portals {
+        let key = (p.url.as_str().trim_end_matches('/').to_string(), p.dump);
+        match first.get(&key) {
+            Some(other) => c.err(
+                format!("portals.{}.url", p.name),
+                format!(
+                    "{} and {} have the same url and dump: one portal, one definition",
+                    place(other),
+                    place(&p.name)
+                ),
+            ),
+            None => {
+                first.insert(key, &p.name);
+            }
+        }
+    }
 }
 
 fn daemon_config(c: &mut Checker<'_>, raw: &RawConfig) -> DaemonConfig {

@@ -2,26 +2,39 @@
 //! its jitter and a concurrency slot.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::audit::AuditLog;
 use crate::config::PortalConfig;
 use crate::docspace::{Clients, DocSpaceClient};
 use crate::observe::Observer;
-use crate::pass::run_pass;
+use crate::pass::{PassReport, run_pass};
+use crate::state::StateDir;
+
+/// What runs one pass: [`run_pass`], unless a test puts something else in.
+pub type PassFn =
+    Arc<dyn Fn(Arc<PortalConfig>, Arc<DocSpaceClient>, Arc<StateDir>) -> BoxFuture<'static, PassReport> + Send + Sync>;
+
+/// The pass the daemon runs.
+pub fn real_pass() -> PassFn {
+    Arc::new(|config, client, state| async move { run_pass(&config, &client, &state, Utc::now()).await }.boxed())
+}
 
 /// What every job needs.
 pub(super) struct Shared {
     pub observer: Arc<Observer>,
-    pub audit: Arc<AuditLog>,
+    pub state: Arc<StateDir>,
+    pub pass: PassFn,
     pub clients: Clients,
     pub permits: Semaphore,
     pub passes: TaskTracker,
@@ -31,21 +44,24 @@ pub(super) struct Shared {
     pub running: Mutex<HashSet<String>>,
 }
 
-/// A portal as the daemon runs it: its config and client (replaced on reload) and its
-/// cron job.
+/// A portal as the daemon runs it: its config and client (replaced on reload), its
+/// cron job, and the token that cancels its waiting passes when it is removed (or the
+/// daemon stops).
 pub(super) struct PortalRuntime {
     pub name: String,
     current: RwLock<(Arc<PortalConfig>, Arc<DocSpaceClient>, croner::Cron)>,
     job: tokio::sync::Mutex<Option<(Uuid, i32)>>,
+    stop: CancellationToken,
 }
 
 impl PortalRuntime {
-    pub fn new(config: PortalConfig, client: DocSpaceClient) -> Result<Self, String> {
+    pub fn new(config: PortalConfig, client: DocSpaceClient, stop: CancellationToken) -> Result<Self, String> {
         let cron = parse_cron(&config.schedule)?;
         Ok(PortalRuntime {
             name: config.name.clone(),
             current: RwLock::new((Arc::new(config), Arc::new(client), cron)),
             job: tokio::sync::Mutex::new(None),
+            stop,
         })
     }
 
@@ -102,8 +118,10 @@ impl PortalRuntime {
         Ok(())
     }
 
-    /// Removes the portal's cron job.
+    /// Removes the portal's cron job and cancels its passes that wait for their
+    /// jitter or a concurrency slot; a pass already running finishes.
     pub async fn unschedule(&self, scheduler: &JobScheduler) {
+        self.stop.cancel();
         if let Some((id, _)) = self.job.lock().await.take() {
             let _ = scheduler.remove(&id).await;
         }
@@ -159,7 +177,7 @@ impl Drop for Running {
 /// A cron tick: starts the portal's pass unless one is still running or the daemon
 /// is stopping. The pass itself waits for its jitter and a concurrency slot.
 fn tick(shared: Arc<Shared>, rt: Arc<PortalRuntime>) {
-    if shared.closing.is_cancelled() {
+    if rt.stop.is_cancelled() {
         return;
     }
     shared.observer.next_run(&rt.name, rt.next_run(Utc::now()));
@@ -179,7 +197,7 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
     if jitter > 0 {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(jitter)) => {}
-            () = shared.closing.cancelled() => return,
+            () = rt.stop.cancelled() => return,
         }
     }
     let _permit = tokio::select! {
@@ -187,9 +205,10 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
             Ok(p) => p,
             Err(_) => return,
         },
-        () = shared.closing.cancelled() => return,
+        () = rt.stop.cancelled() => return,
     };
-    if shared.closing.is_cancelled() {
+    // Removed (or stopping) while it waited for the slot: it never starts.
+    if rt.stop.is_cancelled() {
         return;
     }
     let (config, client) = {
@@ -197,6 +216,25 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
         (Arc::clone(&current.0), Arc::clone(&current.1))
     };
     shared.observer.pass_started(&rt.name);
-    let report = run_pass(&config, &client, &shared.audit, Utc::now()).await;
-    shared.observer.pass_finished(&report);
+    let pass = (shared.pass)(Arc::clone(&config), client, Arc::clone(&shared.state));
+    let report = match AssertUnwindSafe(pass).catch_unwind().await {
+        Ok(report) => report,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            PassReport::failed(
+                &rt.name,
+                config.dry_run,
+                format!("internal error: the pass panicked: {what}"),
+            )
+        }
+    };
+    if report.locked {
+        shared.observer.pass_locked(&rt.name);
+    } else {
+        shared.observer.pass_finished(&report);
+    }
 }

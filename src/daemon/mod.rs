@@ -21,16 +21,38 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::Admin;
-use crate::audit::AuditLog;
 use crate::config::{Config, ConfigErrors, PortalConfig};
 use crate::docspace::Clients;
 use crate::observe::Observer;
+use crate::state::StateDir;
+pub use jobs::{PassFn, real_pass};
 use jobs::{PortalRuntime, Shared};
 use signals::notify;
-pub use signals::{Control, forward_signals};
+pub use signals::{Control, Signals};
 
-/// Re-reads the configuration for a reload.
-pub type ReloadFn = Box<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
+/// Re-reads the configuration for a reload (run off the daemon's control loop: it
+/// may read thousands of files).
+pub type ReloadFn = Arc<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
+
+/// How the daemon runs, beside its config. The defaults are what `run` uses; tests
+/// put in another pass or a faster heartbeat.
+#[derive(Clone)]
+pub struct Options {
+    /// What one pass is.
+    pub pass: PassFn,
+    /// How often the scheduler proves it is alive (`/healthz` fails after three
+    /// missed beats).
+    pub heartbeat: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pass: real_pass(),
+            heartbeat: Duration::from_secs(5),
+        }
+    }
+}
 
 /// How the daemon stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +68,17 @@ pub struct DaemonHandle {
     control: mpsc::UnboundedSender<Control>,
     addr: SocketAddr,
     observer: Arc<Observer>,
+    scheduler: JobScheduler,
     task: JoinHandle<Stopped>,
 }
 
 impl DaemonHandle {
+    /// Stops the scheduler as a crash of it would: no more ticks, no heartbeat (for
+    /// tests of `/healthz`).
+    pub async fn stop_scheduler(&mut self) {
+        let _ = self.scheduler.shutdown().await;
+    }
+
     /// The address the HTTP server listens on (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -116,7 +145,7 @@ pub async fn bind(config: &Config) -> Result<Bound, String> {
 /// Binds the HTTP server, schedules every portal and returns once the daemon is ready.
 pub async fn start(config: Config, reload: ReloadFn) -> Result<DaemonHandle, String> {
     let bound = bind(&config).await?;
-    start_bound(bound, config, reload).await
+    start_bound(bound, config, reload, Options::default()).await
 }
 
 struct Daemon {
@@ -129,7 +158,12 @@ struct Daemon {
 }
 
 /// Schedules every portal on an already bound daemon and marks it ready.
-pub async fn start_bound(bound: Bound, config: Config, reload: ReloadFn) -> Result<DaemonHandle, String> {
+pub async fn start_bound(
+    bound: Bound,
+    config: Config,
+    reload: ReloadFn,
+    options: Options,
+) -> Result<DaemonHandle, String> {
     let Bound {
         addr,
         admin,
@@ -137,7 +171,7 @@ pub async fn start_bound(bound: Bound, config: Config, reload: ReloadFn) -> Resu
         http_stop,
         http_task,
     } = bound;
-    let audit = AuditLog::open(&config.daemon.state_dir)?;
+    let state = StateDir::open(&config.daemon.state_dir)?;
     let scheduler = JobScheduler::new()
         .await
         .map_err(|e| format!("cannot create the scheduler: {e}"))?;
@@ -145,20 +179,30 @@ pub async fn start_bound(bound: Bound, config: Config, reload: ReloadFn) -> Resu
         .start()
         .await
         .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+    // The scheduler proves it lives by running this job; /healthz watches it.
+    let beats = Arc::clone(&admin);
+    let heartbeat = tokio_cron_scheduler::Job::new_repeated(options.heartbeat, move |_, _| beats.beat())
+        .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;
+    scheduler
+        .add(heartbeat)
+        .await
+        .map_err(|e| format!("cannot add the heartbeat job: {e}"))?;
+    admin.watch_heartbeat(options.heartbeat * 3);
     admin.set_alive(true);
 
     let shared = Arc::new(Shared {
         clients: Clients::observed(Arc::clone(&observer) as _)?,
         permits: Semaphore::new(config.daemon.max_concurrent_portals),
         observer: Arc::clone(&observer),
-        audit,
+        state,
+        pass: options.pass,
         passes: TaskTracker::new(),
         closing: CancellationToken::new(),
         running: Mutex::new(HashSet::new()),
     });
     let mut daemon = Daemon {
         config: config.clone(),
-        scheduler,
+        scheduler: scheduler.clone(),
         admin: Arc::clone(&admin),
         shared,
         portals: BTreeMap::new(),
@@ -180,6 +224,7 @@ pub async fn start_bound(bound: Bound, config: Config, reload: ReloadFn) -> Resu
         control: tx,
         addr,
         observer,
+        scheduler,
         task,
     })
 }
@@ -188,7 +233,8 @@ impl Daemon {
     async fn add_portal(&mut self, config: PortalConfig) -> Result<(), String> {
         let client = self.shared.clients.client(&config.name, config.endpoint())?;
         self.shared.observer.portal_added(&config.name);
-        let rt = Arc::new(PortalRuntime::new(config, client)?);
+        let stop = self.shared.closing.child_token();
+        let rt = Arc::new(PortalRuntime::new(config, client, stop)?);
         rt.schedule(&self.scheduler, &self.shared).await?;
         self.portals.insert(rt.name.clone(), rt);
         Ok(())
@@ -223,12 +269,26 @@ impl Daemon {
         let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         // Re-create jobs whose zone changed offset (DST) so they keep wall-clock time.
         let mut zone_check = tokio::time::interval(Duration::from_secs(30));
+        // A reload reads its files on a blocking thread while this loop goes on
+        // (watchdog pings included); a SIGHUP during a reload asks for one more.
+        let mut reloading: Option<JoinHandle<Result<Config, ConfigErrors>>> = None;
+        let mut reload_again = false;
         loop {
             tokio::select! {
                 msg = control.recv() => match msg {
-                    Some(Control::Reload) => self.reload().await,
+                    Some(Control::Reload) if reloading.is_some() => reload_again = true,
+                    Some(Control::Reload) => reloading = Some(self.begin_reload()),
                     Some(Control::Shutdown) | None => break,
                 },
+                loaded = async { reloading.as_mut().expect("guarded").await }, if reloading.is_some() => {
+                    reloading = None;
+                    self.finish_reload(loaded.unwrap_or_else(|e| Err(ConfigErrors(vec![
+                        crate::config::ConfigError::new("config", format!("the reload failed: {e}")),
+                    ])))).await;
+                    if std::mem::take(&mut reload_again) {
+                        reloading = Some(self.begin_reload());
+                    }
+                }
                 _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[sd_notify::NotifyState::Watchdog]),
                 _ = zone_check.tick() => self.follow_zone_offsets().await,
             }
@@ -247,12 +307,17 @@ impl Daemon {
         }
     }
 
-    async fn reload(&mut self) {
+    fn begin_reload(&self) -> JoinHandle<Result<Config, ConfigErrors>> {
         match sd_notify::NotifyState::monotonic_usec_now() {
             Ok(usec) => notify(&[sd_notify::NotifyState::Reloading, usec]),
             Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
         }
-        match (self.reload)() {
+        let reload = Arc::clone(&self.reload);
+        tokio::task::spawn_blocking(move || reload())
+    }
+
+    async fn finish_reload(&mut self, loaded: Result<Config, ConfigErrors>) {
+        match loaded {
             Err(errors) => {
                 for e in &errors.0 {
                     tracing::error!(error = %e, "invalid configuration");

@@ -1,6 +1,7 @@
 //! The daemon's conversation with its surroundings: Unix signals in, systemd
 //! notifications out.
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What the daemon can be asked to do.
@@ -10,35 +11,45 @@ pub enum Control {
     Shutdown,
 }
 
-/// Maps SIGTERM/SIGINT to a (graceful, then immediate) shutdown and SIGHUP to a
-/// reload, until the daemon has stopped.
-pub fn forward_signals(control: UnboundedSender<Control>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            tracing::error!("cannot install signal handlers");
-            return;
-        };
-        loop {
-            let msg = tokio::select! {
-                _ = term.recv() => Control::Shutdown,
-                _ = int.recv() => Control::Shutdown,
-                _ = hup.recv() => Control::Reload,
-            };
-            if msg == Control::Reload {
-                tracing::info!("SIGHUP: reloading the configuration");
-            } else {
-                tracing::info!("signal received: shutting down");
+/// SIGTERM, SIGINT and SIGHUP, caught from the moment this exists: install it before
+/// the daemon says it is ready, or a `systemctl reload` right after `READY=1` would
+/// meet SIGHUP's default action and end the process.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Maps SIGTERM/SIGINT to a (graceful, then immediate) shutdown and SIGHUP to a
+    /// reload, until the daemon has stopped.
+    pub fn forward(mut self, control: UnboundedSender<Control>) {
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = self.term.recv() => Control::Shutdown,
+                    _ = self.int.recv() => Control::Shutdown,
+                    _ = self.hup.recv() => Control::Reload,
+                };
+                if msg == Control::Reload {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                } else {
+                    tracing::info!("signal received: shutting down");
+                }
+                if control.send(msg).is_err() {
+                    return;
+                }
             }
-            if control.send(msg).is_err() {
-                return;
-            }
-        }
-    });
+        });
+    }
 }
 
 /// Tells systemd (when it started us with `NOTIFY_SOCKET`) how we are.

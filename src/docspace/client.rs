@@ -151,6 +151,11 @@ impl DocSpaceClient {
         &self.base
     }
 
+    /// Whether this client addresses the on-premise dump instead of the portal.
+    pub fn dump(&self) -> bool {
+        self.endpoint.dump
+    }
+
     pub async fn get_schedule(&self) -> Result<Option<BackupSchedule>, ApiError> {
         let answer = self.send(Endpoint::GetSchedule, None).await?;
         wire::parse_schedule(&answer.body).map_err(|error| decode(Endpoint::GetSchedule, &answer, error))
@@ -384,7 +389,12 @@ impl DocSpaceClient {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.bytes().await.map_err(transport)?;
+        let body = read_body(response, endpoint, status.as_u16())
+            .await
+            .map_err(|e| match e {
+                BodyError::Transport(e) => transport(e),
+                BodyError::TooLarge(e) => (e, None),
+            })?;
         if status.is_success() {
             return Ok(Answer {
                 status: status.as_u16(),
@@ -409,6 +419,45 @@ impl DocSpaceClient {
         };
         ApiError::new(endpoint, kind)
     }
+}
+
+/// The largest answer read (docs/reference.md, "Gates"): a history of a million
+/// records is about 200 MiB, a real one is kilobytes; anything bigger is refused
+/// before it is buffered, and a refused read deletes nothing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge(ApiError),
+}
+
+/// Reads a body chunk by chunk, refusing it as soon as it passes [`MAX_BODY_BYTES`]
+/// (or announces that it will).
+async fn read_body(
+    mut response: reqwest::Response,
+    endpoint: Endpoint,
+    status: u16,
+) -> Result<bytes::Bytes, BodyError> {
+    let too_large = || {
+        BodyError::TooLarge(ApiError::new(
+            endpoint,
+            ApiErrorKind::TooLarge {
+                status,
+                limit: MAX_BODY_BYTES,
+            },
+        ))
+    };
+    if response.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// `requests_per_minute` evenly spaced, with one second's worth as burst.

@@ -55,6 +55,11 @@ pub enum ApiErrorKind {
     Transport {
         detail: String,
     },
+    /// An answer bigger than the client reads.
+    TooLarge {
+        status: u16,
+        limit: usize,
+    },
     /// A 2xx answer whose body is not what the endpoint returns.
     Decode {
         status: u16,
@@ -88,7 +93,8 @@ impl ApiError {
             | Gateway { status, .. }
             | Redirect { status, .. }
             | UnexpectedStatus { status, .. }
-            | Decode { status, .. } => Some(*status),
+            | Decode { status, .. }
+            | TooLarge { status, .. } => Some(*status),
             TwoFactorRequired { .. } => Some(200),
             Timeout { .. } | Connect { .. } | Transport { .. } => None,
         }
@@ -195,7 +201,7 @@ impl fmt::Display for ApiErrorKind {
             Redirect { status, location } => write!(
                 f,
                 "{status} redirect to {} (use the final portal url in the config)",
-                location.as_deref().unwrap_or("an unknown location")
+                location.as_deref().map_or("an unknown location".into(), wire::shown)
             ),
             UnexpectedStatus { status, message } => {
                 write!(f, "unexpected HTTP status {status}")?;
@@ -205,6 +211,11 @@ impl fmt::Display for ApiErrorKind {
             Connect { detail } => write!(f, "cannot connect: {detail}"),
             Transport { detail } => write!(f, "request failed: {detail}"),
             Decode { status, error } => write!(f, "{status} with an unreadable body: {error}"),
+            TooLarge { status, limit } => write!(
+                f,
+                "{status} with a body over {} MiB: refused, nothing read",
+                limit / (1024 * 1024)
+            ),
         }
     }
 }

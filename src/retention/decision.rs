@@ -78,8 +78,14 @@ pub enum Reason {
     Future {
         tolerance_secs: u64,
     },
-    /// Another record with the same id is kept, so this id must not be deleted.
+    /// A real `expiresOn`: the server deletes it itself then.
+    Temporary {
+        expires: DateTime<Utc>,
+    },
+    /// A second listing of a backup that is kept.
     DuplicateOfKept,
+    /// A second listing of a backup that is deleted (one call deletes both).
+    DuplicateOfDeleted,
     Blocked(GuardLimit),
 }
 
@@ -103,7 +109,9 @@ impl fmt::Display for Reason {
             Reason::Future { tolerance_secs } => {
                 write!(f, "future: created after now + {tolerance_secs}s")
             }
+            Reason::Temporary { expires } => write!(f, "temporary: expires {}", crate::wire::rfc3339(*expires)),
             Reason::DuplicateOfKept => f.write_str("duplicate id of a kept backup"),
+            Reason::DuplicateOfDeleted => f.write_str("duplicate id of a deleted backup"),
             Reason::Blocked(limit) => limit.fmt(f),
         }
     }
@@ -118,6 +126,12 @@ pub enum Scope {
     NotManaged,
     /// Kept because we cannot trust it.
     Doubtful(Doubt),
+    /// A temporary backup (a real `expiresOn`): the server deletes it, we never do,
+    /// and it counts for no rule or guard.
+    Temporary,
+    /// Another listing of a backup listed earlier (ids compare without case): it
+    /// shares that listing's fate and is not counted again.
+    Twin,
 }
 
 #[derive(Clone, Debug, PartialEq)]

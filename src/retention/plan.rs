@@ -7,6 +7,8 @@ use super::decision::{Action, Doubt, Guard, PlanContext, PlanEntry, Reason, Scop
 use super::guards::apply_guards;
 use super::policy::RetentionPolicy;
 use super::rules::RuleEngine;
+use fnv::{FnvHashMap, FnvHashSet};
+
 use crate::wire::{BackupId, HistoryRecord, WireTime};
 
 /// The outcome of planning one portal.
@@ -19,24 +21,33 @@ pub struct Plan {
     pub guards: Vec<(Guard, usize)>,
     /// How many doubtful records of each kind were kept, only kinds that occurred.
     pub doubtful: Vec<(Doubt, usize)>,
-    /// Records that took part in rules and guards.
+    /// Distinct backups that took part in rules and guards.
     pub managed: usize,
+    /// Temporary backups (kept, never deleted by us, counted by nothing else).
+    pub temporary: usize,
     pub newest_managed: Option<DateTime<Utc>>,
     /// Delete the whole history with one call (docs/reference.md, "Clearing").
     pub clear_history: bool,
 }
 
 impl Plan {
+    /// The backups to delete, each once (a twin listing is not a second backup).
     pub fn deletions(&self) -> impl Iterator<Item = &PlanEntry> {
-        self.entries.iter().filter(|e| e.action == Action::Delete)
+        self.entries
+            .iter()
+            .filter(|e| e.action == Action::Delete && e.scope != Scope::Twin)
     }
 
     pub fn deletion_count(&self) -> usize {
         self.deletions().count()
     }
 
+    /// Distinct backups kept.
     pub fn kept_count(&self) -> usize {
-        self.entries.len() - self.deletion_count()
+        self.entries
+            .iter()
+            .filter(|e| e.action == Action::Keep && e.scope != Scope::Twin)
+            .count()
     }
 
     /// Deletions one guard blocked.
@@ -55,8 +66,9 @@ impl Plan {
     }
 }
 
-/// Decides for every record of one portal. The steps, in order: scope and doubtful
-/// records, restic's rules, `protect`, duplicates, then the guards.
+/// Decides for every record of one portal. The steps, in order: scope, temporary and
+/// doubtful records, twins (one backup listed twice), restic's rules, `protect`, then
+/// the guards; twins finally take their first listing's decision.
 pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx: &PlanContext) -> Plan {
     let future_limit = i64::try_from(policy.future_tolerance_secs)
         .ok()
@@ -71,6 +83,7 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
     // Newest first, ties by ascending id; records without a date go last, in the
     // order the server sent them (a stable sort keeps it).
     let mut entries = newest_first(entries);
+    mark_twins(&mut entries);
 
     let managed: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].scope == Scope::Managed)
@@ -89,7 +102,6 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
             }
         }
     }
-    keep_duplicates_of_kept(&mut entries);
 
     let mut doubtful: Vec<(Doubt, usize)> = Vec::new();
     for e in &entries {
@@ -111,6 +123,8 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .collect();
     let newest_managed = times.first().copied();
     let guards = apply_guards(&mut entries, candidates, managed.len(), newest_managed, policy, ctx);
+    follow_first_listing(&mut entries);
+    let temporary = entries.iter().filter(|e| e.scope == Scope::Temporary).count();
 
     let clear_history = policy.clear_history
         && policy.min_keep == 0
@@ -123,6 +137,7 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         guards,
         doubtful,
         managed: managed.len(),
+        temporary,
         newest_managed,
         clear_history,
     }
@@ -130,7 +145,14 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
 
 fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateTime<Utc>) -> PlanEntry {
     let id = BackupId::parse(&record.id);
-    let (scope, reason) = if !policy.manages(&record.storage_type) {
+    let (scope, reason) = if let WireTime::At(expires) = record.expires_on {
+        (Scope::Temporary, Reason::Temporary { expires })
+    } else if let WireTime::Invalid(raw) = &record.expires_on {
+        (
+            Scope::Doubtful(Doubt::Unparseable),
+            Reason::Unparseable(format!("expiresOn {raw:?}")),
+        )
+    } else if !policy.manages(&record.storage_type) {
         (Scope::NotManaged, Reason::NotManaged)
     } else if !record.storage_type.is_known() {
         (Scope::Doubtful(Doubt::Unparseable), Reason::UnknownStorageType)
@@ -226,22 +248,53 @@ fn newest_first(mut entries: Vec<PlanEntry>) -> Vec<PlanEntry> {
     entries
 }
 
-/// Deleting one record of an id deletes them all; if any record with the id is kept,
-/// none may be deleted.
-fn keep_duplicates_of_kept(entries: &mut [PlanEntry]) {
-    let mut seen = std::collections::HashSet::with_capacity(entries.len());
-    if entries.iter().filter_map(|e| e.id).all(|id| seen.insert(id)) {
+/// One backup listed more than once (ids compare without case) is one backup: its
+/// first listing (newest first) stands for it and the others become twins, which no
+/// rule or guard counts. When any listing of the id is not an ordinary managed record
+/// (doubtful, temporary, not managed), every managed listing becomes a twin kept
+/// beside it: when in doubt, keep.
+fn mark_twins(entries: &mut [PlanEntry]) {
+    // For each id: are all its listings ordinary managed records?
+    let mut seen: FnvHashMap<BackupId, bool> = FnvHashMap::with_capacity_and_hasher(entries.len(), Default::default());
+    for e in entries.iter() {
+        if let Some(id) = e.id {
+            *seen.entry(id).or_insert(true) &= e.scope == Scope::Managed;
+        }
+    }
+    if seen.len() == entries.iter().filter(|e| e.id.is_some()).count() {
+        return; // every id listed once
+    }
+    let mut first: FnvHashSet<BackupId> = FnvHashSet::with_capacity_and_hasher(seen.len(), Default::default());
+    for e in entries.iter_mut() {
+        let Some(id) = e.id else { continue };
+        let is_first = first.insert(id);
+        if e.scope != Scope::Managed {
+            continue;
+        }
+        if !is_first || !seen[&id] {
+            e.scope = Scope::Twin;
+            e.action = Action::Keep;
+        }
+    }
+}
+
+/// Twins take the decision of the id's first listing (after the guards).
+fn follow_first_listing(entries: &mut [PlanEntry]) {
+    if !entries.iter().any(|e| e.scope == Scope::Twin) {
         return;
     }
-    let kept: std::collections::HashSet<BackupId> = entries
-        .iter()
-        .filter(|e| e.action == Action::Keep)
-        .filter_map(|e| e.id)
-        .collect();
+    let mut decided: FnvHashMap<BackupId, Action> = FnvHashMap::default();
     for e in entries.iter_mut() {
-        if e.action == Action::Delete && e.id.is_some_and(|id| kept.contains(&id)) {
-            e.action = Action::Keep;
-            e.reasons.push(Reason::DuplicateOfKept);
+        let Some(id) = e.id else { continue };
+        if e.scope != Scope::Twin {
+            decided.entry(id).or_insert(e.action);
+            continue;
         }
+        let action = decided.get(&id).copied().unwrap_or(Action::Keep);
+        e.action = action;
+        e.reasons.push(match action {
+            Action::Keep => Reason::DuplicateOfKept,
+            Action::Delete => Reason::DuplicateOfDeleted,
+        });
     }
 }

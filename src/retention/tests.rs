@@ -627,6 +627,110 @@ fn a_duplicate_id_is_not_deleted_when_another_copy_is_kept() {
     );
 }
 
+#[test]
+fn an_id_listed_twice_is_one_backup_and_min_keep_counts_it_once() {
+    // Before: B and its twin B' counted as two; min_keep saved B and deleted B',
+    // which deletes B too, leaving one backup.
+    let mut r = records(&["2026-06-03T03:00:00Z", "2026-06-02T03:00:00Z", "2026-06-01T03:00:00Z"]);
+    r[2].id = r[1].id.to_ascii_uppercase();
+    let policy = RetentionPolicy {
+        min_keep: 2,
+        ..rules_only()
+    }
+    .keep(Rule::Last, 1);
+    let p = plan(r, &policy, &ctx(NOW));
+    assert_eq!(p.managed, 2);
+    assert_eq!(p.deletion_count(), 0);
+    assert_eq!(p.guards, [(Guard::MinKeep, 1)]);
+    assert_eq!(reasons_of(&p, "2026-06-02T03:00:00Z"), ["min_keep: keeps at least 2"]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-01T03:00:00Z"),
+        ["duplicate id of a kept backup"]
+    );
+    assert_eq!(p.entries[2].scope, Scope::Twin);
+    assert_eq!(p.kept_count(), 2);
+
+    // Without the guard the backup goes, once, and its twin listing with it.
+    let p = plan(
+        records(&["2026-06-03T03:00:00Z", "2026-06-02T03:00:00Z", "2026-06-01T03:00:00Z"])
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut rec)| {
+                if i == 2 {
+                    rec.id = guid(2);
+                }
+                rec
+            })
+            .collect(),
+        &rules_only().keep(Rule::Last, 1),
+        &ctx(NOW),
+    );
+    assert_eq!(
+        p.deletions().map(|e| e.id.unwrap().to_string()).collect::<Vec<_>>(),
+        [guid(2)]
+    );
+    assert_eq!(
+        reasons_of(&p, "2026-06-01T03:00:00Z"),
+        ["duplicate id of a deleted backup"]
+    );
+    assert_eq!(p.entries[2].action, Action::Delete);
+}
+
+#[test]
+fn a_doubtful_listing_keeps_every_listing_of_its_id() {
+    let mut r = records(&["2026-06-03T03:00:00Z", "2026-06-02T03:00:00Z"]);
+    let mut twin = record(2, "2026-06-02T03:00:00Z");
+    twin.created_on = WireTime::Invalid("soon".into());
+    r.push(twin);
+    let p = plan(r, &rules_only().keep(Rule::Last, 1), &ctx(NOW));
+    assert_eq!(p.deletion_count(), 0);
+    assert_eq!(p.managed, 1);
+    assert_eq!(
+        reasons_of(&p, "2026-06-02T03:00:00Z"),
+        ["duplicate id of a kept backup"]
+    );
+    assert_eq!(p.doubtful, [(Doubt::Unparseable, 1)]);
+}
+
+#[test]
+fn temporary_backups_are_kept_and_count_for_nothing() {
+    // Two fresh "Temporary" downloads must not make the durable backups look redundant.
+    let mut r = records(&[
+        "2026-06-10T12:00:00Z",
+        "2026-06-10T11:00:00Z",
+        "2026-06-09T03:00:00Z",
+        "2026-06-08T03:00:00Z",
+        "2026-06-07T03:00:00Z",
+    ]);
+    for rec in &mut r[..2] {
+        rec.storage_type = StorageType::DataStore;
+        rec.expires_on = WireTime::At(rec.created_on.instant().unwrap() + TimeDelta::days(1));
+    }
+    let policy = RetentionPolicy {
+        min_keep: 3,
+        ..rules_only()
+    }
+    .keep(Rule::Last, 3);
+    let p = plan(r, &policy, &ctx("2026-06-10T13:00:00Z"));
+    assert_eq!((p.managed, p.temporary), (3, 2));
+    assert_eq!(p.deletion_count(), 0);
+    assert!(p.guards.is_empty());
+    assert_eq!(
+        reasons_of(&p, "2026-06-10T12:00:00Z"),
+        ["temporary: expires 2026-06-11T12:00:00Z"]
+    );
+    assert_eq!(reasons_of(&p, "2026-06-07T03:00:00Z"), ["last snapshot"]);
+    // An unreadable expiry is doubtful, never a deletion.
+    let mut r = records(&["2026-06-10T12:00:00Z", "2026-06-09T12:00:00Z"]);
+    r[1].expires_on = WireTime::Invalid("tomorrow".into());
+    let p = plan(r, &rules_only().keep(Rule::Last, 1), &ctx(NOW));
+    assert_eq!(p.deletion_count(), 0);
+    assert_eq!(
+        reasons_of(&p, "2026-06-09T12:00:00Z"),
+        ["unparseable: expiresOn \"tomorrow\""]
+    );
+}
+
 // ----- guards -----
 
 fn ten_days() -> Vec<HistoryRecord> {

@@ -11,6 +11,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Storage type of a backup or schedule. The server sends integers; tools generated
@@ -183,6 +184,23 @@ impl fmt::Display for WireTime {
             WireTime::Invalid(raw) => write!(f, "{raw:?}"),
         }
     }
+}
+
+/// Text from a server (file names, ids, messages) as it may be printed: control
+/// characters escaped, so a hostile file name cannot move the cursor, clear a
+/// terminal or forge a log line.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect(),
+    )
 }
 
 /// RFC 3339 in UTC with seconds precision (`2026-11-21T03:00:00Z`), our output format.

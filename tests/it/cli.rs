@@ -327,8 +327,10 @@ async fn history_list_and_clear() {
     assert!(stdout(&o).contains("would delete all 3 backups of acme"));
     drop(server);
 
+    // The command reads the history, the executor reads it again before clearing
+    // (it must still be what was decided on), then once more to verify.
     let server = MockServer::start().await;
-    serve_history(&server, unordered, Vec::new()).await;
+    serve_history_times(&server, unordered, 2, Vec::new()).await;
     Mock::given(method("DELETE"))
         .and(path(DELETE_HISTORY))
         .and(query_param("Dump", "false"))
@@ -349,7 +351,7 @@ async fn history_list_and_clear() {
 async fn history_clear_that_leaves_records_fails() {
     // deletebackuphistory answers true even when files could not be deleted.
     let server = MockServer::start().await;
-    serve_history(&server, daily("2026-11-22", 3), daily("2026-11-22", 1)).await;
+    serve_history_times(&server, daily("2026-11-22", 3), 2, daily("2026-11-22", 1)).await;
     Mock::given(method("DELETE"))
         .and(path(DELETE_HISTORY))
         .respond_with(ok_true())

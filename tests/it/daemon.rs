@@ -3,27 +3,14 @@
 //! reloads and graceful shutdown; plus the binary under real signals.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use docspace_retention::daemon::{self, Stopped};
-use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, SimPortal, Simulator, realistic_portal};
+use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, Simulator};
 
 use crate::harness::*;
-
-fn portal(name: &str, sim: &Simulator) -> String {
-    format!("[portals.{name}]\nurl = \"{}\"\n", sim.url(name))
-}
-
-fn ten_backups(name: &str) -> SimPortal {
-    let mut p = realistic_portal(name, KEY, Utc::now(), 9);
-    p.schedule.as_mut().unwrap().backups_stored = Some(30);
-    p
-}
-
-async fn metrics(addr: std::net::SocketAddr) -> String {
-    get(addr, "/metrics").await.1
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletions_happen_on_schedule_and_metrics_say_so() {
@@ -32,7 +19,7 @@ async fn deletions_happen_on_schedule_and_metrics_say_so() {
         .unwrap();
     assert_eq!(sim.backups("acme").len(), 10);
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     let handle = app.start_daemon().await;
     let addr = handle.addr();
     eventually("two passes", Duration::from_secs(10), || async {
@@ -114,13 +101,13 @@ async fn readiness_goes_503_200_503_and_other_paths_are_refused() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     let config = app.load();
     let bound = daemon::bind(&config).await.unwrap();
     let addr = bound.addr();
     assert_eq!(get(addr, "/readyz").await.0, 503);
     assert_eq!(get(addr, "/healthz").await.0, 503);
-    let handle = daemon::start_bound(bound, config, Box::new(|| unreachable!()))
+    let handle = daemon::start_bound(bound, config, Arc::new(|| unreachable!()), daemon::Options::default())
         .await
         .unwrap();
     assert_eq!(get(addr, "/readyz").await, (200, "ready\n".to_string()));
@@ -169,9 +156,9 @@ async fn a_slow_portal_skips_ticks_and_a_failing_one_does_not_stop_others() {
     let app = Setup::empty();
     app.write_daemon(&format!(
         "{}{}{}",
-        portal("slow", &slow),
-        portal("good", &sim),
-        portal("bad", &sim)
+        sim_portal("slow", &slow),
+        sim_portal("good", &sim),
+        sim_portal("bad", &sim)
     ));
     let handle = app.start_daemon().await;
     let addr = handle.addr();
@@ -222,7 +209,7 @@ async fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     let handle = app.start_daemon().await;
     let addr = handle.addr();
     eventually("acme cleaned", Duration::from_secs(10), || async {
@@ -248,7 +235,7 @@ async fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
     .await;
 
     // Valid: beta replaces acme.
-    app.write_daemon(&portal("beta", &sim));
+    app.write_daemon(&sim_portal("beta", &sim));
     handle.reload();
     eventually("a successful reload", Duration::from_secs(5), || async {
         metric(
@@ -274,7 +261,7 @@ async fn shutdown_lets_a_pass_in_flight_finish_and_audit() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     // The first history read stalls, so the first pass is in flight for ~2 s.
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(2)));
     let handle = app.start_daemon().await;
@@ -308,7 +295,7 @@ async fn the_scraped_metrics_pass_promtool() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     let handle = app.start_daemon().await;
     let addr = handle.addr();
     eventually("a pass", Duration::from_secs(10), || async {
@@ -391,7 +378,7 @@ async fn the_binary_reloads_on_sighup_and_finishes_on_sigterm() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     let port = app.fixed_port();
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(3)));
     let child = spawn_binary(&app);
@@ -427,7 +414,7 @@ async fn a_second_signal_stops_the_binary_at_once() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     let port = app.fixed_port();
     sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(30)));
     let child = spawn_binary(&app);
@@ -458,7 +445,7 @@ async fn the_binary_talks_to_systemd_and_writes_log_files() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     app.fixed_port();
     let logs = app.dir.path().join("logs");
     let text = std::fs::read_to_string(app.config()).unwrap().replace(
@@ -506,7 +493,7 @@ async fn healthcheck_subcommand() {
         .await
         .unwrap();
     let app = Setup::empty();
-    app.write_daemon(&portal("acme", &sim));
+    app.write_daemon(&sim_portal("acme", &sim));
     let handle = app.start_daemon().await;
     let url = format!("http://{}/healthz", handle.addr());
     let run = |url: String| {
@@ -552,7 +539,7 @@ async fn three_shards_handle_every_portal_exactly_once() {
     let sim = Simulator::start(names.iter().map(|n| ten_backups(n)).collect(), SimOptions::default(), 0)
         .await
         .unwrap();
-    let portals: String = names.iter().map(|n| portal(n, &sim)).collect();
+    let portals: String = names.iter().map(|n| sim_portal(n, &sim)).collect();
     let mut apps = Vec::new();
     let mut handles = Vec::new();
     for index in 0..3 {
@@ -563,7 +550,7 @@ async fn three_shards_handle_every_portal_exactly_once() {
             .replace("[daemon]\n", &format!("[daemon]\nshard = \"{index}/3\"\n"));
         std::fs::write(app.config(), text).unwrap();
         let config = app.load().own_shard();
-        handles.push(daemon::start(config, Box::new(|| unreachable!())).await.unwrap());
+        handles.push(daemon::start(config, Arc::new(|| unreachable!())).await.unwrap());
         apps.push(app);
     }
     eventually("every portal cleaned", Duration::from_secs(15), || async {

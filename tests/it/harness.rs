@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use docspace_retention::audit::AuditLog;
 use docspace_retention::config::{Config, LoadOptions, PortalConfig, load};
 use docspace_retention::daemon::{self, DaemonHandle};
 use docspace_retention::docspace::{Clients, DocSpaceClient};
 use docspace_retention::pass::{PassReport, run_pass};
+use docspace_retention::simulator::{SimPortal, Simulator, realistic_portal};
+use docspace_retention::state::StateDir;
 
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param};
@@ -108,12 +109,17 @@ pub async fn serve_schedule(server: &MockServer, body: Value) {
 
 /// The first GET of the history answers `first`; every later one `after`.
 pub async fn serve_history(server: &MockServer, first: Vec<Value>, after: Vec<Value>) {
+    serve_history_times(server, first, 1, after).await;
+}
+
+/// The first `times` GETs of the history answer `first`; every later one `after`.
+pub async fn serve_history_times(server: &MockServer, first: Vec<Value>, times: u64, after: Vec<Value>) {
     Mock::given(method("GET"))
         .and(path(HISTORY))
         .and(query_param("Dump", "false"))
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(first))))
-        .up_to_n_times(1)
+        .up_to_n_times(times)
         .with_priority(1)
         .mount(server)
         .await;
@@ -185,12 +191,7 @@ impl Setup {
 
     /// Writes config.toml for the daemon (see [`Setup::daemon`]).
     pub fn write_daemon(&self, portals: &str) {
-        self.write_raw(&format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[daemon]\nstate_dir = \"STATE\"\nshutdown_grace_secs = 20\n\
-             [log]\nlevel = \"warn\"\n[defaults]\nschedule = \"* * * * * *\"\nmax_retries = 0\n\
-             api_key_file = \"KEYFILE\"\n[defaults.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
-             max_delete_fraction = 1.0\n{portals}"
-        ));
+        self.write_raw(&daemon_config(portals));
     }
 
     /// Writes config.toml as given, with `KEYFILE` and `STATE` substituted.
@@ -251,8 +252,17 @@ impl Setup {
 
     /// The daemon in-process, reloading from this folder.
     pub async fn start_daemon(&self) -> DaemonHandle {
+        self.start_daemon_with(daemon::Options::default()).await
+    }
+
+    /// The daemon in-process with other options (another pass, a faster heartbeat).
+    pub async fn start_daemon_with(&self, options: daemon::Options) -> DaemonHandle {
         let opts = self.opts();
-        daemon::start(self.load(), Box::new(move || load(&opts))).await.unwrap()
+        let config = self.load();
+        let bound = daemon::bind(&config).await.unwrap();
+        daemon::start_bound(bound, config, Arc::new(move || load(&opts)), options)
+            .await
+            .unwrap()
     }
 
     /// The binary with this config and `args`.
@@ -261,6 +271,16 @@ impl Setup {
         all.extend(args.iter().map(|s| s.to_string()));
         run_binary(all, Vec::new()).await
     }
+}
+
+/// The daemon config of [`Setup::daemon`], with `STATE` and `KEYFILE` to substitute.
+pub fn daemon_config(portals: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[daemon]\nstate_dir = \"STATE\"\nshutdown_grace_secs = 20\n\
+         [log]\nlevel = \"warn\"\n[defaults]\nschedule = \"* * * * * *\"\nmax_retries = 0\n\
+         api_key_file = \"KEYFILE\"\n[defaults.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
+         max_delete_fraction = 1.0\n{portals}"
+    )
 }
 
 /// A port that was free a moment ago.
@@ -314,10 +334,10 @@ pub fn stderr(o: &Output) -> String {
 
 // ----- a pass in-process -----
 
-/// The config's first portal with its client (a short retry backoff) and audit log.
-pub fn first_portal(config: &Config) -> (&PortalConfig, DocSpaceClient, Arc<AuditLog>) {
+/// The config's first portal with its client (a short retry backoff) and state dir.
+pub fn first_portal(config: &Config) -> (&PortalConfig, DocSpaceClient, Arc<StateDir>) {
     let portal = &config.portals[0];
-    let audit = AuditLog::open(&config.daemon.state_dir).unwrap();
+    let audit = StateDir::open(&config.daemon.state_dir).unwrap();
     let client = Clients::new()
         .unwrap()
         .client(&portal.name, portal.endpoint())
@@ -337,7 +357,26 @@ pub async fn first_portal_pass(config: &Config) -> PassReport {
     pass_at(config, Utc::now()).await
 }
 
+// ----- the built-in simulator -----
+
+/// A portal table pointing at the simulator (the daemon config supplies the rest).
+pub fn sim_portal(name: &str, sim: &Simulator) -> String {
+    format!("[portals.{name}]\nurl = \"{}\"\n", sim.url(name))
+}
+
+/// A simulated portal with ten backups (nine nightly, one manual) and a schedule that
+/// keeps 30.
+pub fn ten_backups(name: &str) -> SimPortal {
+    let mut p = realistic_portal(name, KEY, Utc::now(), 9);
+    p.schedule.as_mut().unwrap().backups_stored = Some(30);
+    p
+}
+
 // ----- waiting and the admin endpoints -----
+
+pub async fn metrics(addr: std::net::SocketAddr) -> String {
+    get(addr, "/metrics").await.1
+}
 
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where

@@ -7,6 +7,7 @@ mod harness;
 mod cli;
 mod daemon;
 mod faults;
+mod gates;
 mod monitoring;
 mod pass;
 mod properties;

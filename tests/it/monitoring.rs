@@ -25,6 +25,8 @@ const CONTRACT_METRICS: &[&str] = &[
     "docspace_retention_api_requests_total",
     "docspace_retention_api_request_duration_seconds",
     "docspace_retention_config_reloads_total",
+    "docspace_retention_temporary_backups",
+    "docspace_retention_recovered_intents_total",
 ];
 
 fn known(name: &str) -> bool {

@@ -29,7 +29,10 @@ async fn secrets_appear_nowhere() {
     let pw_file = dir.path().join("password");
     std::fs::write(&pw_file, PASSWORD).unwrap();
     let sim = Simulator::start(
-        vec![realistic_portal("acme", API_KEY, Utc::now(), 9)],
+        vec![
+            realistic_portal("acme", API_KEY, Utc::now(), 9),
+            realistic_portal("refused", "sk-the-key-it-wants", Utc::now(), 9),
+        ],
         SimOptions::default(),
         0,
     )
@@ -80,7 +83,7 @@ max_delete_fraction = 1.0
 url = "{acme}"
 api_key = "{API_KEY}"
 [portals.refused]
-url = "{acme}"
+url = "{refused}"
 api_key = "{API_KEY}-wrong"
 [portals.owner]
 url = "{login}"
@@ -91,6 +94,7 @@ password_file = "{pw}"
             state = state.display(),
             logs = logs.display(),
             acme = sim.url("acme"),
+            refused = sim.url("refused"),
             login = login.uri(),
             pw = pw_file.display()
         ),
@@ -175,4 +179,91 @@ password_file = "{pw}"
         "{err}"
     );
     assert_clean("config errors", &err);
+}
+
+/// An API key pasted where it does not belong: every message about the mistake names
+/// the place (file, line, column, key), never the key.
+#[tokio::test]
+async fn a_pasted_key_is_never_echoed() {
+    let setup = Setup::empty();
+    let check = |text: String| {
+        setup.write_raw(&text);
+        async {
+            let o = setup.cli(&["check-config"]).await;
+            assert_eq!(code(&o), 78, "{}", stderr(&o));
+            let err = stderr(&o);
+            assert_clean("a config error", &err);
+            assert!(!err.contains("SECRET"), "{err}");
+            err
+        }
+    };
+    let portal = |line: &str| {
+        format!("[portals.x]\nurl = \"https://x.example\"\n{line}\n[portals.x.retention]\nkeep_last = 1\n")
+    };
+
+    // A TOML syntax error: the line's text is never shown.
+    let err = check(portal(&format!("api_key = {API_KEY}"))).await;
+    assert!(
+        err.contains(&format!(
+            "{}: invalid TOML at line 3, column 11 (key portals.x.api_key): invalid string; expected `\"`, `'`",
+            setup.config().display()
+        )),
+        "{err}"
+    );
+    let err = check(format!("[portals.x]\n{API_KEY}\n")).await;
+    assert!(
+        err.contains("invalid TOML at line 2, column 25 (key portals.x)"),
+        "{err}"
+    );
+    // A key under the wrong key, as a value of the wrong type, in a URL.
+    for line in [
+        format!("api_key_file = \"{API_KEY}\""),
+        format!("api_key_env = \"{API_KEY}\""),
+        format!("api_key = \"x\"\ntimezone = \"{API_KEY}\""),
+        format!("api_key = \"x\"\nschedule = [\"{API_KEY}\"]"),
+    ] {
+        check(portal(&line)).await;
+    }
+    check(format!(
+        "[portals.x]\nurl = \"{API_KEY}\"\napi_key = \"x\"\n[portals.x.retention]\nkeep_daily = \"{API_KEY}\"\n"
+    ))
+    .await;
+    check(format!(
+        "[portals.x]\nurl = \"https://{API_KEY}@x.example\"\napi_key = \"x\"\n[portals.x.retention]\nkeep_last = 1\n"
+    ))
+    .await;
+    // An environment variable holding a key for the wrong key.
+    setup.write_raw(&portal("api_key_file = \"/nonexistent\""));
+    let o = run_binary(
+        vec![
+            "--config".into(),
+            setup.config().display().to_string(),
+            "check-config".into(),
+        ],
+        vec![("DOCSPACE_RETENTION_PORTALS__X__API_KEY_FILE".into(), API_KEY.into())],
+    )
+    .await;
+    assert_eq!(code(&o), 78);
+    assert_clean("an environment error", &stderr(&o));
+
+    // The command line: a key given as the key file's name.
+    let o = run_binary(
+        vec![
+            "history".into(),
+            "list".into(),
+            "--url".into(),
+            "https://x.example".into(),
+            "--api-key-file".into(),
+            API_KEY.into(),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--api-key-file: cannot read sk-***"),
+        "{}",
+        stderr(&o)
+    );
+    assert_clean("a command line error", &stderr(&o));
 }

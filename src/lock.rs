@@ -1,0 +1,161 @@
+//! One writer per portal (docs/reference.md, "Gates"): every pass and every operator
+//! change holds an exclusive `flock` on `<state_dir>/locks/<portal>.lock`, across
+//! processes (the daemon, `once`, operator commands, a second daemon by mistake).
+//! The lock is never waited for: whoever finds it taken stops.
+//!
+//! The lock file also carries the one piece of state that must survive a crash
+//! between a DELETE and the read that settles it: where in the audit log the
+//! unfinished batch of changes begins (the [`Batch`] mark). Only the holder of the
+//! lock reads or writes it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// An open batch of changes: its intents start at `audit_offset` in the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    pub audit_offset: u64,
+    /// The batch changed the on-premise dump, not the portal.
+    pub dump: bool,
+}
+
+#[derive(Debug)]
+pub enum LockError {
+    /// Another process (or pass) holds it.
+    Busy,
+    Io(String),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Busy => f.write_str("locked by another process"),
+            LockError::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The exclusive lock of one portal, released when dropped.
+#[derive(Debug)]
+pub struct PortalLock {
+    file: File,
+    path: PathBuf,
+}
+
+/// The lock file's name for a portal: config names are `[a-z0-9_-]+`; an ad-hoc
+/// target's host keeps only such characters.
+pub fn lock_path(dir: &Path, portal: &str) -> PathBuf {
+    let name: String = portal
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{name}.lock"))
+}
+
+impl PortalLock {
+    /// Takes the lock of `portal` in `dir`, or answers [`LockError::Busy`] at once.
+    pub fn try_acquire(dir: &Path, portal: &str) -> Result<PortalLock, LockError> {
+        let io = |e: std::io::Error, what: &str, path: &Path| LockError::Io(format!("{what} {}: {e}", path.display()));
+        std::fs::create_dir_all(dir).map_err(|e| io(e, "cannot create the lock directory", dir))?;
+        let path = lock_path(dir, portal);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io(e, "cannot open the lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(PortalLock { file, path }),
+            Err(TryLockError::WouldBlock) => Err(LockError::Busy),
+            Err(TryLockError::Error(e)) => Err(io(e, "cannot lock", &path)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open batch an earlier holder left behind, if any.
+    pub fn batch(&self) -> Result<Option<Batch>, String> {
+        let mut text = String::new();
+        (&self.file)
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| (&self.file).read_to_string(&mut text))
+            .map_err(|e| format!("cannot read the lock file {}: {e}", self.path.display()))?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            format!(
+                "the lock file {} is damaged ({e}): remove it once no process runs",
+                self.path.display()
+            )
+        })
+    }
+
+    /// Marks a batch open, on disk before the first of its changes is sent.
+    pub fn open_batch(&self, batch: Batch) -> Result<(), String> {
+        let text = serde_json::to_vec(&batch).expect("a plain struct serializes");
+        self.rewrite(&text)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| format!("cannot write the lock file {}: {e}", self.path.display()))
+    }
+
+    /// Marks the batch settled (every result line is on disk).
+    pub fn close_batch(&self) -> Result<(), String> {
+        self.rewrite(b"")
+            .map_err(|e| format!("cannot write the lock file {}: {e}", self.path.display()))
+    }
+
+    fn rewrite(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        (&self.file).seek(SeekFrom::Start(0))?;
+        (&self.file).write_all(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = PortalLock::try_acquire(dir.path(), "acme").unwrap();
+        assert!(matches!(
+            PortalLock::try_acquire(dir.path(), "acme"),
+            Err(LockError::Busy)
+        ));
+        assert!(PortalLock::try_acquire(dir.path(), "beta").is_ok());
+        drop(first);
+        assert!(PortalLock::try_acquire(dir.path(), "acme").is_ok());
+    }
+
+    #[test]
+    fn the_batch_mark_survives_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = PortalLock::try_acquire(dir.path(), "acme").unwrap();
+        assert_eq!(lock.batch().unwrap(), None);
+        let batch = Batch {
+            audit_offset: 1234,
+            dump: false,
+        };
+        lock.open_batch(batch).unwrap();
+        drop(lock);
+        let lock = PortalLock::try_acquire(dir.path(), "acme").unwrap();
+        assert_eq!(lock.batch().unwrap(), Some(batch));
+        lock.close_batch().unwrap();
+        assert_eq!(lock.batch().unwrap(), None);
+        assert_eq!(lock_path(dir.path(), "[::1]").file_name().unwrap(), "___1_.lock");
+    }
+}
