@@ -53,11 +53,10 @@ fn gfs() -> RetentionPolicy {
 
 fn bench(c: &mut Criterion) {
     let policy = gfs();
-    let ctx = PlanContext {
-        now: Utc.with_ymd_and_hms(2026, 11, 22, 13, 0, 0).unwrap(),
-        tz: "Europe/Berlin".parse().unwrap(),
-        schedule_period: None,
-    };
+    let ctx = PlanContext::new(
+        Utc.with_ymd_and_hms(2026, 11, 22, 13, 0, 0).unwrap(),
+        "Europe/Berlin".parse().unwrap(),
+    );
     let mut group = c.benchmark_group("plan_retention");
     for n in [1_000usize, 10_000, 100_000] {
         let records = history(n);

@@ -156,17 +156,26 @@ impl AuditLog {
 
     /// Opens an audit log at an exact path, for appending.
     pub fn open_file(path: &Path) -> Result<Arc<Self>, String> {
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+        let shown_err = |e: std::io::Error| {
             format!(
                 "cannot open the audit log {}: {e} (set daemon.state_dir)",
                 path.display()
             )
-        })?;
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(shown_err)?;
+        // A crash mid-write can leave a last line without its newline: end it, so the
+        // next line starts a line of its own (recovery reads lines).
+        end_torn_line(&mut file).map_err(shown_err)?;
         let (lines, queue) = std::sync::mpsc::channel::<Pending>();
-        let shown = path.display().to_string();
+        let at = path.to_path_buf();
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_groups(file, queue, &shown))
+            .spawn(move || write_groups(file, queue, &at))
             .map_err(|e| format!("cannot start the audit writer: {e}"))?;
         Ok(Arc::new(AuditLog {
             path: path.to_path_buf(),
@@ -178,22 +187,26 @@ impl AuditLog {
         &self.path
     }
 
-    /// Where the next line will start (the file's length now).
-    pub fn end(&self) -> Result<u64, String> {
+    /// Where the next line will start: the file (its inode) and its length now.
+    pub fn end(&self) -> Result<(u64, u64), String> {
+        use std::os::unix::fs::MetadataExt;
         std::fs::metadata(&self.path)
-            .map(|m| m.len())
+            .map(|m| (m.ino(), m.len()))
             .map_err(|e| format!("cannot read the audit log {}: {e}", self.path.display()))
     }
 
-    /// `portal`'s lines from byte `offset` on, in order. A line cut at `offset` (another
-    /// process was writing) is skipped; lines that are not audit entries are ignored.
-    pub fn lines_since(&self, offset: u64, portal: &str) -> Result<Vec<AuditEntry>, String> {
+    /// `portal`'s lines from byte `offset` of the file `inode` on, in order. A line
+    /// cut at `offset` (another process was writing) is skipped; lines that are not
+    /// audit entries are ignored. When the log is another file now, or shorter than
+    /// `offset` (it was rotated), all of it is read.
+    pub fn lines_since(&self, inode: Option<u64>, offset: u64, portal: &str) -> Result<Vec<AuditEntry>, String> {
         use std::io::{BufRead, Read, Seek, SeekFrom};
+        use std::os::unix::fs::MetadataExt;
         let shown = |e: std::io::Error| format!("cannot read the audit log {}: {e}", self.path.display());
         let mut file = File::open(&self.path).map_err(shown)?;
-        let len = file.metadata().map_err(shown)?.len();
-        // A log shorter than the mark was replaced (rotated): read all of it.
-        let start = if offset > len { 0 } else { offset };
+        let meta = file.metadata().map_err(shown)?;
+        let same_file = inode.is_none_or(|i| i == meta.ino());
+        let start = if !same_file || offset > meta.len() { 0 } else { offset };
         let mut cut = false;
         if start > 0 {
             file.seek(SeekFrom::Start(start - 1)).map_err(shown)?;
@@ -246,9 +259,39 @@ impl AuditLog {
     }
 }
 
+/// The file at `path` now, when the log was rotated by renaming it (logrotate without
+/// `copytruncate`): lines always go where readers look for them.
+fn follow_rename(file: &mut File, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let current = file.metadata()?.ino();
+    match std::fs::metadata(path) {
+        Ok(m) if m.ino() == current => Ok(()),
+        _ => {
+            *file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
+            end_torn_line(file)
+        }
+    }
+}
+
+fn end_torn_line(file: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
 /// The writer thread: block for one line, take all others already waiting, write
 /// them in one go, `fsync` once, answer everyone.
-fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path: &str) {
+fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path: &Path) {
     let mut buffer = Vec::new();
     let mut waiting = Vec::new();
     while let Ok(first) = queue.recv() {
@@ -258,10 +301,10 @@ fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path:
             buffer.extend_from_slice(&line);
             waiting.push(done);
         }
-        let result = file
-            .write_all(&buffer)
+        let result = follow_rename(&mut file, path)
+            .and_then(|()| file.write_all(&buffer))
             .and_then(|()| file.sync_data())
-            .map_err(|e| format!("cannot write the audit log {path}: {e}"));
+            .map_err(|e| format!("cannot write the audit log {}: {e}", path.display()));
         for done in waiting.drain(..) {
             let _ = done.send(result.clone());
         }
@@ -271,6 +314,46 @@ fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn intent(portal: &str, id: &str) -> AuditEntry {
+        AuditEntry::intent(portal, AuditAction::DeleteBackup, false).backup(id, None, None, Vec::new())
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_ended_before_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        std::fs::write(&path, b"{\"ts\":\"2026-11-22T10:00:00Z\",\"portal\":\"ac").unwrap();
+        let log = AuditLog::open(dir.path()).unwrap();
+        let (inode, end) = log.end().unwrap();
+        log.record(intent("acme", "b1")).await.unwrap();
+        let lines = log.lines_since(Some(inode), end, "acme").unwrap();
+        assert_eq!(lines.len(), 1, "the intent after a torn line is found");
+        assert_eq!(lines[0].backup_id.as_deref(), Some("b1"));
+    }
+
+    #[tokio::test]
+    async fn the_writer_follows_a_rotation_and_readers_read_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        let log = AuditLog::open(dir.path()).unwrap();
+        log.record(intent("acme", "old")).await.unwrap();
+        let (inode, end) = log.end().unwrap();
+        std::fs::rename(&path, dir.path().join("audit.jsonl.1")).unwrap();
+        log.record(intent("acme", "new")).await.unwrap();
+        // The line went to the file at the path, and a mark from before the rotation
+        // makes readers read the whole new file.
+        let lines = log.lines_since(Some(inode), end, "acme").unwrap();
+        let ids: Vec<_> = lines.iter().filter_map(|l| l.backup_id.as_deref()).collect();
+        assert_eq!(ids, ["new"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("audit.jsonl.1"))
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_records_all_land_whole_and_in_order_per_writer() {

@@ -181,9 +181,14 @@ fn exit_code(ended: Ended) -> ExitCode {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // What the user typed may be an API key in the wrong place.
+            eprint!("{}", crate::secret::mask_api_keys(&e.render().to_string()));
+            return exit_code(Ended::Usage);
+        }
         Err(e) => {
             let _ = e.print();
-            return exit_code(if e.use_stderr() { Ended::Usage } else { Ended::Success });
+            return exit_code(Ended::Success);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -101,7 +101,7 @@ pub async fn run(dry_run: bool) -> Ended {
         Err(e) => return fail(e),
     };
     if let Ok(client) = clients.client(&portal.name, portal.endpoint())
-        && let Ok(read) = crate::pass::read_and_plan(portal, &client, Utc::now()).await
+        && let Ok(read) = crate::pass::read_and_plan(portal, &client, Utc::now(), &Default::default()).await
     {
         let plan = crate::report::PortalPlan {
             portal: "demo".into(),

@@ -304,9 +304,20 @@ impl<'a> Executor<'a> {
         done.present_after = match self.client.get_history().await {
             Ok(records) => Some(ids(&records)),
             Err(e) => {
+                // The outcomes are not known: no result line is written and the batch
+                // stays open, so the next pass or change settles them by reading.
                 done.error
                     .get_or_insert_with(|| format!("cannot verify deletions: {e}"));
-                None
+                for (item, _, answer) in attempted {
+                    let status = match &answer {
+                        Ok(_) => Some(200),
+                        Err(e) => e.status(),
+                    };
+                    let error = "unverified: the history could not be read again; the next pass settles it";
+                    done.results
+                        .push(item.settled(Outcome::Failed, status, Some(error.to_string())));
+                }
+                return done;
             }
         };
         let mut results = Vec::with_capacity(attempted.len());
@@ -315,7 +326,7 @@ impl<'a> Executor<'a> {
                 Ok(_) => Some(200),
                 Err(e) => e.status(),
             };
-            let gone = done.present_after.as_ref().map(|p| !p.contains(&item.id));
+            let gone = done.present_after.as_ref().is_some_and(|p| !p.contains(&item.id));
             let (outcome, error) = settle(gone, &answer);
             results.push(intent.result(outcome, status, error.clone()));
             done.results.push(item.settled(outcome, status, error));
@@ -470,8 +481,9 @@ impl<'a> Executor<'a> {
     /// Marks a batch of real changes open before its first intent: if the process
     /// dies before the results are written, the next holder settles the intents.
     fn open_batch(&self) -> Result<(), String> {
-        let audit_offset = self.state.audit().end()?;
+        let (inode, audit_offset) = self.state.audit().end()?;
         self.lock.open_batch(Batch {
+            audit_inode: Some(inode),
             audit_offset,
             dump: self.client.dump(),
         })
@@ -481,25 +493,37 @@ impl<'a> Executor<'a> {
     /// backup (or schedule, or history) is gone now, `failed` "interrupted" when it is
     /// still there. The result lines carry `"recovered": true`.
     async fn recover(&mut self) -> Result<(), String> {
-        let Some(batch) = self.lock.batch()? else {
-            return Ok(());
+        let batch = match self.lock.batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Ok(()),
+            // Only a mark torn while it was written can be unreadable, and its batch
+            // had not written an intent yet: nothing to settle.
+            Err(e) => {
+                tracing::warn!(portal = self.portal, error = %e, "unreadable batch mark: cleared");
+                return self.lock.close_batch();
+            }
         };
-        if batch.dump != self.client.dump() {
-            return Err(format!(
-                "an interrupted change to the {} of {} is not settled yet: run this portal once {} --dump first",
-                if batch.dump { "on-premise dump" } else { "history" },
-                self.portal,
-                if batch.dump { "with" } else { "without" },
-            ));
-        }
-        let open = open_intents(self.state.audit().lines_since(batch.audit_offset, self.portal)?);
+        // The interrupted batch may have changed the other target (the dump, or the
+        // portal): settle it by reading what it changed.
+        let other;
+        let client = if batch.dump == self.client.dump() {
+            self.client
+        } else {
+            other = self.client.with_dump(batch.dump);
+            &other
+        };
+        let open = open_intents(
+            self.state
+                .audit()
+                .lines_since(batch.audit_inode, batch.audit_offset, self.portal)?,
+        );
         if open.is_empty() {
             return self.lock.close_batch();
         }
         let needs_history = open.iter().any(|i| i.action != AuditAction::DeleteSchedule);
         let history = match needs_history {
             true => Some(
-                self.client
+                client
                     .get_history()
                     .await
                     .map_err(|e| format!("cannot settle interrupted changes: {e}"))?,
@@ -508,7 +532,7 @@ impl<'a> Executor<'a> {
         };
         let schedule_gone = match open.iter().any(|i| i.action == AuditAction::DeleteSchedule) {
             true => Some(
-                self.client
+                client
                     .get_schedule()
                     .await
                     .map_err(|e| format!("cannot settle interrupted changes: {e}"))?
@@ -573,25 +597,18 @@ fn open_intents(lines: Vec<AuditEntry>) -> Vec<AuditEntry> {
 }
 
 /// The outcome of one delete from its answer and whether the record is gone after.
-fn settle(gone: Option<bool>, answer: &Result<Option<bool>, ApiError>) -> (Outcome, Option<String>) {
+fn settle(gone: bool, answer: &Result<Option<bool>, ApiError>) -> (Outcome, Option<String>) {
     match (gone, answer) {
-        (Some(true), Ok(Some(false))) => (Outcome::AlreadyGone, None),
-        (Some(true), Err(e)) if matches!(e.kind, ApiErrorKind::NotFound { .. }) => (Outcome::AlreadyGone, None),
+        (true, Ok(Some(false))) => (Outcome::AlreadyGone, None),
+        (true, Err(e)) if matches!(e.kind, ApiErrorKind::NotFound { .. }) => (Outcome::AlreadyGone, None),
         // A 500 whose record is gone: the server removed the record, then failed on
         // the file (docs/docspace-api.md, "Traps": delete order).
-        (Some(true), _) => (Outcome::Deleted, None),
-        (Some(false), Ok(_)) => (
+        (true, _) => (Outcome::Deleted, None),
+        (false, Ok(_)) => (
             Outcome::Failed,
             Some("still in the history after the server answered the delete with success".to_string()),
         ),
-        (Some(false), Err(e)) => (Outcome::Failed, Some(e.to_string())),
-        // Unverifiable: only an explicit success counts.
-        (None, Ok(Some(true))) => (Outcome::Deleted, None),
-        (None, Ok(_)) => (
-            Outcome::Failed,
-            Some("unverified: the history could not be read again".to_string()),
-        ),
-        (None, Err(e)) => (Outcome::Failed, Some(e.to_string())),
+        (false, Err(e)) => (Outcome::Failed, Some(e.to_string())),
     }
 }
 

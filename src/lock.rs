@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 /// An open batch of changes: its intents start at `audit_offset` in the audit log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
+    /// The audit log's inode when the batch began (a rotated log is another file).
+    #[serde(default)]
+    pub audit_inode: Option<u64>,
     pub audit_offset: u64,
     /// The batch changed the on-premise dump, not the portal.
     pub dump: bool,
@@ -147,6 +150,7 @@ mod tests {
         let lock = PortalLock::try_acquire(dir.path(), "acme").unwrap();
         assert_eq!(lock.batch().unwrap(), None);
         let batch = Batch {
+            audit_inode: Some(7),
             audit_offset: 1234,
             dump: false,
         };

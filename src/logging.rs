@@ -44,11 +44,11 @@ pub fn init(config: &LogConfig, files: bool) -> Result<LogGuard, String> {
                 .build(dir)
                 .map_err(|e| format!("cannot log to {}: {e}", dir.display()))?;
             let (nb, guard) = tracing_appender::non_blocking(appender);
-            (BoxMakeWriter::new(nb), Some(guard), false)
+            (BoxMakeWriter::new(move || Masked(nb.clone())), Some(guard), false)
         }
         // Colours only for a person at a terminal: never into journald, a file or a pipe.
         _ => (
-            BoxMakeWriter::new(std::io::stderr),
+            BoxMakeWriter::new(|| Masked(std::io::stderr())),
             None,
             std::io::stderr().is_terminal(),
         ),
@@ -68,6 +68,27 @@ pub fn init(config: &LogConfig, files: bool) -> Result<LogGuard, String> {
         let _ = FILTER.set(handle);
     }
     Ok(LogGuard { _worker: worker })
+}
+
+/// A log writer that masks API keys: the last line of defence for a key that reached
+/// a message anyway (a server echoing a header, a key pasted into a URL path). The
+/// formatter writes each event whole, so each write is one line.
+struct Masked<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Masked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.windows(3).any(|w| w == b"sk-") {
+            let text = String::from_utf8_lossy(buf);
+            self.0.write_all(crate::secret::mask_api_keys(&text).as_bytes())?;
+        } else {
+            self.0.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Logging for the one-shot commands: stderr only.

@@ -160,7 +160,7 @@ impl Observer {
             would_delete: r.count(Outcome::DryRun),
             failed: r.count(Outcome::Failed),
             blocked: r.blocked(),
-            error: r.error.clone(),
+            error: r.error.as_deref().map(|e| crate::secret::mask_api_keys(e).into_owned()),
         };
         self.status.update(p, |s| {
             s.last_pass = Some(summary);

@@ -11,34 +11,54 @@ use crate::audit::Outcome;
 use crate::config::PortalConfig;
 use crate::docspace::{ApiError, DocSpaceClient};
 use crate::executor::{ClearRefused, ClearResult, DeletionItem, DeletionResult, Executor, Gates, OpenError, Recovered};
-use crate::retention::{Plan, PlanContext, plan_retention, schedule_conflict};
-use crate::state::StateDir;
+use crate::retention::{Plan, PlanContext, ServerChange, plan_retention, schedule_conflict};
+use crate::state::{MemoryNews, PortalMemory, StateDir};
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord};
 
 /// What a pass reads and decides before changing anything (also all that `plan` does).
 #[derive(Debug, Clone)]
 pub struct PortalRead {
     pub schedule: Option<BackupSchedule>,
+    /// The DocSpace version, `None` when it could not be read ("unknown").
+    pub version: Option<String>,
     pub plan: Plan,
     /// Set when the schedule's `backupsStored` makes the server's cleaner delete
     /// scheduled backups the policy keeps: the position of the first such backup.
     pub policy_conflict: Option<usize>,
+    /// What is remembered of the portal after this read (stored unless a dry run).
+    pub memory: PortalMemory,
+    /// What changed in that memory.
+    pub news: MemoryNews,
 }
 
-/// Reads the schedule and history and plans, as of `now`.
+/// Reads the schedule, version and history and plans, as of `now`, with what is
+/// remembered of the portal.
 pub async fn read_and_plan(
     portal: &PortalConfig,
     client: &DocSpaceClient,
     now: DateTime<Utc>,
+    memory: &PortalMemory,
 ) -> Result<PortalRead, ApiError> {
     let schedule = client.get_schedule().await?;
+    // Anonymous and never a reason to fail: an unreadable version is "unknown".
+    let version = client.get_version().await.unwrap_or_else(|e| {
+        tracing::debug!(portal = %portal.name, error = %e, "DocSpace version unknown");
+        None
+    });
     let history = client.get_history().await?;
     let ctx = PlanContext {
-        now,
-        tz: portal.timezone,
-        schedule_period: schedule.as_ref().map(|s| s.period.clone()),
+        schedule_period: memory.period(schedule.as_ref()).cloned(),
+        server_change: memory
+            .version_change(version.as_deref())
+            .map(|(from, to)| ServerChange {
+                from: from.into(),
+                to: to.into(),
+            }),
+        first_planned: memory.planned.clone(),
+        ..PlanContext::new(now, portal.timezone)
     };
     let plan = plan_retention(history, &portal.retention, &ctx);
+    let (memory, news) = memory.after(schedule.as_ref(), version.as_deref(), &plan, now);
     let policy_conflict = schedule.as_ref().and_then(|s| {
         let stored = s.backups_stored?;
         schedule_conflict(
@@ -53,8 +73,11 @@ pub async fn read_and_plan(
     });
     Ok(PortalRead {
         schedule,
+        version,
         plan,
         policy_conflict,
+        memory,
+        news,
     })
 }
 
@@ -174,7 +197,15 @@ pub async fn run_pass_within(
             }
         };
     report.recovered = executor.recovered().to_vec();
-    let read = match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now)).await {
+    let memory = match state.memory(&portal.name).await {
+        Ok(m) => m,
+        Err(e) => {
+            report.error = Some(e);
+            report.finished = Utc::now();
+            return report;
+        }
+    };
+    let read = match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now, &memory)).await {
         Ok(Ok(read)) => read,
         Ok(Err(e)) => {
             report.error = Some(e.to_string());
@@ -187,6 +218,16 @@ pub async fn run_pass_within(
             return report;
         }
     };
+    // What the pass learned is stored before anything is deleted; a pass that
+    // cannot store it deletes nothing (a dry run stores nothing).
+    if !portal.dry_run
+        && let Err(e) = state.remember(&portal.name, read.memory.clone()).await
+    {
+        report.error = Some(format!("{e}: nothing was deleted"));
+        report.read = Some(read);
+        report.finished = Utc::now();
+        return report;
+    }
     if read.plan.clear_history {
         clear_history(&executor, &read.plan, &mut report).await;
     } else {

@@ -11,11 +11,10 @@ fuzz_target!(|data: &[u8]| {
     let policy = RetentionPolicy { min_keep: 0, max_delete_fraction: 1.0, ..RetentionPolicy::default() }
         .keep(Rule::Last, 2)
         .keep(Rule::Daily, 3);
-    let ctx = PlanContext {
-        now: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
-        tz: chrono_tz::Tz::Europe__Berlin,
-        schedule_period: None,
-    };
+    let ctx = PlanContext::new(
+        chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+        chrono_tz::Tz::Europe__Berlin,
+    );
     let plan = plan_retention(records, &policy, &ctx);
     for e in plan.deletions() {
         assert_eq!(e.scope, Scope::Managed);

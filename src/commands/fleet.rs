@@ -12,7 +12,7 @@ use crate::docspace::Clients;
 use crate::observe::Observer;
 use crate::pass::{self, PassReport};
 use crate::report::{self, PortalPlan};
-use crate::state::StateDir;
+use crate::state::{Access, PortalMemory, StateDir};
 
 /// This replica's portals of the config, with logging to stderr.
 fn fleet_config(ctx: &Context) -> Result<Config, Ended> {
@@ -35,16 +35,25 @@ pub async fn plan(ctx: &Context, names: &[String], json_out: bool, at: Option<Da
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    // What earlier passes remember, read only: plan never writes it.
+    let db = match crate::state::read_only(&config.daemon.state_dir) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
     let now = at.unwrap_or_else(Utc::now);
     let plans: Vec<PortalPlan> = futures::stream::iter(portals)
         .map(|portal| {
-            let clients = &clients;
+            let (clients, db) = (&clients, &db);
             async move {
-                let result = match clients.client(&portal.name, portal.endpoint()) {
-                    Ok(client) => pass::read_and_plan(portal, &client, now)
+                let memory = match db {
+                    Some(db) => db.load(&portal.name),
+                    None => Ok(PortalMemory::default()),
+                };
+                let result = match (memory, clients.client(&portal.name, portal.endpoint())) {
+                    (Ok(memory), Ok(client)) => pass::read_and_plan(portal, &client, now, &memory)
                         .await
                         .map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
                 };
                 if let Err(e) = &result {
                     tracing::error!(portal = %portal.name, error = %e, "cannot plan");
@@ -80,7 +89,12 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
         Ok(p) => p,
         Err(ended) => return ended,
     };
-    let state = match StateDir::open(&config.daemon.state_dir) {
+    // Dry runs never write the state database; a fleet with one real pass does.
+    let access = match portals.iter().all(|p| p.dry_run) {
+        true => Access::Read,
+        false => Access::Write,
+    };
+    let state = match StateDir::open(&config.daemon.state_dir, access) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

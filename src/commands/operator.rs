@@ -16,7 +16,7 @@ use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
 use crate::executor::{DeletionItem, Executor, Gates};
 use crate::report::{history_table, schedule_json, schedule_summary};
 use crate::secret::Secret;
-use crate::state::StateDir;
+use crate::state::{Access, StateDir};
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, rfc3339, shown};
 
 /// Which portal an operator command addresses, as the command line says it.
@@ -51,7 +51,7 @@ impl Target {
     }
 
     fn state(&self) -> Result<Arc<StateDir>, Ended> {
-        StateDir::open(&self.state_dir).map_err(fail)
+        StateDir::open(&self.state_dir, Access::None).map_err(fail)
     }
 
     /// The executor of this portal: its lock taken (or exit 1, "locked by another
@@ -116,6 +116,15 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
     let url = reqwest::Url::parse(url).map_err(|e| usage(format!("--url: not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(usage("--url: expected an http:// or https:// URL with a host".into()));
+    }
+    // A configured portal reached by its URL keeps its gates: its protect list, dry
+    // run and lock belong to it, not to the way it is named.
+    let same = |u: &reqwest::Url| u.as_str().trim_end_matches('/') == url.as_str().trim_end_matches('/');
+    if let Some(p) = config.portals.iter().find(|p| same(&p.url) && p.dump == args.dump) {
+        return Err(usage(format!(
+            "--url is portal {} of the config: use --portal {} (its protect list, dry run and lock apply)",
+            p.name, p.name
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(usage("--url: must not contain a user name or password".into()));

@@ -3,6 +3,7 @@
 use super::context::{Context, Ended, fail};
 use crate::config::{self, Config};
 use crate::daemon::{self, Stopped};
+use crate::secret::mask_api_keys;
 
 /// `run`: the daemon, until a signal stops it.
 pub async fn run_daemon(ctx: &Context) -> Ended {
@@ -63,10 +64,11 @@ pub fn check_config(ctx: &Context, print: bool) -> Ended {
         Err(ended) => return ended,
     };
     for w in &config.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", mask_api_keys(w));
     }
     if print {
-        print!("{}", config::print_config(&config));
+        // Secrets are "***" already; a key pasted into a URL or a file name is masked.
+        print!("{}", mask_api_keys(&config::print_config(&config)));
     } else {
         let names: Vec<&str> = config.portals.iter().map(|p| p.name.as_str()).collect();
         let files: Vec<String> = config.sources.iter().map(|p| p.display().to_string()).collect();

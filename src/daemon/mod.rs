@@ -24,7 +24,7 @@ use crate::admin::Admin;
 use crate::config::{Config, ConfigErrors, PortalConfig};
 use crate::docspace::Clients;
 use crate::observe::Observer;
-use crate::state::StateDir;
+use crate::state::{Access, StateDir};
 pub use jobs::{PassFn, real_pass};
 use jobs::{PortalRuntime, Shared};
 use signals::notify;
@@ -171,7 +171,7 @@ pub async fn start_bound(
         http_stop,
         http_task,
     } = bound;
-    let state = StateDir::open(&config.daemon.state_dir)?;
+    let state = StateDir::open(&config.daemon.state_dir, Access::Write)?;
     let scheduler = JobScheduler::new()
         .await
         .map_err(|e| format!("cannot create the scheduler: {e}"))?;
@@ -330,11 +330,20 @@ impl Daemon {
     }
 
     async fn apply(&mut self, new: Config) {
+        // The locks and the audit log live in state_dir: a daemon using the old one
+        // while `once` and operator commands use the new one would be two writers.
+        if new.daemon.state_dir != self.config.daemon.state_dir {
+            self.shared.observer.config_reload(Err(&format!(
+                "daemon.state_dir changed from {} to {}: restart to apply it",
+                self.config.daemon.state_dir.display(),
+                new.daemon.state_dir.display()
+            )));
+            return;
+        }
         if new.server.listen != self.config.server.listen
-            || new.daemon.state_dir != self.config.daemon.state_dir
             || new.daemon.max_concurrent_portals != self.config.daemon.max_concurrent_portals
         {
-            tracing::warn!("server.listen, daemon.state_dir and daemon.max_concurrent_portals apply after a restart");
+            tracing::warn!("server.listen and daemon.max_concurrent_portals apply after a restart");
         }
         crate::logging::set_level(&new.log.level);
         for w in &new.warnings {
@@ -393,7 +402,16 @@ impl Daemon {
                 tracing::warn!(grace_secs = grace.as_secs(), "passes still running after the grace period: stopping anyway");
                 Stopped::Gracefully
             }
-            msg = control.recv() => {
+            // Only a second shutdown request cuts the drain short: a reload asked for
+            // while stopping (logrotate, `systemctl reload`) is ignored.
+            msg = async {
+                loop {
+                    match control.recv().await {
+                        Some(Control::Reload) => tracing::info!("reload ignored: shutting down"),
+                        other => return other,
+                    }
+                }
+            } => {
                 if msg == Some(Control::Shutdown) {
                     tracing::warn!("second signal: stopping at once");
                 }

@@ -135,6 +135,23 @@ impl DocSpaceClient {
         }
     }
 
+    /// The same portal's client for the other target: the on-premise dump instead of
+    /// the portal, or back (the same connections, credential, limits and hook).
+    pub fn with_dump(&self, dump: bool) -> Self {
+        let client = DocSpaceClient::new(
+            self.http.clone(),
+            PortalEndpoint {
+                dump,
+                ..self.endpoint.clone()
+            },
+        )
+        .with_backoff_base(self.backoff_base);
+        match &self.hook {
+            Some(hook) => client.with_hook(Arc::clone(hook)),
+            None => client,
+        }
+    }
+
     /// Tells `hook` about every request.
     pub fn with_hook(mut self, hook: Arc<dyn RequestHook>) -> Self {
         self.hook = Some(hook);
@@ -164,6 +181,13 @@ impl DocSpaceClient {
     pub async fn get_history(&self) -> Result<Vec<HistoryRecord>, ApiError> {
         let answer = self.send(Endpoint::GetHistory, None).await?;
         wire::parse_history(&answer.body).map_err(|error| decode(Endpoint::GetHistory, &answer, error))
+    }
+
+    /// The server's DocSpace version (anonymous: the key is not sent where it is not
+    /// needed). `None` when the answer names none.
+    pub async fn get_version(&self) -> Result<Option<String>, ApiError> {
+        let answer = self.send_with_retries(Endpoint::GetVersion, None, None, None).await?;
+        wire::parse_version(&answer.body).map_err(|error| decode(Endpoint::GetVersion, &answer, error))
     }
 
     /// Deletes one backup. The answer does not say whether it is gone (docs/docspace-api.md,

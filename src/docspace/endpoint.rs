@@ -12,16 +12,18 @@ pub enum Endpoint {
     DeleteHistory,
     DeleteSchedule,
     Authenticate,
+    GetVersion,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 7] = [
         Endpoint::GetSchedule,
         Endpoint::GetHistory,
         Endpoint::DeleteBackup,
         Endpoint::DeleteHistory,
         Endpoint::DeleteSchedule,
         Endpoint::Authenticate,
+        Endpoint::GetVersion,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -32,12 +34,13 @@ impl Endpoint {
             Endpoint::DeleteHistory => "delete_history",
             Endpoint::DeleteSchedule => "delete_schedule",
             Endpoint::Authenticate => "authenticate",
+            Endpoint::GetVersion => "get_version",
         }
     }
 
     pub(super) fn method(&self) -> Method {
         match self {
-            Endpoint::GetSchedule | Endpoint::GetHistory => Method::GET,
+            Endpoint::GetSchedule | Endpoint::GetHistory | Endpoint::GetVersion => Method::GET,
             Endpoint::Authenticate => Method::POST,
             _ => Method::DELETE,
         }
@@ -51,10 +54,14 @@ impl Endpoint {
             Endpoint::DeleteHistory => "/api/2.0/backup/deletebackuphistory",
             Endpoint::DeleteSchedule => "/api/2.0/backup/deletebackupschedule",
             Endpoint::Authenticate => "/api/2.0/authentication",
+            Endpoint::GetVersion => "/api/2.0/settings/version/build",
         }
     }
 
     pub(super) fn takes_dump(&self) -> bool {
-        !matches!(self, Endpoint::DeleteBackup | Endpoint::Authenticate)
+        !matches!(
+            self,
+            Endpoint::DeleteBackup | Endpoint::Authenticate | Endpoint::GetVersion
+        )
     }
 }

@@ -3,6 +3,9 @@
 //! log and the logs.
 
 use std::fmt;
+use std::sync::Arc;
+
+use fnv::FnvHashMap;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,13 +15,39 @@ use super::policy::Rule;
 use crate::calendar::CalDuration;
 use crate::wire::{BackupId, HistoryRecord, Period};
 
-/// What the planner knows besides the records: the instant it plans for, the portal's
-/// zone, and the schedule's period (for `stale_after = "auto"`).
+/// What the planner knows besides the records and the policy: the instant it plans
+/// for, the portal's zone, and what the state store remembers of the portal.
 #[derive(Clone, Debug)]
 pub struct PlanContext {
     pub now: DateTime<Utc>,
     pub tz: Tz,
+    /// The schedule's period, or the one last seen when the server deleted the
+    /// schedule (for `stale_after = "auto"`).
     pub schedule_period: Option<Period>,
+    /// The DocSpace version changed since the last pass: this pass only plans.
+    pub server_change: Option<ServerChange>,
+    /// When each backup was first planned for deletion by an earlier pass (grace).
+    pub first_planned: FnvHashMap<BackupId, DateTime<Utc>>,
+}
+
+impl PlanContext {
+    /// A context with nothing remembered.
+    pub fn new(now: DateTime<Utc>, tz: Tz) -> Self {
+        PlanContext {
+            now,
+            tz,
+            schedule_period: None,
+            server_change: None,
+            first_planned: FnvHashMap::default(),
+        }
+    }
+}
+
+/// A DocSpace version change between two passes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerChange {
+    pub from: Arc<str>,
+    pub to: Arc<str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +111,10 @@ pub enum Reason {
     Temporary {
         expires: DateTime<Utc>,
     },
+    /// Older than `max_age`: deleted whatever rule kept it.
+    OlderThanMaxAge(CalDuration),
+    /// Younger than `max_age`, with no `keep_*` rule: kept.
+    YoungerThanMaxAge(CalDuration),
     /// A second listing of a backup that is kept.
     DuplicateOfKept,
     /// A second listing of a backup that is deleted (one call deletes both).
@@ -110,6 +143,8 @@ impl fmt::Display for Reason {
                 write!(f, "future: created after now + {tolerance_secs}s")
             }
             Reason::Temporary { expires } => write!(f, "temporary: expires {}", crate::wire::rfc3339(*expires)),
+            Reason::OlderThanMaxAge(d) => write!(f, "older than max_age {d}"),
+            Reason::YoungerThanMaxAge(d) => write!(f, "younger than max_age {d}"),
             Reason::DuplicateOfKept => f.write_str("duplicate id of a kept backup"),
             Reason::DuplicateOfDeleted => f.write_str("duplicate id of a deleted backup"),
             Reason::Blocked(limit) => limit.fmt(f),
@@ -156,17 +191,28 @@ impl PlanEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Guard {
     Stale,
+    ServerChanged,
+    Grace,
     MinKeep,
     MaxFraction,
     MaxDeletions,
 }
 
 impl Guard {
-    pub const ALL: [Guard; 4] = [Guard::Stale, Guard::MinKeep, Guard::MaxFraction, Guard::MaxDeletions];
+    pub const ALL: [Guard; 6] = [
+        Guard::Stale,
+        Guard::ServerChanged,
+        Guard::Grace,
+        Guard::MinKeep,
+        Guard::MaxFraction,
+        Guard::MaxDeletions,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Guard::Stale => "stale",
+            Guard::ServerChanged => "server_changed",
+            Guard::Grace => "grace",
             Guard::MinKeep => "min_keep",
             Guard::MaxFraction => "max_fraction",
             Guard::MaxDeletions => "max_deletions",
@@ -175,9 +221,11 @@ impl Guard {
 }
 
 /// Why a deletion was blocked, with the limit that applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GuardLimit {
     Stale { after: CalDuration },
+    ServerChanged(ServerChange),
+    Grace { until: DateTime<Utc> },
     MinKeep { min: u32 },
     MaxFraction { limit: usize, managed: usize },
     MaxDeletions { limit: u32 },
@@ -187,6 +235,8 @@ impl GuardLimit {
     pub fn guard(&self) -> Guard {
         match self {
             GuardLimit::Stale { .. } => Guard::Stale,
+            GuardLimit::ServerChanged(_) => Guard::ServerChanged,
+            GuardLimit::Grace { .. } => Guard::Grace,
             GuardLimit::MinKeep { .. } => Guard::MinKeep,
             GuardLimit::MaxFraction { .. } => Guard::MaxFraction,
             GuardLimit::MaxDeletions { .. } => Guard::MaxDeletions,
@@ -198,6 +248,12 @@ impl std::fmt::Display for GuardLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GuardLimit::Stale { after } => write!(f, "stale: newest backup is older than {after}"),
+            GuardLimit::ServerChanged(change) => write!(
+                f,
+                "DocSpace {} → {}: first pass after a server change only plans",
+                change.from, change.to
+            ),
+            GuardLimit::Grace { until } => write!(f, "grace: deletable after {}", crate::wire::rfc3339(*until)),
             GuardLimit::MinKeep { min } => write!(f, "min_keep: keeps at least {min}"),
             GuardLimit::MaxFraction { limit, managed } => {
                 write!(f, "max_fraction: at most {limit} of {managed} per pass")

@@ -1,14 +1,24 @@
 //! The guards (docs/reference.md, "Guards"): visible steps after the rules that turn
 //! planned deletions back into keeps, each with a reason naming the guard and its limit.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decision::{Action, Guard, GuardLimit, PlanContext, PlanEntry, Reason};
 use super::policy::RetentionPolicy;
+use crate::wire::BackupId;
+
+/// What the guards did.
+pub(super) struct Guarded {
+    /// How many deletions each guard blocked (only guards that blocked something, in
+    /// order).
+    pub blocked: Vec<(Guard, usize)>,
+    /// The backups planned for deletion when the grace guard looked, with the time
+    /// each was first planned: what the state store remembers for the next pass.
+    pub planned_since: Vec<(BackupId, DateTime<Utc>)>,
+}
 
 /// Applies the guards in order to the deletion `candidates` (indexes of `entries`,
-/// oldest first) among `managed` backups whose newest is `newest`; answers how many
-/// deletions each guard blocked (only guards that blocked something, in order).
+/// oldest first) among `managed` backups whose newest is `newest`.
 pub(super) fn apply_guards(
     entries: &mut [PlanEntry],
     mut candidates: Vec<usize>,
@@ -16,57 +26,88 @@ pub(super) fn apply_guards(
     newest: Option<DateTime<Utc>>,
     policy: &RetentionPolicy,
     ctx: &PlanContext,
-) -> Vec<(Guard, usize)> {
+) -> Guarded {
     let mut blocked = Vec::new();
-    // Blocks the candidates from `from` on (the newest ones) with `limit`.
-    let mut block = |entries: &mut [PlanEntry], candidates: &mut Vec<usize>, from: usize, limit: GuardLimit| {
-        if from >= candidates.len() {
-            return;
-        }
-        for &i in &candidates[from..] {
-            entries[i].action = Action::Keep;
-            entries[i].reasons.push(Reason::Blocked(limit));
-        }
-        blocked.push((limit.guard(), candidates.len() - from));
-        candidates.truncate(from);
-    };
 
     // 1. stale
     if let (Some(after), Some(newest)) = (policy.stale_threshold(ctx.schedule_period.as_ref()), newest)
         && newest < after.before(ctx.now, ctx.tz)
     {
-        block(entries, &mut candidates, 0, GuardLimit::Stale { after });
+        block(entries, &mut candidates, 0, GuardLimit::Stale { after }, &mut blocked);
     }
-    // 2. min_keep: save the newest candidates until enough managed backups remain.
+    // 2. server_changed: the first pass after an upgrade only plans.
+    if let Some(change) = &ctx.server_change {
+        let limit = GuardLimit::ServerChanged(change.clone());
+        block(entries, &mut candidates, 0, limit, &mut blocked);
+    }
+    // 3. grace: a deletion waits until it has been planned for `delete_grace`. What
+    //    reaches this step is "planned for deletion"; the wait is per backup.
+    let first_planned = |e: &PlanEntry| {
+        e.id.and_then(|id| ctx.first_planned.get(&id).copied())
+            .unwrap_or(ctx.now)
+            .min(ctx.now)
+    };
+    let planned_since: Vec<(BackupId, DateTime<Utc>)> = candidates
+        .iter()
+        .filter_map(|&i| Some((entries[i].id?, first_planned(&entries[i]))))
+        .collect();
+    let grace = TimeDelta::from_std(policy.delete_grace).unwrap_or(TimeDelta::MAX);
+    if grace > TimeDelta::zero() {
+        let mut waiting = 0;
+        candidates.retain(|&i| {
+            let until = first_planned(&entries[i])
+                .checked_add_signed(grace)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            if ctx.now >= until {
+                return true;
+            }
+            entries[i].action = Action::Keep;
+            entries[i].reasons.push(Reason::Blocked(GuardLimit::Grace { until }));
+            waiting += 1;
+            false
+        });
+        if waiting > 0 {
+            blocked.push((Guard::Grace, waiting));
+        }
+    }
+    // 4. min_keep: save the newest candidates until enough managed backups remain.
     let remaining = managed - candidates.len();
     let min = policy.min_keep as usize;
     if remaining < min {
         let from = candidates.len().saturating_sub(min - remaining);
-        block(
-            entries,
-            &mut candidates,
-            from,
-            GuardLimit::MinKeep { min: policy.min_keep },
-        );
+        let limit = GuardLimit::MinKeep { min: policy.min_keep };
+        block(entries, &mut candidates, from, limit, &mut blocked);
     }
-    // 3. max_delete_fraction, then max_deletions_per_run: the oldest go first.
+    // 5. max_delete_fraction, then max_deletions_per_run: the oldest go first.
     let fraction_limit = ((policy.max_delete_fraction * managed as f64) + 1e-9).floor() as usize;
-    block(
-        entries,
-        &mut candidates,
-        fraction_limit,
-        GuardLimit::MaxFraction {
-            limit: fraction_limit,
-            managed,
-        },
-    );
-    block(
-        entries,
-        &mut candidates,
-        policy.max_deletions_per_run as usize,
-        GuardLimit::MaxDeletions {
-            limit: policy.max_deletions_per_run,
-        },
-    );
-    blocked
+    let limit = GuardLimit::MaxFraction {
+        limit: fraction_limit,
+        managed,
+    };
+    block(entries, &mut candidates, fraction_limit, limit, &mut blocked);
+    let limit = GuardLimit::MaxDeletions {
+        limit: policy.max_deletions_per_run,
+    };
+    let max = policy.max_deletions_per_run as usize;
+    block(entries, &mut candidates, max, limit, &mut blocked);
+    Guarded { blocked, planned_since }
+}
+
+/// Blocks the candidates from `from` on (the newest ones) with `limit`.
+fn block(
+    entries: &mut [PlanEntry],
+    candidates: &mut Vec<usize>,
+    from: usize,
+    limit: GuardLimit,
+    blocked: &mut Vec<(Guard, usize)>,
+) {
+    if from >= candidates.len() {
+        return;
+    }
+    for &i in &candidates[from..] {
+        entries[i].action = Action::Keep;
+        entries[i].reasons.push(Reason::Blocked(limit.clone()));
+    }
+    blocked.push((limit.guard(), candidates.len() - from));
+    candidates.truncate(from);
 }

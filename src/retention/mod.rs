@@ -22,7 +22,7 @@ mod policy;
 mod rules;
 
 pub use conflict::schedule_conflict;
-pub use decision::{Action, Doubt, Guard, GuardLimit, PlanContext, PlanEntry, Reason, Scope};
+pub use decision::{Action, Doubt, Guard, GuardLimit, PlanContext, PlanEntry, Reason, Scope, ServerChange};
 pub use plan::{Plan, plan_retention};
 pub use policy::{Bucket, Keep, RULES, RetentionPolicy, Rule, RuleDef, RuleKind, StaleAfter};
 

@@ -7,6 +7,7 @@ use super::decision::{Action, Doubt, Guard, PlanContext, PlanEntry, Reason, Scop
 use super::guards::apply_guards;
 use super::policy::RetentionPolicy;
 use super::rules::RuleEngine;
+use crate::calendar::CalDuration;
 use fnv::{FnvHashMap, FnvHashSet};
 
 use crate::wire::{BackupId, HistoryRecord, WireTime};
@@ -28,6 +29,9 @@ pub struct Plan {
     pub newest_managed: Option<DateTime<Utc>>,
     /// Delete the whole history with one call (docs/reference.md, "Clearing").
     pub clear_history: bool,
+    /// The backups planned for deletion when the grace guard looked, and since when:
+    /// what the state store keeps for the next pass.
+    pub planned_since: Vec<(BackupId, DateTime<Utc>)>,
 }
 
 impl Plan {
@@ -94,6 +98,9 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .collect();
 
     apply_rules(&mut entries, &managed, &times, policy, ctx);
+    if let Some(max_age) = policy.max_age {
+        apply_max_age(&mut entries, &managed, &times, max_age, policy.has_rules(), ctx);
+    }
     if !policy.protect.is_empty() {
         for &i in &managed {
             if entries[i].id.is_some_and(|id| policy.protect.contains(&id)) {
@@ -122,7 +129,7 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .filter(|&i| entries[i].action == Action::Delete)
         .collect();
     let newest_managed = times.first().copied();
-    let guards = apply_guards(&mut entries, candidates, managed.len(), newest_managed, policy, ctx);
+    let guarded = apply_guards(&mut entries, candidates, managed.len(), newest_managed, policy, ctx);
     follow_first_listing(&mut entries);
     let temporary = entries.iter().filter(|e| e.scope == Scope::Temporary).count();
 
@@ -134,7 +141,8 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
 
     Plan {
         entries,
-        guards,
+        guards: guarded.blocked,
+        planned_since: guarded.planned_since,
         doubtful,
         managed: managed.len(),
         temporary,
@@ -212,6 +220,31 @@ fn apply_rules(
         let reasons = &mut entries[i].reasons;
         if rules.consider(t, nr, nr + 1 == n, reasons) {
             entries[i].action = Action::Keep;
+        }
+    }
+}
+
+/// `max_age`: every managed backup not strictly after `now - max_age` (calendar
+/// arithmetic from now, as restic's windows) is deleted, whatever rule kept it; with no
+/// `keep_*` rule, the younger ones are kept for being younger.
+fn apply_max_age(
+    entries: &mut [PlanEntry],
+    managed: &[usize],
+    times: &[DateTime<Utc>],
+    max_age: CalDuration,
+    has_rules: bool,
+    ctx: &PlanContext,
+) {
+    let cutoff = max_age.before(ctx.now, ctx.tz);
+    for (&i, &t) in managed.iter().zip(times) {
+        let e = &mut entries[i];
+        if t <= cutoff {
+            e.action = Action::Delete;
+            e.reasons.clear();
+            e.reasons.push(Reason::OlderThanMaxAge(max_age));
+        } else if !has_rules {
+            e.action = Action::Keep;
+            e.reasons.push(Reason::YoungerThanMaxAge(max_age));
         }
     }
 }

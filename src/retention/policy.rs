@@ -244,6 +244,12 @@ pub struct RetentionPolicy {
     pub stale_after: StaleAfter,
     pub future_tolerance_secs: u64,
     pub clear_history: bool,
+    /// A hard ceiling from `now`: older backups are deleted whatever rule keeps them
+    /// (docs/reference.md, "Maximum age"). `None` = off.
+    pub max_age: Option<CalDuration>,
+    /// A deletion waits until it has been planned for this long (docs/reference.md,
+    /// "Grace"). Zero = restic's behaviour.
+    pub delete_grace: std::time::Duration,
 }
 
 impl Default for RetentionPolicy {
@@ -260,6 +266,8 @@ impl Default for RetentionPolicy {
             stale_after: StaleAfter::Auto,
             future_tolerance_secs: 300,
             clear_history: false,
+            max_age: None,
+            delete_grace: std::time::Duration::ZERO,
         }
     }
 }
@@ -286,10 +294,16 @@ impl RetentionPolicy {
         self.rules[rule as usize]
     }
 
-    /// True when at least one `keep_*` rule is on. A policy without rules would
-    /// delete every backup, so config validation refuses it.
+    /// True when at least one `keep_*` rule is on.
     pub fn has_rules(&self) -> bool {
         self.rules.iter().any(|k| *k != Keep::Off)
+    }
+
+    /// True when the policy keeps something: a `keep_*` rule, or `max_age` (which
+    /// keeps what is younger). A policy with neither would delete every backup, so
+    /// config validation refuses it.
+    pub fn keeps_anything(&self) -> bool {
+        self.has_rules() || self.max_age.is_some()
     }
 
     pub(super) fn manages(&self, storage_type: &StorageType) -> bool {

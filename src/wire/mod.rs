@@ -119,13 +119,28 @@ impl Period {
                 Some(2) => Period::EveryMonth,
                 _ => Period::Unknown(n.to_string()),
             },
-            Value::String(s) => match s.as_str() {
-                "EveryDay" => Period::EveryDay,
-                "EveryWeek" => Period::EveryWeek,
-                "EveryMonth" => Period::EveryMonth,
-                other => Period::Unknown(other.to_string()),
-            },
+            Value::String(s) => Period::from_name(s),
             other => Period::Unknown(other.to_string()),
+        }
+    }
+
+    /// A name as [`Period::name`] writes it.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "EveryDay" => Period::EveryDay,
+            "EveryWeek" => Period::EveryWeek,
+            "EveryMonth" => Period::EveryMonth,
+            other => Period::Unknown(other.to_string()),
+        }
+    }
+
+    /// The period in seconds (a month as 30 days); `None` when unknown.
+    pub fn seconds(&self) -> Option<u64> {
+        match self {
+            Period::EveryDay => Some(86_400),
+            Period::EveryWeek => Some(7 * 86_400),
+            Period::EveryMonth => Some(30 * 86_400),
+            Period::Unknown(_) => None,
         }
     }
 
@@ -379,6 +394,19 @@ pub fn parse_bool(body: &[u8]) -> Result<Option<bool>, WireError> {
             json_kind(&other)
         ))),
     }
+}
+
+/// The DocSpace version from `GET /api/2.0/settings/version/build`
+/// (`{"docSpace": "3.7.2.1733", …}`), `None` when the answer does not name one.
+pub fn parse_version(body: &[u8]) -> Result<Option<String>, WireError> {
+    let value = envelope(body)?;
+    Ok(value
+        .as_ref()
+        .and_then(|v| v.get("docSpace"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string))
 }
 
 /// The answer of `POST /api/2.0/authentication`.

@@ -135,3 +135,16 @@ fn backup_ids_ignore_case_and_show_lowercase() {
         assert_eq!(BackupId::parse(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn the_version_is_read_from_the_build_answer() {
+    let body =
+        br#"{"response":{"docSpace":"3.7.2.1733","documentServer":"8.3.1"},"count":1,"status":0,"statusCode":200}"#;
+    assert_eq!(parse_version(body).unwrap().as_deref(), Some("3.7.2.1733"));
+    assert_eq!(parse_version(br#"{"count":0}"#).unwrap(), None);
+    assert_eq!(
+        parse_version(br#"{"response":{"docSpace":"3.7 \u001b[31m"}}"#).unwrap(),
+        None
+    );
+    assert!(parse_version(b"<html>").is_err());
+}

@@ -557,9 +557,25 @@ async fn three_shards_handle_every_portal_exactly_once() {
         names.iter().all(|n| sim.backups(n).len() == 3)
     })
     .await;
+    // The backups go before the pass reports: wait for every report to be counted.
+    let total = |scraped: &[String]| -> f64 {
+        scraped
+            .iter()
+            .flat_map(|m| m.lines())
+            .filter(|l| l.starts_with("docspace_retention_deletions_total{outcome=\"deleted\""))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
     let mut scraped = Vec::new();
-    for h in &handles {
-        scraped.push(metrics(h.addr()).await);
+    for _ in 0..50 {
+        scraped.clear();
+        for h in &handles {
+            scraped.push(metrics(h.addr()).await);
+        }
+        if total(&scraped) >= 7.0 * names.len() as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for name in &names {
         let series = format!(r#"docspace_retention_deletions_total{{outcome="deleted",portal="{name}"}}"#);

@@ -90,7 +90,9 @@ async fn scenario(endpoint: SimEndpoint, faults: Vec<Fault>, expect: Expect) {
                 "{case}: {:?}",
                 report.error
             );
-            assert_eq!(report.count(Outcome::Deleted), 7, "{case}: explicit successes count");
+            // Sent but not read back: not known, so not counted; the next pass settles.
+            assert_eq!(report.count(Outcome::Deleted), 0, "{case}");
+            assert_eq!(report.count(Outcome::Failed), 7, "{case}");
             assert_eq!(left.len(), 3, "{case}");
         }
     }
@@ -383,10 +385,10 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
     let (_s, config) = setup_for(&slow);
     let (portal, client, audit) = first_portal(&config);
     let report =
-        docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_millis(2100))
+        docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_millis(2700))
             .await;
-    // Reads at 0.6 s and 1.2 s, deletes sent at 1.2 s and 1.8 s; the third would start
-    // at 2.4 s, after the 2.1 s deadline, and is not started.
+    // Reads answered at 0.6, 1.2 and 1.8 s (schedule, version, history), deletes sent
+    // at 1.8 s and 2.4 s; the third would start at 3.0 s, after the 2.7 s deadline.
     assert_eq!(report.count(Outcome::Deleted), 2, "{:?}", report.deletions);
     assert_eq!(
         report.error.as_deref(),

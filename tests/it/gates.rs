@@ -854,3 +854,164 @@ async fn reloading_thousands_of_files_does_not_stop_the_watchdog() {
         .count();
     assert!(pings >= 1, "no watchdog ping while 2000 files were read: {messages:?}");
 }
+
+// ----- what an adversarial review found -----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_that_could_not_be_read_back_are_settled_by_the_next_pass() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    // The first history read is served; the verifying read fails.
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::ZERO));
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Status(500));
+    let setup = Setup::new(&format!(
+        "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nkeep_last = 3\nmax_delete_fraction = 1.0\n",
+        sim_portal("acme", &sim)
+    ));
+    let first = first_portal_pass(&setup.load()).await;
+    assert_eq!(first.count(docspace_retention::audit::Outcome::Failed), 7);
+    assert_eq!(setup.audit().len(), 7, "intents only");
+    let second = first_portal_pass(&setup.load()).await;
+    assert!(second.succeeded(), "{:?}", second.error);
+    assert_eq!(second.recovered.len(), 7);
+    let settled = setup.audit();
+    let recovered: Vec<&Value> = settled.iter().filter(|l| l["recovered"] == true).collect();
+    assert_eq!(recovered.len(), 7);
+    assert!(recovered.iter().all(|l| l["outcome"] == "deleted"), "{recovered:?}");
+}
+
+#[tokio::test]
+async fn a_configured_portal_reached_by_its_url_keeps_its_gates() {
+    let server = MockServer::start().await;
+    forbid_everything(&server).await;
+    let setup = Setup::new(&portal(
+        "acme",
+        &server,
+        &format!("{POLICY}\nprotect = [\"{}\"]", id(1)),
+    ));
+    let o = setup
+        .cli(&[
+            "backup",
+            "delete",
+            "--url",
+            &format!("{}/", server.uri()),
+            "--api-key-file",
+            &setup.key_file().display().to_string(),
+            &id(1),
+            "--yes",
+        ])
+        .await;
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("--url is portal acme of the config: use --portal acme"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test]
+async fn a_torn_batch_mark_does_not_block_the_portal() {
+    let server = MockServer::start().await;
+    serve_schedule(&server, no_value()).await;
+    serve_history(&server, daily("2026-11-22", 2), daily("2026-11-22", 2)).await;
+    let setup = Setup::new(&portal("acme", &server, POLICY));
+    let locks = setup.state().join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::fs::write(locks.join("acme.lock"), "{\"audit_off").unwrap();
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(std::fs::read_to_string(locks.join("acme.lock")).unwrap(), "");
+}
+
+#[tokio::test]
+async fn an_interrupted_change_to_the_dump_is_settled_against_the_dump() {
+    // A `history clear --dump` was killed after its intent: the portal's next pass
+    // reads the dump's history to settle it, then goes on with the portal.
+    let server = MockServer::start().await;
+    serve_schedule(&server, no_value()).await;
+    serve_history(&server, daily("2026-11-22", 2), daily("2026-11-22", 2)).await;
+    Mock::given(method("GET"))
+        .and(path(HISTORY))
+        .and(wiremock::matchers::query_param("Dump", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(json!([]))))
+        .with_priority(1)
+        .expect(1)
+        .named("the dump's history, read to settle")
+        .mount(&server)
+        .await;
+    let setup = Setup::new(&portal("acme", &server, POLICY));
+    std::fs::create_dir_all(setup.state().join("locks")).unwrap();
+    let intent = json!({"ts": "2026-11-22T10:00:00Z", "portal": "acme", "action": "clear_history",
+        "phase": "intent", "backup_id": null, "file_name": null, "created_on": null,
+        "reasons": ["operator request: all 4 records"], "dry_run": false, "outcome": null,
+        "http_status": null, "error": null});
+    std::fs::write(setup.state().join("audit.jsonl"), format!("{intent}\n")).unwrap();
+    std::fs::write(
+        setup.state().join("locks").join("acme.lock"),
+        "{\"audit_offset\":0,\"dump\":true}",
+    )
+    .unwrap();
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let audit = setup.audit();
+    assert_eq!(audit[1]["recovered"], true);
+    assert_eq!(audit[1]["outcome"], "deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_moves_the_state_dir_is_refused() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let setup = Setup::daemon(&format!("{}dry_run = true\n", sim_portal("acme", &sim)));
+    let handle = setup.start_daemon().await;
+    let addr = handle.addr();
+    let text = std::fs::read_to_string(setup.config()).unwrap();
+    std::fs::write(setup.config(), text.replace("/state", "/elsewhere")).unwrap();
+    handle.reload();
+    let failures = r#"docspace_retention_config_reloads_total{outcome="failure"}"#;
+    eventually("the reload refused", Duration::from_secs(5), || async {
+        metric(&metrics(addr).await, failures) == Some(1.0)
+    })
+    .await;
+    assert!(!setup.dir.path().join("elsewhere").exists());
+    handle.shutdown();
+    handle.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_asked_for_while_stopping_does_not_cut_the_drain() {
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.inject("acme", SimEndpoint::GetHistory, Fault::Stall(Duration::from_secs(2)));
+    let setup = Setup::daemon(&sim_portal("acme", &sim));
+    let handle = setup.start_daemon().await;
+    eventually("a pass in flight", Duration::from_secs(5), || async {
+        handle.observer().status_json(true)["portals"][0]["running"] == true
+    })
+    .await;
+    handle.shutdown();
+    handle.reload();
+    assert_eq!(handle.wait().await, daemon::Stopped::Gracefully);
+    assert_eq!(sim.backups("acme").len(), 3, "the pass in flight finished");
+}
+
+#[tokio::test]
+async fn a_key_typed_where_an_argument_goes_is_masked_in_usage_errors() {
+    let o = run_binary(
+        vec![
+            "backup".into(),
+            "delete".into(),
+            "--portal".into(),
+            "acme".into(),
+            "sk-live-0123456789".into(),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("invalid value 'sk-***'"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("0123456789"), "{}", stderr(&o));
+}

@@ -24,6 +24,7 @@ pub const HISTORY: &str = "/api/2.0/backup/getbackuphistory";
 pub const SCHEDULE: &str = "/api/2.0/backup/getbackupschedule";
 pub const DELETE_HISTORY: &str = "/api/2.0/backup/deletebackuphistory";
 pub const DELETE_SCHEDULE: &str = "/api/2.0/backup/deletebackupschedule";
+pub const VERSION: &str = "/api/2.0/settings/version/build";
 
 pub fn delete_path(id: &str) -> String {
     format!("/api/2.0/backup/deletebackup/{id}")
@@ -337,7 +338,7 @@ pub fn stderr(o: &Output) -> String {
 /// The config's first portal with its client (a short retry backoff) and state dir.
 pub fn first_portal(config: &Config) -> (&PortalConfig, DocSpaceClient, Arc<StateDir>) {
     let portal = &config.portals[0];
-    let audit = StateDir::open(&config.daemon.state_dir).unwrap();
+    let audit = StateDir::open(&config.daemon.state_dir, docspace_retention::state::Access::Write).unwrap();
     let client = Clients::new()
         .unwrap()
         .client(&portal.name, portal.endpoint())

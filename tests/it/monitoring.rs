@@ -166,11 +166,7 @@ fn the_daemon_defines_every_spec_metric() {
         created_on: WireTime::At(now),
         expires_on: WireTime::Never,
     };
-    let ctx = PlanContext {
-        now,
-        tz: chrono_tz::Tz::UTC,
-        schedule_period: None,
-    };
+    let ctx = PlanContext::new(now, chrono_tz::Tz::UTC);
     let plan = plan_retention(vec![record], &RetentionPolicy::default().keep(Rule::Last, 1), &ctx);
     let mut report = PassReport::new("p", false, now);
     report.read = Some(PortalRead {
@@ -184,8 +180,11 @@ fn the_daemon_defines_every_spec_metric() {
             last_backup_time: WireTime::At(now),
             dump: false,
         }),
+        version: Some("3.7.2.1733".into()),
         plan,
         policy_conflict: None,
+        memory: Default::default(),
+        news: Default::default(),
     });
     observer.pass_finished(&report);
     let text = observer.render_metrics();

@@ -119,6 +119,7 @@ fn policy() -> impl Strategy<Value = RetentionPolicy> {
                 },
                 future_tolerance_secs: 300,
                 clear_history: false,
+                ..RetentionPolicy::default()
             },
         )
         .prop_filter("config refuses all-off policies", RetentionPolicy::has_rules)
@@ -133,11 +134,8 @@ fn the_generated_policy_follows_the_rule_table() {
 }
 
 fn context() -> impl Strategy<Value = PlanContext> {
-    (0usize..ZONES.len(), 0i64..110_000_000).prop_map(|(z, secs)| PlanContext {
-        now: base() + TimeDelta::seconds(secs),
-        tz: ZONES[z].parse::<Tz>().unwrap(),
-        schedule_period: None,
-    })
+    (0usize..ZONES.len(), 0i64..110_000_000)
+        .prop_map(|(z, secs)| PlanContext::new(base() + TimeDelta::seconds(secs), ZONES[z].parse::<Tz>().unwrap()))
 }
 
 /// The same policy with every guard out of the way: the rules alone.

@@ -1,0 +1,304 @@
+//! The state database, `<state_dir>/state.db`: SQLite (bundled, so a fresh machine
+//! needs nothing installed), WAL mode so that several processes (the daemon, `once`,
+//! operator commands) share it, a busy timeout so that they wait for each other
+//! instead of failing, and the schema version in `PRAGMA user_version`, migrated
+//! forward at open. It is never recreated: a file that cannot be opened, is not a
+//! database, or was written by a newer version is an error naming the file.
+//!
+//! The schema (docs/reference.md, "State"):
+//!
+//! - `portal`: one row per portal: the last schedule seen (`schedule_period`,
+//!   `schedule_hour`, `schedule_day`, `schedule_backups_stored`, `schedule_seen_at`),
+//!   `schedule_missing_since`, and the DocSpace `version` with `version_since`;
+//! - `planned_deletion`: `(portal, backup_id, first_planned)` for every backup planned
+//!   for deletion, for `delete_grace`.
+//!
+//! Times are RFC 3339 text in UTC, so `sqlite3 state.db` shows them as they are.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::memory::{PortalMemory, RememberedSchedule};
+use crate::wire::{BackupId, Period, parse_time, rfc3339};
+
+pub const STATE_FILE: &str = "state.db";
+
+/// The forward migrations; schema version N is the first N of them.
+const MIGRATIONS: &[&str] = &[
+    // 1: what a portal's schedule was.
+    "CREATE TABLE portal (
+        name TEXT PRIMARY KEY,
+        schedule_period TEXT,
+        schedule_hour INTEGER,
+        schedule_day INTEGER,
+        schedule_backups_stored INTEGER,
+        schedule_seen_at TEXT,
+        schedule_missing_since TEXT
+    ) STRICT;",
+    // 2: the server's version, and when each backup was first planned for deletion.
+    "ALTER TABLE portal ADD COLUMN version TEXT;
+     ALTER TABLE portal ADD COLUMN version_since TEXT;
+     CREATE TABLE planned_deletion (
+        portal TEXT NOT NULL,
+        backup_id TEXT NOT NULL,
+        first_planned TEXT NOT NULL,
+        PRIMARY KEY (portal, backup_id)
+     ) STRICT, WITHOUT ROWID;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// How long a process waits for another one's write to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct StateDb {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for StateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StateDb({})", self.path.display())
+    }
+}
+
+impl StateDb {
+    /// Opens (creating it if missing) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<StateDb, String> {
+        let err = |e: rusqlite::Error| format!("cannot open the state database {}: {e}", path.display());
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(format!(
+                "cannot open the state database {}: it will not switch to WAL mode ({mode})",
+                path.display()
+            ));
+        }
+        // WAL with NORMAL sync: a power cut may lose the last commits, never the
+        // database; losing a grace time or a version only makes the next pass wait.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        migrate(&conn).map_err(|e| format!("the state database {}: {e}", path.display()))?;
+        Ok(StateDb {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing database for reading only (`plan`, dry runs): `None` when
+    /// there is none yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<StateDb>, String> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", path.display());
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        if version as usize != SCHEMA_VERSION {
+            return Err(format!(
+                "the state database {} has schema version {version}, this build reads {SCHEMA_VERSION}: \
+                 let `run` or `once` migrate it first",
+                path.display()
+            ));
+        }
+        Ok(Some(StateDb {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What is remembered of `portal` (nothing, for a portal never seen).
+    pub fn load(&self, portal: &str) -> Result<PortalMemory, String> {
+        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+        let conn = self.conn.lock().expect("state database lock");
+        let mut memory = conn
+            .query_row(
+                "SELECT schedule_period, schedule_hour, schedule_day, schedule_backups_stored, schedule_seen_at,
+                        schedule_missing_since, version, version_since
+                 FROM portal WHERE name = ?1",
+                [portal],
+                |r| {
+                    let period: Option<String> = r.get(0)?;
+                    let seen_at: Option<String> = r.get(4)?;
+                    let schedule = match (period, seen_at.as_deref().and_then(time)) {
+                        (Some(period), Some(seen_at)) => Some(RememberedSchedule {
+                            period: Period::from_name(&period),
+                            hour: r.get(1)?,
+                            day: r.get(2)?,
+                            backups_stored: r.get::<_, Option<i64>>(3)?.and_then(|n| u32::try_from(n).ok()),
+                            seen_at,
+                        }),
+                        _ => None,
+                    };
+                    Ok(PortalMemory {
+                        schedule,
+                        schedule_missing_since: r.get::<_, Option<String>>(5)?.as_deref().and_then(time),
+                        version: r.get(6)?,
+                        version_since: r.get::<_, Option<String>>(7)?.as_deref().and_then(time),
+                        planned: Default::default(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(err)?
+            .unwrap_or_default();
+        let mut planned = conn
+            .prepare_cached("SELECT backup_id, first_planned FROM planned_deletion WHERE portal = ?1")
+            .map_err(err)?;
+        let rows = planned
+            .query_map([portal], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(err)?;
+        for row in rows {
+            let (id, first) = row.map_err(err)?;
+            if let (Some(id), Some(first)) = (BackupId::parse(&id), time(&first)) {
+                memory.planned.insert(id, first);
+            }
+        }
+        Ok(memory)
+    }
+
+    /// Stores `memory` as `portal`'s, replacing what was there, in one transaction.
+    pub fn save(&self, portal: &str, memory: &PortalMemory) -> Result<(), String> {
+        let err = |e: rusqlite::Error| format!("cannot write the state database {}: {e}", self.path.display());
+        let mut conn = self.conn.lock().expect("state database lock");
+        let tx = conn.transaction().map_err(err)?;
+        let s = memory.schedule.as_ref();
+        tx.execute(
+            "INSERT INTO portal (name, schedule_period, schedule_hour, schedule_day, schedule_backups_stored,
+                                 schedule_seen_at, schedule_missing_since, version, version_since)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (name) DO UPDATE SET
+                schedule_period = excluded.schedule_period, schedule_hour = excluded.schedule_hour,
+                schedule_day = excluded.schedule_day, schedule_backups_stored = excluded.schedule_backups_stored,
+                schedule_seen_at = excluded.schedule_seen_at, schedule_missing_since = excluded.schedule_missing_since,
+                version = excluded.version, version_since = excluded.version_since",
+            params![
+                portal,
+                s.map(|s| s.period.name().to_string()),
+                s.and_then(|s| s.hour),
+                s.and_then(|s| s.day),
+                s.and_then(|s| s.backups_stored).map(i64::from),
+                s.map(|s| rfc3339(s.seen_at)),
+                memory.schedule_missing_since.map(rfc3339),
+                memory.version,
+                memory.version_since.map(rfc3339),
+            ],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM planned_deletion WHERE portal = ?1", [portal])
+            .map_err(err)?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO planned_deletion (portal, backup_id, first_planned) VALUES (?1, ?2, ?3)")
+                .map_err(err)?;
+            for (id, first) in &memory.planned {
+                insert
+                    .execute(params![portal, id.to_string(), rfc3339(*first)])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+fn time(text: &str) -> Option<DateTime<Utc>> {
+    parse_time(text).instant()
+}
+
+/// Runs the migrations the database lacks; refuses a database from a newer build.
+fn migrate(conn: &Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let version = usize::try_from(version).map_err(|_| format!("schema version {version} is not one"))?;
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "schema version {version} was written by a newer build (this one knows {SCHEMA_VERSION}); \
+             upgrade docspace-retention"
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let to = i + 1;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {to}; COMMIT;"))
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                format!("cannot migrate to schema version {to}: {e}")
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_the_first_schema_opens_and_upgrades() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!("{} PRAGMA user_version = 1;", MIGRATIONS[0]))
+                .unwrap();
+            conn.execute(
+                "INSERT INTO portal (name, schedule_period, schedule_hour, schedule_seen_at)
+                 VALUES ('acme', 'EveryWeek', 3, '2026-11-01T03:00:00Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = StateDb::open(&path).unwrap();
+        let version: i64 = db
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, SCHEMA_VERSION);
+        let memory = db.load("acme").unwrap();
+        let schedule = memory.schedule.as_ref().unwrap();
+        assert_eq!((schedule.period.clone(), schedule.hour), (Period::EveryWeek, Some(3)));
+        assert_eq!(memory.version, None);
+        assert!(memory.planned.is_empty());
+        // And the new parts work.
+        let mut next = memory.clone();
+        next.version = Some("3.7.2.1733".into());
+        next.planned.insert(
+            BackupId::parse("0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b").unwrap(),
+            time("2026-11-02T00:00:00Z").unwrap(),
+        );
+        db.save("acme", &next).unwrap();
+        assert_eq!(db.load("acme").unwrap(), next);
+    }
+
+    #[test]
+    fn a_damaged_or_newer_database_is_refused_never_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        std::fs::write(&path, b"this is not a database, but somebody's file").unwrap();
+        let e = StateDb::open(&path).unwrap_err();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"this is not a database, but somebody's file"
+        );
+        std::fs::remove_file(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+        assert!(StateDb::open(&path).unwrap_err().contains("newer build"));
+    }
+}

@@ -1,0 +1,95 @@
+//! What the product keeps in `daemon.state_dir` (docs/reference.md, "State"): the
+//! audit log (`audit.jsonl`), the per-portal locks (`locks/`), and the state database
+//! (`state.db`, `db`) with what is remembered of each portal between passes (`memory`).
+
+mod db;
+mod memory;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::audit::AuditLog;
+use crate::lock::{LockError, PortalLock};
+pub use db::{SCHEMA_VERSION, STATE_FILE, StateDb};
+pub use memory::{MemoryNews, PortalMemory, RememberedSchedule};
+
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+    audit: Arc<AuditLog>,
+    db: Option<Arc<StateDb>>,
+}
+
+/// Whether the state database may be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Passes that delete: the database is created and migrated if needed.
+    Write,
+    /// Dry runs only: an existing database is read, none is created or changed.
+    Read,
+    /// Operator commands: they change a portal, not what is remembered of it.
+    None,
+}
+
+impl StateDir {
+    /// Opens the state directory (creating it), its audit log and its database.
+    pub fn open(path: &Path, access: Access) -> Result<Arc<StateDir>, String> {
+        let audit = AuditLog::open(path)?;
+        let file = path.join(STATE_FILE);
+        let db = match access {
+            Access::Write => Some(StateDb::open(&file)?),
+            Access::Read => StateDb::open_read_only(&file)?,
+            Access::None => None,
+        };
+        Ok(Arc::new(StateDir {
+            path: path.to_path_buf(),
+            audit,
+            db: db.map(Arc::new),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn audit(&self) -> &Arc<AuditLog> {
+        &self.audit
+    }
+
+    /// Takes the lock of `portal` (never waits).
+    pub fn lock(&self, portal: &str) -> Result<PortalLock, LockError> {
+        PortalLock::try_acquire(&self.path.join("locks"), portal)
+    }
+
+    /// What is remembered of `portal` (read off the async threads: another process
+    /// may hold the database for a moment).
+    pub async fn memory(&self, portal: &str) -> Result<PortalMemory, String> {
+        let Some(db) = self.db.clone() else {
+            return Ok(PortalMemory::default());
+        };
+        let portal = portal.to_string();
+        tokio::task::spawn_blocking(move || db.load(&portal))
+            .await
+            .map_err(|e| format!("reading the state database failed: {e}"))?
+    }
+
+    /// Remembers `memory` for `portal`.
+    pub async fn remember(&self, portal: &str, memory: PortalMemory) -> Result<(), String> {
+        let Some(db) = self.db.clone() else {
+            return Err(format!(
+                "the state database {} is open for reading only",
+                self.path.join(STATE_FILE).display()
+            ));
+        };
+        let portal = portal.to_string();
+        tokio::task::spawn_blocking(move || db.save(&portal, &memory))
+            .await
+            .map_err(|e| format!("writing the state database failed: {e}"))?
+    }
+}
+
+/// Reads the state database of `state_dir` without creating or changing anything
+/// (for `plan`): `None` when there is none yet.
+pub fn read_only(state_dir: &Path) -> Result<Option<StateDb>, String> {
+    StateDb::open_read_only(&state_dir.join(STATE_FILE))
+}
