@@ -63,6 +63,7 @@ fn args() -> Args {
 fn portal(name: &str, backups: usize) -> SimPortal {
     let today = Utc::now().date_naive();
     SimPortal {
+        version: Some(docspace_retention::simulator::SIM_VERSION.to_string()),
         name: name.to_string(),
         api_key: KEY.to_string(),
         backups: (0..backups)

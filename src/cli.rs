@@ -104,6 +104,9 @@ pub enum ScheduleCommand {
         target: TargetFlags,
         #[arg(long)]
         yes: bool,
+        /// Delete it even on a server older than 3.1.0 or of unknown version
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -241,8 +244,8 @@ async fn dispatch(cli: Cli) -> Ended {
             Ok(t) => operator::schedule_show(&t, json).await,
             Err(ended) => ended,
         },
-        Command::Schedule(ScheduleCommand::Delete { target, yes }) => match resolve(&ctx, target) {
-            Ok(t) => operator::schedule_delete(&t, yes).await,
+        Command::Schedule(ScheduleCommand::Delete { target, yes, force }) => match resolve(&ctx, target) {
+            Ok(t) => operator::schedule_delete(&t, yes, force).await,
             Err(ended) => ended,
         },
         Command::History(HistoryCommand::List { target, json }) => match resolve(&ctx, target) {

@@ -429,8 +429,26 @@ impl<'a> Executor<'a> {
     }
 
     /// Deletes the backup schedule after a flushed audit intent, then reads the
-    /// schedule again to settle the outcome.
-    pub async fn delete_schedule(&self, reasons: Vec<String>) -> ScheduleResult {
+    /// schedule again to settle the outcome. Refuses (sending nothing) on a server
+    /// older than 3.1.0 or of unknown version unless `force`: there the server's own
+    /// cleaner then deletes every scheduled backup (docs/docspace-api.md, "The server
+    /// prunes too").
+    pub async fn delete_schedule(&self, reasons: Vec<String>, force: bool) -> Result<ScheduleResult, String> {
+        let version = self.client.get_version().await.ok().flatten();
+        if !force && !version.as_deref().is_some_and(at_least_3_1) {
+            return Err(format!(
+                "refusing to delete the schedule: the server's DocSpace version is {}; before 3.1.0 its cleaner \
+                 then deletes every scheduled backup of the portal (give --force if you are sure)",
+                match &version {
+                    Some(v) => format!("{v}, older than 3.1.0"),
+                    None => "unknown".to_string(),
+                }
+            ));
+        }
+        Ok(self.delete_schedule_now(reasons).await)
+    }
+
+    async fn delete_schedule_now(&self, reasons: Vec<String>) -> ScheduleResult {
         let intent = AuditEntry::intent(self.portal, AuditAction::DeleteSchedule, self.gates.dry_run).reasons(reasons);
         let failed = |error: String| ScheduleResult {
             outcome: Outcome::Failed,
@@ -612,6 +630,15 @@ fn settle(gone: bool, answer: &Result<Option<bool>, ApiError>) -> (Outcome, Opti
     }
 }
 
+/// Is `version` (`3.7.2.1733`) at least 3.1.0? An unreadable one is not.
+fn at_least_3_1(version: &str) -> bool {
+    let parts: Option<Vec<u64>> = version.split('.').take(3).map(|p| p.parse().ok()).collect();
+    match parts.as_deref() {
+        Some([major, minor, ..]) => (*major, *minor) >= (3, 1),
+        _ => false,
+    }
+}
+
 /// The ids of a history (records without a GUID cannot be deleted and are left out).
 pub fn ids(records: &[HistoryRecord]) -> HashSet<BackupId> {
     records.iter().filter_map(|r| BackupId::parse(&r.id)).collect()
@@ -630,6 +657,23 @@ mod tests {
         match phase {
             Phase::Intent => intent,
             Phase::Result => intent.result(Outcome::Deleted, Some(200), None),
+        }
+    }
+
+    #[test]
+    fn schedule_deletion_needs_at_least_3_1() {
+        for (v, ok) in [
+            ("3.1.0", true),
+            ("3.1.0.100", true),
+            ("3.7.2.1733", true),
+            ("4.0", true),
+            ("3.0.4.512", false),
+            ("2.6", false),
+            ("3", false),
+            ("v3.2", false),
+            ("", false),
+        ] {
+            assert_eq!(at_least_3_1(v), ok, "{v}");
         }
     }
 

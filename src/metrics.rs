@@ -31,6 +31,9 @@ pub struct Metrics {
     pub schedule_backups_stored: IntGaugeVec,
     pub policy_conflict: IntGaugeVec,
     pub temporary_backups: IntGaugeVec,
+    pub schedule_period_seconds: IntGaugeVec,
+    pub schedule_missing_since_timestamp_seconds: GaugeVec,
+    pub server_info: IntGaugeVec,
     pub recovered_intents_total: IntCounterVec,
     pub api_requests_total: IntCounterVec,
     pub api_request_duration_seconds: HistogramVec,
@@ -163,6 +166,27 @@ impl Metrics {
                 ),
                 portal
             )),
+            schedule_period_seconds: register!(IntGaugeVec::new(
+                opts(
+                    "schedule_period_seconds",
+                    "The schedule's period, or the one last seen when the portal has none now (0: never seen)."
+                ),
+                portal
+            )),
+            schedule_missing_since_timestamp_seconds: register!(GaugeVec::new(
+                opts(
+                    "schedule_missing_since_timestamp_seconds",
+                    "Since when the portal has had no schedule (Unix time; 0 while it has one)."
+                ),
+                portal
+            )),
+            server_info: register!(IntGaugeVec::new(
+                opts(
+                    "server_info",
+                    "The portal's DocSpace version (\"unknown\" when it cannot be read); always 1."
+                ),
+                &["portal", "version"]
+            )),
             recovered_intents_total: register!(IntCounterVec::new(
                 opts(
                     "recovered_intents_total",
@@ -214,6 +238,9 @@ impl Metrics {
         drop_portal(&self.schedule_backups_stored, portal);
         drop_portal(&self.policy_conflict, portal);
         drop_portal(&self.temporary_backups, portal);
+        drop_portal(&self.schedule_period_seconds, portal);
+        drop_portal(&self.schedule_missing_since_timestamp_seconds, portal);
+        drop_portal(&self.server_info, portal);
         drop_portal(&self.recovered_intents_total, portal);
         drop_portal(&self.api_requests_total, portal);
     }
@@ -229,7 +256,7 @@ impl Metrics {
 }
 
 /// Removes every series of `vec` whose `portal` label is `portal`.
-fn drop_portal<T: MetricVecBuilder>(vec: &MetricVec<T>, portal: &str) {
+pub(crate) fn drop_portal<T: MetricVecBuilder>(vec: &MetricVec<T>, portal: &str) {
     for family in vec.collect() {
         for metric in family.get_metric() {
             let labels: HashMap<&str, &str> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();

@@ -242,6 +242,22 @@ impl Observer {
         m.policy_conflict
             .with_label_values(&[p])
             .set(i64::from(read.policy_conflict.is_some()));
+        let period = read.memory.period(schedule).and_then(|p| p.seconds()).unwrap_or(0);
+        m.schedule_period_seconds.with_label_values(&[p]).set(period as i64);
+        m.schedule_missing_since_timestamp_seconds
+            .with_label_values(&[p])
+            .set(read.memory.schedule_missing_since.map_or(0.0, unix));
+        let version = read.version.as_deref().unwrap_or("unknown");
+        if m.server_info
+            .get_metric_with_label_values(&[p, version])
+            .map(|g| g.get())
+            .ok()
+            != Some(1)
+        {
+            // One series per portal: the old version's goes.
+            crate::metrics::drop_portal(&m.server_info, p);
+            m.server_info.with_label_values(&[p, version]).set(1);
+        }
     }
 }
 
@@ -266,6 +282,17 @@ fn log_plan(portal: &str, read: &PortalRead) {
             reason = %shown(&e.reasons.first().map(ToString::to_string).unwrap_or_default()),
             "doubtful record kept"
         );
+    }
+    if read.news.schedule_vanished {
+        tracing::warn!(
+            portal,
+            "the portal's backup schedule is gone (DocSpace deletes it itself on billing or quota failures, and \
+             when storage encryption starts): no new backups will be made; the stale guard keeps using the last \
+             period seen"
+        );
+    }
+    if let Some((from, to)) = &read.news.version_changed {
+        tracing::warn!(portal, from = %from, to = %to, "DocSpace version changed: this pass only plans");
     }
     if let (Some(pos), Some(s)) = (read.policy_conflict, &read.schedule) {
         tracing::warn!(

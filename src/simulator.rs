@@ -49,7 +49,12 @@ pub struct SimPortal {
     pub api_key: String,
     pub backups: Vec<SimBackup>,
     pub schedule: Option<SimSchedule>,
+    /// What `settings/version/build` answers as `docSpace` (`None`: no version).
+    pub version: Option<String>,
 }
+
+/// The version a simulated portal reports unless told otherwise.
+pub const SIM_VERSION: &str = "3.7.2.1733";
 
 /// A scripted misbehaviour for the next matching request.
 #[derive(Clone, Debug)]
@@ -79,6 +84,7 @@ pub enum SimEndpoint {
     DeleteBackup,
     DeleteHistory,
     DeleteSchedule,
+    GetVersion,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -179,6 +185,21 @@ impl Simulator {
         }
     }
 
+    /// Replaces the portal's schedule (`None`: the server deleted it, as DocSpace 3.5+
+    /// does on its own after billing or quota failures).
+    pub fn set_schedule(&self, portal: &str, schedule: Option<SimSchedule>) {
+        if let Some(p) = self.portals.lock().unwrap().get_mut(portal) {
+            p.portal.schedule = schedule;
+        }
+    }
+
+    /// The server is upgraded: it reports `version` from now on.
+    pub fn set_version(&self, portal: &str, version: Option<&str>) {
+        if let Some(p) = self.portals.lock().unwrap().get_mut(portal) {
+            p.portal.version = version.map(str::to_string);
+        }
+    }
+
     /// Queues a fault for the next request of `endpoint` to `portal`.
     pub fn inject(&self, portal: &str, endpoint: SimEndpoint, fault: Fault) {
         if let Some(p) = self.portals.lock().unwrap().get_mut(portal) {
@@ -255,6 +276,7 @@ async fn handle(
         (&Method::DELETE, "api/2.0/backup/deletebackuphistory") => SimEndpoint::DeleteHistory,
         (&Method::DELETE, "api/2.0/backup/deletebackupschedule") => SimEndpoint::DeleteSchedule,
         (&Method::DELETE, a) if a.starts_with("api/2.0/backup/deletebackup/") => SimEndpoint::DeleteBackup,
+        (&Method::GET, "api/2.0/settings/version/build") => SimEndpoint::GetVersion,
         _ => return Some(respond(StatusCode::NOT_FOUND, "text/plain", "not found")),
     };
     let auth = req
@@ -343,6 +365,14 @@ fn answer(
     let Some(p) = all.get_mut(name) else {
         return respond(StatusCode::NOT_FOUND, "text/plain", "no such portal");
     };
+    // The version needs no authentication (and works on unpaid portals).
+    if route == SimEndpoint::GetVersion {
+        return ok(p
+            .portal
+            .version
+            .as_ref()
+            .map(|v| json!({"docSpace": v, "documentServer": "8.3.1.26"})));
+    }
     // API keys work only as Bearer (a bare key is rejected with an empty 401).
     if auth.strip_prefix("Bearer ") != Some(p.portal.api_key.as_str()) {
         return respond(StatusCode::UNAUTHORIZED, "text/plain", "");
@@ -404,6 +434,7 @@ fn answer(
             p.portal.schedule = None;
             ok(Some(json!(true)))
         }
+        SimEndpoint::GetVersion => unreachable!("answered above"),
     }
 }
 
@@ -456,6 +487,7 @@ pub fn realistic_portal(name: &str, api_key: &str, now: DateTime<Utc>, days: u32
     SimPortal {
         name: name.to_string(),
         api_key: api_key.to_string(),
+        version: Some(SIM_VERSION.to_string()),
         backups,
         schedule: Some(SimSchedule {
             storage_type: 0,

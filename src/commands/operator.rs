@@ -200,7 +200,9 @@ fn describe_schedule(schedule: Option<&BackupSchedule>) -> String {
     text
 }
 
-pub async fn schedule_delete(target: &Target, yes: bool) -> Ended {
+/// `schedule delete`: refuses on a server older than 3.1.0 or of unknown version
+/// unless `force`.
+pub async fn schedule_delete(target: &Target, yes: bool, force: bool) -> Ended {
     let schedule = match target.client.get_schedule().await {
         Ok(s) => s,
         Err(e) => return fail(format!("{}: {e}", target.name)),
@@ -226,7 +228,13 @@ pub async fn schedule_delete(target: &Target, yes: bool) -> Ended {
         Ok(e) => e,
         Err(ended) => return ended,
     };
-    let result = executor.delete_schedule(vec!["operator request".to_string()]).await;
+    let result = match executor
+        .delete_schedule(vec!["operator request".to_string()], force)
+        .await
+    {
+        Ok(result) => result,
+        Err(refused) => return fail(format!("{}: {refused}", target.name)),
+    };
     match (result.outcome, result.error) {
         (Outcome::DryRun, _) => {
             println!(

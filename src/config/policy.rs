@@ -151,20 +151,70 @@ pub(super) fn retention_policy(
         )
         .1 as u64;
     policy.clear_history = at.flag(c, "clear_history", &r.clear_history, &d.clear_history);
+    let (path, text) = at.get(c, "max_age", &r.max_age, &d.max_age);
+    policy.max_age = duration(
+        c,
+        &path,
+        text.as_deref(),
+        "\"\" (off) or a duration in restic syntax such as \"400d\" or \"1y\"",
+    );
+    let (path, text) = at.get(c, "delete_grace", &r.delete_grace, &d.delete_grace);
+    if let Some(text) = text {
+        match parse_grace(&text) {
+            Ok(grace) => policy.delete_grace = grace,
+            Err(e) => c.err(path, e),
+        }
+    }
+    if is_portal && policy.clear_history && c.errors.len() == errors_before {
+        c.warnings.push(format!(
+            "{prefix}.clear_history: a clear also removes records the history does not list (those on \
+             storage the server cannot reach now); their files stay behind"
+        ));
+    }
 
     // An all-off policy is only reported when no retention key had an error (a
     // refused keep_* value would otherwise show up twice).
-    if is_portal && !policy.has_rules() && c.errors.len() == errors_before {
+    if is_portal && !policy.keeps_anything() && c.errors.len() == errors_before {
         let keys: Vec<&str> = RULES.iter().map(|r| r.key).collect();
         c.err(
             prefix,
             format!(
-                "every keep_* rule is off, which would delete every backup: set at least one of {}",
+                "every keep_* rule is off and there is no max_age, which would delete every backup: \
+                 set max_age or at least one of {}",
                 keys.join(", ")
             ),
         );
     }
     policy
+}
+
+/// `delete_grace`: whole days, hours and seconds (`"24h"`, `"7d"`, `"1d12h"`, `"0s"`).
+/// Minutes and months are refused rather than guessed: in restic's syntax, which the
+/// other durations use, `m` is a month.
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    let what = "expected a duration in days, hours and seconds such as \"24h\", \"7d\" or \"0s\"";
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(format!("{what}, found an empty string"));
+    }
+    let mut secs: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("{what}, found {text:?}"))?;
+        let unit = match rest[digits..].chars().next() {
+            Some('d') => 86_400,
+            Some('h') => 3_600,
+            Some('s') => 1,
+            _ => return Err(format!("{what}, found {text:?}")),
+        };
+        secs = n
+            .checked_mul(unit)
+            .and_then(|s| s.checked_add(secs))
+            .filter(|s| *s <= 10 * 365 * 86_400)
+            .ok_or_else(|| format!("{text:?} is longer than ten years"))?;
+        rest = &rest[digits + 1..];
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn stale_after(c: &mut Checker<'_>, at: &Inherit<'_>, own: &Field<String>, inherited: &Field<String>) -> StaleAfter {

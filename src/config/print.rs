@@ -120,5 +120,10 @@ fn retention_table(r: &RetentionPolicy) -> Table {
     t.insert("stale_after".into(), stale.into());
     t.insert("future_tolerance_secs".into(), (r.future_tolerance_secs as i64).into());
     t.insert("clear_history".into(), r.clear_history.into());
+    t.insert(
+        "max_age".into(),
+        r.max_age.map(|d| d.to_string()).unwrap_or_default().into(),
+    );
+    t.insert("delete_grace".into(), format!("{}s", r.delete_grace.as_secs()).into());
     t
 }

@@ -284,6 +284,10 @@ pub struct RawRetention {
     pub future_tolerance_secs: Field<i64>,
     #[serde(default)]
     pub clear_history: Field<bool>,
+    #[serde(default)]
+    pub max_age: Field<String>,
+    #[serde(default)]
+    pub delete_grace: Field<String>,
     /// The rules and any unknown key.
     #[serde(flatten)]
     pub rest: Unknown,
@@ -350,4 +354,6 @@ pub const RETENTION_KEYS: &[&str] = &[
     "stale_after",
     "future_tolerance_secs",
     "clear_history",
+    "max_age",
+    "delete_grace",
 ];

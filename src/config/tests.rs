@@ -540,10 +540,32 @@ fn an_all_off_policy_is_refused() {
     let all_off = "[portals.acme]\nurl = \"https://a.example.com\"\napi_key_file = \"KEYFILE\"\n";
     assert_error(
         Dir::new(all_off).load(&[]),
-        "portals.acme.retention: every keep_* rule is off, which would delete every backup",
+        "portals.acme.retention: every keep_* rule is off and there is no max_age, which would delete every backup",
     );
     let zero_window = format!("{all_off}[portals.acme.retention]\nkeep_within = \"0d\"\n");
     assert_error(Dir::new(&zero_window).load(&[]), "every keep_* rule is off");
+    // max_age alone keeps what is younger: a policy.
+    let max_age = format!("{all_off}[portals.acme.retention]\nmax_age = \"400d\"\n");
+    let c = Dir::new(&max_age).load(&[]).unwrap();
+    assert_eq!(c.portals[0].retention.max_age, CalDuration::parse("400d").ok());
+}
+
+#[test]
+fn delete_grace_takes_days_hours_and_seconds_only() {
+    let with = |grace: &str| {
+        Dir::new(&GOOD.replace(
+            "keep_daily = 30",
+            &format!("keep_daily = 30\ndelete_grace = \"{grace}\""),
+        ))
+        .load(&[])
+    };
+    let secs = |grace: &str| with(grace).unwrap().portals[0].retention.delete_grace.as_secs();
+    assert_eq!(secs("0s"), 0);
+    assert_eq!(secs("24h"), 86_400);
+    assert_eq!(secs("1d12h30s"), 129_630);
+    for bad in ["30m", "1y", "", "24", "h", "-1d", "99999999999d"] {
+        assert_error(with(bad), "portals.acme.retention.delete_grace");
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 
 use super::*;
 use crate::calendar::CalDuration;
+use crate::retention::ServerChange;
 use crate::wire::{BackupId, HistoryRecord, Period, StorageType, WireTime};
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -1005,4 +1006,195 @@ fn schedule_conflict_finds_backups_the_servers_cleaner_would_delete() {
         Tz::UTC,
     );
     assert_eq!(unknown, None);
+}
+
+// ----- what the state store adds: server changes, grace, max_age -----
+
+fn changed() -> Option<ServerChange> {
+    Some(ServerChange {
+        from: "3.6.1".into(),
+        to: "3.7.2".into(),
+    })
+}
+
+#[test]
+fn the_first_pass_after_a_server_change_only_plans() {
+    let ctx = PlanContext {
+        server_change: changed(),
+        ..ctx(NOW)
+    };
+    let p = plan(ten_days(), &guards(1, 1.0, 100), &ctx);
+    assert_eq!(p.deletion_count(), 0);
+    assert_eq!(p.guards, [(Guard::ServerChanged, 9)]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-01T03:00:00Z"),
+        ["DocSpace 3.6.1 → 3.7.2: first pass after a server change only plans"]
+    );
+    // Nothing reached the grace step, so nothing counts as planned.
+    assert!(p.planned_since.is_empty());
+}
+
+#[test]
+fn grace_lets_a_deletion_wait_until_it_was_planned_long_enough() {
+    let policy = RetentionPolicy {
+        delete_grace: std::time::Duration::from_secs(24 * 3600),
+        ..guards(1, 1.0, 100)
+    };
+    let now = utc(NOW);
+    let mut first_planned = fnv::FnvHashMap::default();
+    // 1 June planned 25 h ago: deletable. 2 June planned 1 h ago: waits 23 h more.
+    first_planned.insert(BackupId::parse(&guid(10)).unwrap(), now - TimeDelta::hours(25));
+    first_planned.insert(BackupId::parse(&guid(9)).unwrap(), now - TimeDelta::hours(1));
+    let ctx = PlanContext {
+        first_planned,
+        ..ctx(NOW)
+    };
+    let p = plan(ten_days(), &policy, &ctx);
+    assert_eq!(deleted_days(&p), ["01"]);
+    assert_eq!(p.guards, [(Guard::Grace, 8)]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-02T03:00:00Z"),
+        ["grace: deletable after 2026-11-23T23:00:00Z"]
+    );
+    assert_eq!(
+        reasons_of(&p, "2026-06-09T03:00:00Z"),
+        ["grace: deletable after 2026-11-24T00:00:00Z"]
+    );
+    // Every candidate is remembered with when it was first planned; the new ones now.
+    assert_eq!(p.planned_since.len(), 9);
+    let first = |n: usize| {
+        let id = BackupId::parse(&guid(n)).unwrap();
+        p.planned_since.iter().find(|(i, _)| *i == id).unwrap().1
+    };
+    assert_eq!(first(10), now - TimeDelta::hours(25));
+    assert_eq!(first(2), now);
+}
+
+#[test]
+fn guards_apply_in_order_and_each_counts_what_it_blocked() {
+    // stale first: nothing is left for the others.
+    let ctx_all = PlanContext {
+        server_change: changed(),
+        ..ctx(MUCH_LATER)
+    };
+    let stale = RetentionPolicy {
+        stale_after: StaleAfter::After(CalDuration::days(1)),
+        delete_grace: std::time::Duration::from_secs(3600),
+        ..guards(5, 1.0, 100)
+    };
+    assert_eq!(plan(ten_days(), &stale, &ctx_all).guards, [(Guard::Stale, 9)]);
+    // Then server_changed before grace and min_keep.
+    let policy = RetentionPolicy {
+        delete_grace: std::time::Duration::from_secs(3600),
+        ..guards(5, 1.0, 100)
+    };
+    assert_eq!(
+        plan(
+            ten_days(),
+            &policy,
+            &PlanContext {
+                server_change: changed(),
+                ..ctx(NOW)
+            }
+        )
+        .guards,
+        [(Guard::ServerChanged, 9)]
+    );
+    // grace, then min_keep counts what is left, then the limits.
+    let mut first_planned = fnv::FnvHashMap::default();
+    for n in 4..=10 {
+        first_planned.insert(BackupId::parse(&guid(n)).unwrap(), utc(NOW) - TimeDelta::hours(2));
+    }
+    let policy = RetentionPolicy {
+        delete_grace: std::time::Duration::from_secs(3600),
+        ..guards(5, 0.3, 100)
+    };
+    let p = plan(
+        ten_days(),
+        &policy,
+        &PlanContext {
+            first_planned,
+            ..ctx(NOW)
+        },
+    );
+    // 9 candidates (1–9 June): 8 and 9 June were never planned, so they wait for
+    // grace; of the 7 left, min_keep 5 saves the newest 2 (10 June kept + 2 waiting
+    // + 2 saved = 5); the fraction (3 of 10) lets the oldest 3 go and keeps 2.
+    assert_eq!(
+        p.guards,
+        [(Guard::Grace, 2), (Guard::MinKeep, 2), (Guard::MaxFraction, 2)]
+    );
+    assert_eq!(deleted_days(&p), ["01", "02", "03"]);
+}
+
+#[test]
+fn max_age_deletes_what_any_rule_keeps_but_never_what_is_protected_or_doubtful() {
+    let mut r = records(&[
+        "2026-11-20T03:00:00Z",
+        "2026-09-01T03:00:00Z",
+        "2026-06-01T03:00:00Z",
+        "2026-03-01T03:00:00Z",
+        "2025-11-01T03:00:00Z",
+    ]);
+    r.push(record(6, "2025-01-01T03:00:00Z"));
+    r[5].storage_type = StorageType::Unknown("42".into());
+    let policy = RetentionPolicy {
+        max_age: d("6m"),
+        protect: [BackupId::parse(&guid(5)).unwrap()].into_iter().collect(),
+        ..rules_only()
+    }
+    .keep(Rule::Monthly, 12);
+    let p = plan(r, &policy, &ctx(NOW));
+    // 23 May is the cutoff: 1 March goes although it is a monthly; 1 Nov 2025 is
+    // protected; the doubtful one is never touched.
+    assert_eq!(
+        p.deletions().map(|e| e.record.id.clone()).collect::<Vec<_>>(),
+        [guid(4)]
+    );
+    assert_eq!(reasons_of(&p, "2026-03-01T03:00:00Z"), ["older than max_age 6m"]);
+    assert_eq!(
+        reasons_of(&p, "2025-11-01T03:00:00Z"),
+        ["older than max_age 6m", "protected"]
+    );
+    assert_eq!(reasons_of(&p, "2026-06-01T03:00:00Z"), ["monthly snapshot"]);
+
+    // max_age alone is a policy: what is younger is kept for being younger, and the
+    // guards still hold (min_keep saves the newest old one).
+    let alone = RetentionPolicy {
+        max_age: d("6m"),
+        min_keep: 4,
+        max_delete_fraction: 1.0,
+        stale_after: StaleAfter::Off,
+        ..RetentionPolicy::default()
+    };
+    assert!(!alone.has_rules() && alone.keeps_anything());
+    let p = plan(
+        records(&[
+            "2026-11-20T03:00:00Z",
+            "2026-09-01T03:00:00Z",
+            "2026-03-01T03:00:00Z",
+            "2025-11-01T03:00:00Z",
+            "2025-10-01T03:00:00Z",
+        ]),
+        &alone,
+        &ctx(NOW),
+    );
+    assert_eq!(reasons_of(&p, "2026-11-20T03:00:00Z"), ["younger than max_age 6m"]);
+    assert_eq!(deleted_days(&p), ["01"]);
+    assert_eq!(p.guards, [(Guard::MinKeep, 2)]);
+}
+
+#[test]
+fn max_age_makes_clearing_reachable() {
+    let policy = RetentionPolicy {
+        max_age: d("30d"),
+        clear_history: true,
+        min_keep: 0,
+        max_delete_fraction: 1.0,
+        stale_after: StaleAfter::Off,
+        ..RetentionPolicy::default()
+    };
+    let p = plan(ten_days(), &policy, &ctx(NOW));
+    assert!(p.clear_history);
+    assert_eq!(p.deletion_count(), 10);
 }

@@ -41,6 +41,7 @@ fn dry_run_lines(audit: &[Value], action: &str) -> usize {
 async fn dry_run_reaches_every_operator_command() {
     let server = MockServer::start().await;
     serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
     serve_history(&server, daily("2026-11-22", 3), daily("2026-11-22", 3)).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(&portal("acme", &server, POLICY));

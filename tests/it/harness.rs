@@ -108,6 +108,17 @@ pub async fn serve_schedule(server: &MockServer, body: Value) {
         .await;
 }
 
+/// The server's version answer (anonymous), as a DocSpace 3.7.2 sends it.
+pub async fn serve_version(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path(VERSION))
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(
+            json!({"docSpace": "3.7.2.1733", "documentServer": "8.3.1.26"}),
+        )))
+        .mount(server)
+        .await;
+}
+
 /// The first GET of the history answers `first`; every later one `after`.
 pub async fn serve_history(server: &MockServer, first: Vec<Value>, after: Vec<Value>) {
     serve_history_times(server, first, 1, after).await;

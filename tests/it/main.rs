@@ -12,3 +12,4 @@ mod monitoring;
 mod pass;
 mod properties;
 mod secrets;
+mod state;

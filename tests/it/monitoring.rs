@@ -27,6 +27,9 @@ const CONTRACT_METRICS: &[&str] = &[
     "docspace_retention_config_reloads_total",
     "docspace_retention_temporary_backups",
     "docspace_retention_recovered_intents_total",
+    "docspace_retention_schedule_period_seconds",
+    "docspace_retention_schedule_missing_since_timestamp_seconds",
+    "docspace_retention_server_info",
 ];
 
 fn known(name: &str) -> bool {

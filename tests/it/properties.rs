@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use docspace_retention::calendar::CalDuration;
 use docspace_retention::retention::{
-    Action, Keep, Plan, PlanContext, RULES, RetentionPolicy, Scope, StaleAfter, plan_retention,
+    Action, Keep, Plan, PlanContext, RULES, RetentionPolicy, Scope, ServerChange, StaleAfter, plan_retention,
 };
 use docspace_retention::wire::{BackupId, HistoryRecord, StorageType, WireTime};
 use proptest::prelude::*;
@@ -171,6 +171,62 @@ proptest! {
         for id in kept_ids(&rules) {
             prop_assert!(kept.binary_search(&id).is_ok(), "{id} kept by the rules but deleted");
         }
+    }
+
+    /// Grace and a server change only hold deletions back: a pass deletes no more
+    /// backups with them than without, never one the rules keep, and nothing at all
+    /// after a server change. (Not "the same ones minus some": the limits delete the
+    /// oldest candidates, so an old backup waiting for grace makes room for the next
+    /// one, in the guard order the contract gives.)
+    #[test]
+    fn server_changes_and_grace_only_hold_deletions_back(
+        records in history(),
+        policy in policy(),
+        ctx in context(),
+        grace_hours in 0u64..100,
+        planned_hours_ago in prop::collection::vec(0i64..200, 0..120),
+        changed in prop::bool::ANY,
+    ) {
+        let plain = plan_retention(records.clone(), &policy, &ctx);
+        let mut first_planned = fnv::FnvHashMap::default();
+        for (record, hours) in records.iter().zip(&planned_hours_ago) {
+            if let Some(id) = BackupId::parse(&record.id) {
+                first_planned.insert(id, ctx.now - TimeDelta::hours(*hours));
+            }
+        }
+        let remembered = PlanContext {
+            first_planned,
+            server_change: changed.then(|| ServerChange { from: "3.6.1".into(), to: "3.7.2".into() }),
+            ..ctx.clone()
+        };
+        let graced = RetentionPolicy { delete_grace: std::time::Duration::from_secs(grace_hours * 3600), ..policy.clone() };
+        let guarded = plan_retention(records.clone(), &graced, &remembered);
+        prop_assert!(guarded.deletion_count() <= plain.deletion_count());
+        let by_rules = plan_retention(records, &rules_only(&policy), &ctx);
+        let deleted: Vec<String> = guarded.deletions().map(|e| e.record.id.clone()).collect();
+        for id in kept_ids(&by_rules) {
+            prop_assert!(!deleted.contains(&id), "{id} kept by the rules but deleted");
+        }
+        if changed {
+            prop_assert_eq!(guarded.deletion_count(), 0);
+        }
+    }
+
+    #[test]
+    fn max_age_never_deletes_a_protected_or_doubtful_record_and_min_keep_holds(
+        records in history(),
+        policy in policy(),
+        ctx in context(),
+        days in 1u32..800,
+    ) {
+        let policy = RetentionPolicy { max_age: Some(CalDuration::days(days)), ..policy };
+        let p = plan_retention(records, &policy, &ctx);
+        for e in p.deletions() {
+            prop_assert_eq!(e.scope, Scope::Managed);
+            prop_assert!(!policy.protect.contains(&e.id.unwrap()));
+        }
+        let remaining = p.managed - p.deletion_count();
+        prop_assert!(remaining >= (policy.min_keep as usize).min(p.managed));
     }
 
     #[test]
