@@ -1,6 +1,6 @@
 //! The admin endpoints of the daemon (docs/reference.md, "Endpoints"): `/metrics`,
-//! `/healthz`, `/readyz`, `/status`. Hand-routed: four paths, GET (and HEAD) only,
-//! 404/405 for everything else.
+//! `/healthz`, `/readyz`, `/status`, and the picture: `/` and `/portal/NAME`.
+//! Hand-routed: GET (and HEAD) only, 404/405 for everything else.
 //!
 //! As linkerd's admin server, this knows only abstractions: two latches (ready,
 //! alive) and the [`Views`] that render metrics and status. Routing is a plain
@@ -22,6 +22,10 @@ pub trait Views: Send + Sync {
     fn metrics(&self) -> String;
     /// `/status` as JSON text.
     fn status(&self, ready: bool) -> String;
+    /// `GET /`: the HTML picture of the portals (page `page` of the index).
+    fn page(&self, page: usize) -> String;
+    /// `GET /portal/NAME`, `None` for a portal not configured.
+    fn portal_page(&self, portal: &str) -> Option<String>;
 }
 
 /// The admin server's state: the readiness and liveness latches and the views.
@@ -84,9 +88,22 @@ impl Admin {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
+const HTML: &str = "text/html; charset=utf-8";
+
+/// A page, with the policy that keeps any script in it from running.
+fn html(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = respond(status, HTML, body);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        hyper::header::HeaderValue::from_static(crate::picture::CONTENT_SECURITY_POLICY),
+    );
+    r
+}
+
 /// Answers one admin request.
-pub fn route(admin: &Admin, method: &Method, path: &str) -> Response<Body> {
-    if !matches!(path, "/metrics" | "/healthz" | "/readyz" | "/status") {
+pub fn route(admin: &Admin, method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
+    let portal = path.strip_prefix("/portal/");
+    if !matches!(path, "/" | "/metrics" | "/healthz" | "/readyz" | "/status") && portal.is_none() {
         return respond(StatusCode::NOT_FOUND, TEXT, "not found\n");
     }
     if method != Method::GET && method != Method::HEAD {
@@ -97,7 +114,20 @@ pub fn route(admin: &Admin, method: &Method, path: &str) -> Response<Body> {
         );
         return r;
     }
+    if let Some(name) = portal {
+        return match admin.views.portal_page(name) {
+            Some(page) => html(StatusCode::OK, page),
+            None => respond(StatusCode::NOT_FOUND, TEXT, "no such portal\n"),
+        };
+    }
     match path {
+        "/" => {
+            let page = query
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("page=")))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            html(StatusCode::OK, admin.views.page(page))
+        }
         "/metrics" => respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -125,7 +155,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, stop: CancellationT
     crate::listener::serve(
         listener,
         move |req| {
-            let response = route(&admin, req.method(), req.uri().path());
+            let response = route(&admin, req.method(), req.uri().path(), req.uri().query());
             async move { Some(response) }
         },
         stop,
@@ -148,6 +178,12 @@ mod tests {
         fn status(&self, ready: bool) -> String {
             format!("{{\"ready\":{ready}}}")
         }
+        fn page(&self, page: usize) -> String {
+            format!("<p>page {page}</p>")
+        }
+        fn portal_page(&self, portal: &str) -> Option<String> {
+            (portal == "acme").then(|| "<p>acme</p>".to_string())
+        }
     }
 
     fn body(r: Response<Body>) -> (u16, String) {
@@ -160,7 +196,7 @@ mod tests {
     #[test]
     fn routes_answer_from_the_latches_and_views() {
         let admin = Admin::new(Arc::new(Fixed));
-        let get = |path: &str| body(route(&admin, &Method::GET, path));
+        let get = |path: &str| body(route(&admin, &Method::GET, path, None));
         assert_eq!(get("/readyz"), (503, "not ready\n".into()));
         assert_eq!(get("/healthz"), (503, "scheduler not running\n".into()));
         admin.set_ready(true);
@@ -170,6 +206,18 @@ mod tests {
         assert_eq!(get("/metrics"), (200, "m 1\n".into()));
         assert_eq!(get("/status"), (200, "{\"ready\":true}".into()));
         assert_eq!(get("/nope").0, 404);
+        assert_eq!(get("/"), (200, "<p>page 0</p>".into()));
+        assert_eq!(
+            body(route(&admin, &Method::GET, "/", Some("page=3"))),
+            (200, "<p>page 3</p>".into())
+        );
+        assert_eq!(get("/portal/acme"), (200, "<p>acme</p>".into()));
+        assert_eq!(get("/portal/other").0, 404);
+        let page = route(&admin, &Method::GET, "/", None);
+        assert_eq!(
+            page.headers()[hyper::header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        );
         // A scheduler whose heartbeat stopped is not alive.
         admin.watch_heartbeat(Duration::from_millis(50));
         assert_eq!(get("/healthz").0, 200);
@@ -177,7 +225,7 @@ mod tests {
         assert_eq!(get("/healthz"), (503, "scheduler not running\n".into()));
         admin.beat();
         assert_eq!(get("/healthz").0, 200);
-        let post = route(&admin, &Method::POST, "/metrics");
+        let post = route(&admin, &Method::POST, "/metrics", None);
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.headers()[hyper::header::ALLOW], "GET, HEAD");
     }

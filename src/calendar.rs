@@ -89,6 +89,16 @@ impl CalDuration {
     }
 }
 
+impl CalDuration {
+    /// `from` moved forward by this duration (the reverse of [`CalDuration::before`]);
+    /// out of range saturates to the end of time.
+    pub fn after(&self, from: DateTime<Utc>) -> DateTime<Utc> {
+        go_add_date(from, Tz::UTC, self.years as i64, self.months as i64, self.days as i64)
+            .and_then(|t| t.checked_add_signed(TimeDelta::hours(self.hours as i64)))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
 impl fmt::Display for CalDuration {
     /// restic's spelling (`1y6m`, `2d12h`), used in reasons such as "within 30d".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

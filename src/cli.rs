@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
+use crate::calendar::CalDuration;
 use crate::commands::operator::{self, Target, TargetArgs};
 use crate::commands::{self, Context, Ended};
 use crate::config::{self, Overrides};
@@ -64,6 +65,12 @@ pub enum Command {
         /// Evaluate as if "now" were this instant (RFC 3339)
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
         at: Option<DateTime<Utc>>,
+        /// Forecast when each backup would be deleted, this far ahead ("180d", "1y")
+        #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+        forecast: Option<CalDuration>,
+        /// Write the plan's picture as a self-contained HTML page
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Load and validate the config; all errors at once
     CheckConfig {
@@ -163,6 +170,14 @@ pub struct TargetFlags {
     pub dump: bool,
 }
 
+fn parse_span(s: &str) -> Result<CalDuration, String> {
+    match CalDuration::parse(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("a forecast needs a span longer than zero".into()),
+        Err(e) => Err(format!("expected a duration such as 180d or 1y: {e}")),
+    }
+}
+
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
@@ -238,7 +253,21 @@ async fn dispatch(cli: Cli) -> Ended {
             }
         }
         Command::CheckConfig { print } => commands::check_config(&ctx, print),
-        Command::Plan { portals, json, at } => commands::plan(&ctx, &portals, json, at).await,
+        Command::Plan {
+            portals,
+            json,
+            at,
+            forecast,
+            html,
+        } => {
+            let out = commands::PlanOutput {
+                json,
+                at,
+                forecast,
+                html,
+            };
+            commands::plan(&ctx, &portals, &out).await
+        }
         Command::Once { portals } => commands::once(&ctx, &portals).await,
         Command::Schedule(ScheduleCommand::Show { target, json }) => match resolve(&ctx, target) {
             Ok(t) => operator::schedule_show(&t, json).await,

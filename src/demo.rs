@@ -11,7 +11,8 @@ use crate::config::{Config, DaemonConfig, LogConfig, LogFormat, PortalConfig, Se
 use crate::docspace::{Clients, Credential};
 use crate::retention::{RetentionPolicy, Rule, StaleAfter};
 use crate::secret::Secret;
-use crate::simulator::{SimOptions, Simulator, realistic_portal};
+use crate::simulator::{SimBackup, SimOptions, SimPortal, Simulator, realistic_portal, sim_id};
+use crate::wire::BackupId;
 
 const DEMO_KEY: &str = "sk-demo-not-a-real-key";
 pub const DEMO_LISTEN: &str = "127.0.0.1:9464";
@@ -30,6 +31,30 @@ pub fn demo_policy() -> RetentionPolicy {
     .keep(Rule::Daily, 14)
     .keep(Rule::Weekly, 8)
     .keep(Rule::Monthly, 6)
+}
+
+/// The demo's portal: ~120 days of nightly and manual backups, one the policy
+/// protects (the one of 1 September, say, an audit asked for), and a "Temporary"
+/// download made an hour ago, which the server deletes itself.
+pub fn demo_portal(now: chrono::DateTime<Utc>) -> SimPortal {
+    let mut portal = realistic_portal("demo", DEMO_KEY, now, 120);
+    portal.backups.push(SimBackup {
+        id: sim_id("demo", 9_999),
+        file_name: format!("demo_{}_download.tar.gz", now.format("%Y-%m-%d")),
+        storage_type: 4,
+        created_on: now - chrono::TimeDelta::hours(1),
+    });
+    portal
+}
+
+/// The backup the demo protects: the oldest nightly one after 60 days.
+pub fn demo_protected(portal: &SimPortal, now: chrono::DateTime<Utc>) -> Option<BackupId> {
+    portal
+        .backups
+        .iter()
+        .filter(|b| b.storage_type == 0 && b.created_on < now - chrono::TimeDelta::days(60))
+        .max_by_key(|b| b.created_on)
+        .and_then(|b| BackupId::parse(&b.id))
 }
 
 pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> Config {
@@ -72,26 +97,29 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
 
 pub async fn run(dry_run: bool) -> Ended {
     let now = Utc::now();
-    let portal = realistic_portal("demo", DEMO_KEY, now, 120);
+    let portal = demo_portal(now);
+    let protected = demo_protected(&portal, now);
     let records = portal.backups.len();
     let sim = match Simulator::start(vec![portal], SimOptions::default(), 0).await {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot start the simulated portal: {e}")),
     };
     let state_dir = std::env::temp_dir().join(format!("docspace-retention-demo-{}", std::process::id()));
-    let config = demo_config(&sim.url("demo"), state_dir.clone(), dry_run);
+    let mut config = demo_config(&sim.url("demo"), state_dir.clone(), dry_run);
+    config.portals[0].retention.protect.extend(protected);
     let _ = crate::logging::init(&config.log, false);
 
     println!("docspace-retention demo");
     println!("=======================");
     println!(
         "A simulated DocSpace portal \"demo\" is running at {} with {records} backups: one every night \
-         for 120 days plus a manual one every nine days.",
+         for 120 days, a manual one every nine days, and a temporary download from an hour ago.",
         sim.url("demo")
     );
     println!(
         "The daemon manages it every 20 seconds with this policy: keep_last 3, keep_daily 14, keep_weekly 8, \
-         keep_monthly 6; guards: min_keep 3, at most 15 deletions and half the history per pass.{}",
+         keep_monthly 6, one backup protected; guards: min_keep 3, at most 15 deletions and half the history \
+         per pass.{}",
         if dry_run { " DRY RUN: nothing is deleted." } else { "" }
     );
     println!();
@@ -106,6 +134,7 @@ pub async fn run(dry_run: bool) -> Ended {
         let plan = crate::report::PortalPlan {
             portal: "demo".into(),
             result: Ok(read),
+            forecast: None,
         };
         println!("The plan for the first pass (newest first; \"delete\" rows go, oldest first):");
         println!();
@@ -134,6 +163,7 @@ pub async fn run(dry_run: bool) -> Ended {
     };
     let base = format!("http://{}", handle.addr());
     println!("The daemon is running. Passes start at :00, :20 and :40 each minute; their logs follow below.");
+    println!("Open {base}/ in a browser: every backup on a time line, coloured by its fate.");
     println!("Try, in another terminal:");
     println!("  curl {base}/status                       # last pass per portal: kept, deleted, blocked");
     println!("  curl -s {base}/metrics | grep deletions  # Prometheus metrics");

@@ -8,7 +8,7 @@
 //!   schedule); no HTTP.
 //! - `docspace`: the HTTP client of a portal, its errors and its factory.
 //! - `retention`: the pure planner, its one rule table and the guards.
-//! - `calendar`: restic's date arithmetic.
+//! - `calendar`: restic's date arithmetic; `cron`: the schedules' cron strings.
 //! - `executor`: the only code that changes a portal (every DELETE), with every gate:
 //!   the portal's lock (`lock`), interrupted changes settled first, dry run, protect.
 //! - `state`: what lives in `daemon.state_dir` (the audit log, the locks).
@@ -16,7 +16,7 @@
 //! - `audit`: the append-only audit log.
 //! - `observe`: the one place that turns events into metrics, `/status` and logs;
 //!   `metrics` (every metric family) and `status` (the `/status` model) are its parts.
-//! - `report`: plan tables and JSON, pass summaries.
+//! - `report`: plan tables and JSON, pass summaries; `picture`: the HTML page of it.
 //! - `commands`: every command of the CLI; `cli`: parsing, dispatch, exit codes.
 //! - `daemon`: cron jobs, reload, shutdown, signals and systemd.
 //! - `admin`: the admin endpoints; `listener`: the one HTTP accept loop.
@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cron;
 pub mod daemon;
 pub mod demo;
 pub mod docspace;
@@ -39,6 +40,7 @@ pub mod logging;
 pub mod metrics;
 pub mod observe;
 pub mod pass;
+pub mod picture;
 pub mod report;
 pub mod retention;
 pub mod secret;

@@ -11,6 +11,7 @@ use crate::audit::Outcome;
 use crate::docspace::{HookFactory, RequestEvent, RequestHook};
 use crate::metrics::Metrics;
 use crate::pass::{PassReport, PortalRead};
+use crate::picture::{Picture, page};
 use crate::retention::{Doubt, Guard, Scope};
 use crate::status::{PassSummary, Status};
 use crate::wire::shown;
@@ -162,9 +163,16 @@ impl Observer {
             blocked: r.blocked(),
             error: r.error.as_deref().map(|e| crate::secret::mask_api_keys(e).into_owned()),
         };
+        let picture = r
+            .read
+            .as_ref()
+            .map(|read| Arc::new(Picture::of(p, &read.plan, read.context.now, None)));
         self.status.update(p, |s| {
             s.last_pass = Some(summary);
             s.running = false;
+            if picture.is_some() {
+                s.picture = picture;
+            }
         });
     }
 
@@ -391,6 +399,11 @@ fn unix(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
 
+/// Up to this many portals, `GET /` draws every one; beyond, it lists them with links.
+const DRAWN_ON_INDEX: usize = 20;
+/// Portals per page of the index.
+const PER_PAGE: usize = 200;
+
 impl crate::admin::Views for Observer {
     fn metrics(&self) -> String {
         self.render_metrics()
@@ -398,5 +411,43 @@ impl crate::admin::Views for Observer {
 
     fn status(&self, ready: bool) -> String {
         self.status_json(ready).to_string()
+    }
+
+    fn page(&self, page_number: usize) -> String {
+        let (rows, total) = self.status.index(page_number, PER_PAGE);
+        let pictures = match total <= DRAWN_ON_INDEX {
+            true => self.status.pictures(DRAWN_ON_INDEX),
+            false => Vec::new(),
+        };
+        let title = match total > PER_PAGE {
+            true => format!(
+                "docspace-retention: {total} portals (page {} of {})",
+                page_number + 1,
+                total.div_ceil(PER_PAGE)
+            ),
+            false if total == 1 => "docspace-retention: 1 portal".to_string(),
+            false => format!("docspace-retention: {total} portals"),
+        };
+        let mut html = page(&title, Utc::now(), &pictures, Some(&rows));
+        if total > (page_number + 1) * PER_PAGE {
+            html = html.replace(
+                "</body>",
+                &format!(
+                    r#"<p><a href="/?page={}">next {PER_PAGE}</a></p></body>"#,
+                    page_number + 1
+                ),
+            );
+        }
+        html
+    }
+
+    fn portal_page(&self, portal: &str) -> Option<String> {
+        let picture = self.status.picture(portal)?;
+        Some(page(
+            &format!("docspace-retention: {portal}"),
+            Utc::now(),
+            std::slice::from_ref(&picture),
+            None,
+        ))
     }
 }

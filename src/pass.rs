@@ -11,7 +11,10 @@ use crate::audit::Outcome;
 use crate::config::PortalConfig;
 use crate::docspace::{ApiError, DocSpaceClient};
 use crate::executor::{ClearRefused, ClearResult, DeletionItem, DeletionResult, Executor, Gates, OpenError, Recovered};
-use crate::retention::{Plan, PlanContext, ServerChange, plan_retention, schedule_conflict};
+use crate::retention::{
+    Cadence, Forecast, MIN_GAP, Plan, PlanContext, ServerChange, forecast as retention_forecast, plan_retention,
+    schedule_conflict,
+};
 use crate::state::{MemoryNews, PortalMemory, StateDir};
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord};
 
@@ -29,6 +32,8 @@ pub struct PortalRead {
     pub memory: PortalMemory,
     /// What changed in that memory.
     pub news: MemoryNews,
+    /// What the planner was told besides the records (for a forecast from here).
+    pub context: PlanContext,
 }
 
 /// Reads the schedule, version and history and plans, as of `now`, with what is
@@ -59,6 +64,7 @@ pub async fn read_and_plan(
     };
     let plan = plan_retention(history, &portal.retention, &ctx);
     let (memory, news) = memory.after(schedule.as_ref(), version.as_deref(), &plan, now);
+    let context = ctx;
     let policy_conflict = schedule.as_ref().and_then(|s| {
         let stored = s.backups_stored?;
         schedule_conflict(
@@ -78,7 +84,75 @@ pub async fn read_and_plan(
         policy_conflict,
         memory,
         news,
+        context,
     })
+}
+
+/// A forecast from what a read found: the planner replayed at each of the portal's
+/// coming passes until `until`, with backups made at the schedule's cadence (the
+/// current schedule's, else the one last seen; none without either). Also what it
+/// assumed, in words, for the output.
+pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) -> (Forecast, String) {
+    let now = read.context.now;
+    let newest_type = read
+        .plan
+        .entries
+        .iter()
+        .find(|e| e.scope == crate::retention::Scope::Managed)
+        .map(|e| e.record.storage_type.clone());
+    let cadence = match (&read.schedule, &read.memory.schedule) {
+        (Some(s), _) => Some((
+            s.period.clone(),
+            s.hour,
+            s.day,
+            s.storage_type.clone(),
+            "the schedule's",
+        )),
+        (None, Some(r)) => Some((
+            r.period.clone(),
+            r.hour,
+            r.day,
+            newest_type.unwrap_or(crate::wire::StorageType::Documents),
+            "the last schedule seen: the portal has none now",
+        )),
+        (None, None) => None,
+    }
+    .map(|(period, hour, day, storage_type, whose)| {
+        (
+            Cadence {
+                period,
+                hour: hour.unwrap_or(0).clamp(0, 23) as u32,
+                day,
+                storage_type,
+            },
+            whose,
+        )
+    });
+    let passes = crate::cron::parse(&portal.schedule)
+        .map(|cron| crate::cron::runs(&cron, portal.timezone, now, until, MIN_GAP))
+        .unwrap_or_default();
+    let records: Vec<HistoryRecord> = read.plan.entries.iter().map(|e| e.record.clone()).collect();
+    let f = retention_forecast(
+        &records,
+        &portal.retention,
+        &read.context,
+        cadence.as_ref().map(|(c, _)| c),
+        &passes,
+        until,
+    );
+    let made = match &cadence {
+        Some((c, whose)) => format!("{} ({whose})", c.describe()),
+        None => "no new backups (the portal has never been seen with a schedule)".to_string(),
+    };
+    let assumes = format!(
+        "assumes {made}, and passes at {:?} in {} ({} until {}; at most one an hour, jitter not counted); \
+         manual and temporary backups, failed backups and the server's own cleaner are not forecast",
+        portal.schedule,
+        portal.timezone,
+        passes.len(),
+        crate::wire::rfc3339(until)
+    );
+    (f, assumes)
 }
 
 /// Everything a pass did, for logs, metrics, `/status` and the `once` summary.

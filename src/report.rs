@@ -6,13 +6,24 @@ use serde_json::{Value, json};
 
 use crate::audit::Outcome;
 use crate::pass::{PassReport, PortalRead};
-use crate::retention::Plan;
-use crate::wire::{BackupSchedule, HistoryRecord, rfc3339, shown};
+use crate::picture::{Picture, page};
+use crate::retention::{Forecast, Plan};
+use crate::wire::{BackupId, BackupSchedule, HistoryRecord, rfc3339, shown};
 
 /// The result of planning one portal.
 pub struct PortalPlan {
     pub portal: String,
     pub result: Result<PortalRead, String>,
+    /// With `--forecast`: when each backup would go, and what that assumed.
+    pub forecast: Option<(Forecast, String)>,
+}
+
+impl PortalPlan {
+    /// When the forecast has `id` deleted (`None` without a forecast, or when it survives).
+    fn deletes_on(&self, id: Option<BackupId>) -> Option<DateTime<Utc>> {
+        let (f, _) = self.forecast.as_ref()?;
+        f.deletes_on.get(&id?).copied()
+    }
 }
 
 pub fn schedule_json(schedule: Option<&BackupSchedule>) -> Value {
@@ -43,18 +54,22 @@ fn guards_json(plan: &Plan) -> Value {
     blocks(plan).map(|(g, n)| json!({"guard": g, "blocked": n})).collect()
 }
 
-fn backups_json(plan: &Plan) -> Value {
+fn backups_json(p: &PortalPlan, plan: &Plan) -> Value {
     plan.entries
         .iter()
         .map(|e| {
-            json!({
+            let mut b = json!({
                 "id": e.record.id,
                 "file_name": e.record.file_name,
                 "storage_type": e.record.storage_type.name(),
                 "created_on": e.created().map(rfc3339),
                 "action": e.action.as_str(),
                 "reasons": e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
+            });
+            if p.forecast.is_some() {
+                b["deletes_on"] = json!(p.deletes_on(e.id).map(rfc3339));
+            }
+            b
         })
         .collect()
 }
@@ -64,14 +79,20 @@ pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> Value {
     let portals: Vec<Value> = plans
         .iter()
         .map(|p| match &p.result {
-            Ok(read) => json!({
-                "portal": p.portal,
-                "outcome": "planned",
-                "error": null,
-                "schedule": schedule_json(read.schedule.as_ref()),
-                "backups": backups_json(&read.plan),
-                "guards": guards_json(&read.plan),
-            }),
+            Ok(read) => {
+                let mut v = json!({
+                    "portal": p.portal,
+                    "outcome": "planned",
+                    "error": null,
+                    "schedule": schedule_json(read.schedule.as_ref()),
+                    "backups": backups_json(p, &read.plan),
+                    "guards": guards_json(&read.plan),
+                });
+                if let Some((f, assumes)) = &p.forecast {
+                    v["forecast"] = json!({"until": rfc3339(f.until), "passes": f.passes, "assumes": assumes});
+                }
+                v
+            }
             Err(e) => json!({
                 "portal": p.portal,
                 "outcome": "failed",
@@ -135,6 +156,7 @@ pub fn schedule_summary(schedule: Option<&BackupSchedule>) -> String {
 pub fn plan_table(plans: &[PortalPlan]) -> String {
     let mut out = String::new();
     let mut rows = Vec::new();
+    let forecasting = plans.iter().any(|p| p.forecast.is_some());
     for p in plans {
         match &p.result {
             Err(e) => out.push_str(&format!("{}: FAILED: {}\n", p.portal, shown(e))),
@@ -163,8 +185,11 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                         pos + 1
                     ));
                 }
+                if let Some((_, assumes)) = &p.forecast {
+                    out.push_str(&format!("  forecast: {assumes}\n"));
+                }
                 for e in &plan.entries {
-                    rows.push(vec![
+                    let mut row = vec![
                         p.portal.clone(),
                         if e.record.id.is_empty() {
                             "(no id)".to_string()
@@ -173,17 +198,53 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                         },
                         e.created().map(rfc3339).unwrap_or_else(|| "?".to_string()),
                         e.action.as_str().to_string(),
+                    ];
+                    if forecasting {
+                        row.push(p.deletes_on(e.id).map_or_else(|| "-".to_string(), rfc3339));
+                    }
+                    row.push(
                         shown(&e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")).into_owned(),
-                    ]);
+                    );
+                    rows.push(row);
                 }
             }
         }
     }
     if !rows.is_empty() {
         out.push('\n');
-        out.push_str(&table(&["PORTAL", "BACKUP", "CREATED", "ACTION", "REASONS"], &rows));
+        let header: &[&str] = if forecasting {
+            &["PORTAL", "BACKUP", "CREATED", "ACTION", "DELETES ON", "REASONS"]
+        } else {
+            &["PORTAL", "BACKUP", "CREATED", "ACTION", "REASONS"]
+        };
+        out.push_str(&table(header, &rows));
     }
     out
+}
+
+/// `plan --html`: the picture of every planned portal, with the forecast's dates.
+pub fn plan_page(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> String {
+    let pictures: Vec<Picture> = plans
+        .iter()
+        .map(|p| match &p.result {
+            Ok(read) => {
+                let mut picture = Picture::of(
+                    &p.portal,
+                    &read.plan,
+                    read.context.now,
+                    p.forecast.as_ref().map(|(f, _)| &f.deletes_on),
+                );
+                picture.forecast = p.forecast.as_ref().map(|(_, assumes)| assumes.clone());
+                picture
+            }
+            Err(e) => Picture {
+                portal: p.portal.clone(),
+                error: Some(e.clone()),
+                ..Picture::default()
+            },
+        })
+        .collect();
+    page("docspace-retention plan", generated_at, &pictures, None)
 }
 
 /// One line per portal after `once`.

@@ -2,11 +2,12 @@
 //! by the observer and read by the admin server.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::picture::{IndexRow, Picture};
 use crate::wire::rfc3339;
 
 /// What `/status` shows of a portal's last pass.
@@ -23,12 +24,13 @@ pub struct PassSummary {
     pub error: Option<String>,
 }
 
-/// One portal's line in `/status`.
+/// One portal's line in `/status`, and the picture of its last pass for `GET /`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PortalStatus {
     pub last_pass: Option<PassSummary>,
     pub next_run: Option<DateTime<Utc>>,
     pub running: bool,
+    pub picture: Option<Arc<Picture>>,
 }
 
 /// Every portal's status, by name.
@@ -64,6 +66,38 @@ impl Status {
         self.portals.read().expect("status lock").get(portal).cloned()
     }
 
+    /// The index of every portal (for `GET /`), `per_page` from page `page` on, and
+    /// how many there are in all.
+    pub fn index(&self, page: usize, per_page: usize) -> (Vec<IndexRow>, usize) {
+        let all = self.portals.read().expect("status lock");
+        let rows = all
+            .iter()
+            .skip(page * per_page)
+            .take(per_page)
+            .map(|(name, s)| IndexRow {
+                portal: name.clone(),
+                outcome: s.last_pass.as_ref().map(|p| p.outcome),
+                kept: s.last_pass.as_ref().map_or(0, |p| p.kept),
+                deleted: s.last_pass.as_ref().map_or(0, |p| p.deleted + p.would_delete),
+                blocked: s.last_pass.as_ref().map_or(0, |p| p.blocked),
+                next_run: s.next_run,
+            })
+            .collect();
+        (rows, all.len())
+    }
+
+    /// The pictures of the first `limit` portals (with their next runs).
+    pub fn pictures(&self, limit: usize) -> Vec<Picture> {
+        let all = self.portals.read().expect("status lock");
+        all.iter().take(limit).map(|(name, s)| picture_of(name, s)).collect()
+    }
+
+    /// One portal's picture, `None` for a portal not configured.
+    pub fn picture(&self, portal: &str) -> Option<Picture> {
+        let all = self.portals.read().expect("status lock");
+        all.get(portal).map(|s| picture_of(portal, s))
+    }
+
     pub fn json(&self, ready: bool) -> serde_json::Value {
         let portals: Vec<_> = self
             .portals
@@ -96,4 +130,17 @@ impl Status {
             "portals": portals,
         })
     }
+}
+
+fn picture_of(name: &str, s: &PortalStatus) -> Picture {
+    let mut p = match &s.picture {
+        Some(p) => (**p).clone(),
+        None => Picture {
+            portal: name.to_string(),
+            ..Picture::default()
+        },
+    };
+    p.next_run = s.next_run;
+    p.error = s.last_pass.as_ref().and_then(|l| l.error.clone());
+    p
 }

@@ -1,12 +1,14 @@
 //! `plan` and `once`: the same read over many portals at once, `max_concurrent_portals`
 //! at a time; one portal's failure changes the exit status, never the others' work.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::context::{Context, Ended, fail, select};
+use crate::calendar::CalDuration;
 use crate::config::Config;
 use crate::docspace::Clients;
 use crate::observe::Observer;
@@ -21,8 +23,21 @@ fn fleet_config(ctx: &Context) -> Result<Config, Ended> {
     Ok(config)
 }
 
+/// What `plan` prints or writes besides the table.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOutput {
+    /// JSON on stdout instead of the table.
+    pub json: bool,
+    /// Plan as if "now" were this instant.
+    pub at: Option<DateTime<Utc>>,
+    /// Forecast each backup's deletion this far ahead.
+    pub forecast: Option<CalDuration>,
+    /// Write the HTML picture here too.
+    pub html: Option<PathBuf>,
+}
+
 /// `plan`: read and decide, delete nothing; a table or JSON on stdout.
-pub async fn plan(ctx: &Context, names: &[String], json_out: bool, at: Option<DateTime<Utc>>) -> Ended {
+pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
     let config = match fleet_config(ctx) {
         Ok(c) => c,
         Err(ended) => return ended,
@@ -40,7 +55,8 @@ pub async fn plan(ctx: &Context, names: &[String], json_out: bool, at: Option<Da
         Ok(db) => db,
         Err(e) => return fail(e),
     };
-    let now = at.unwrap_or_else(Utc::now);
+    let now = out.at.unwrap_or_else(Utc::now);
+    let until = out.forecast.map(|d| d.after(now));
     let plans: Vec<PortalPlan> = futures::stream::iter(portals)
         .map(|portal| {
             let (clients, db) = (&clients, &db);
@@ -58,19 +74,30 @@ pub async fn plan(ctx: &Context, names: &[String], json_out: bool, at: Option<Da
                 if let Err(e) = &result {
                     tracing::error!(portal = %portal.name, error = %e, "cannot plan");
                 }
+                // One read, then the forecast from it: no further request.
+                let forecast = match (&result, until) {
+                    (Ok(read), Some(until)) => Some(pass::forecast(portal, read, until)),
+                    _ => None,
+                };
                 PortalPlan {
                     portal: portal.name.clone(),
                     result,
+                    forecast,
                 }
             }
         })
         .buffered(config.daemon.max_concurrent_portals)
         .collect()
         .await;
-    if json_out {
+    if out.json {
         println!("{}", report::plan_json(now, &plans));
     } else {
         print!("{}", report::plan_table(&plans));
+    }
+    if let Some(file) = &out.html
+        && let Err(e) = std::fs::write(file, report::plan_page(now, &plans))
+    {
+        return fail(format!("cannot write {}: {e}", file.display()));
     }
     if plans.iter().any(|p| p.result.is_err()) {
         Ended::Failure

@@ -9,5 +9,5 @@ pub mod operator;
 mod service;
 
 pub use context::{Context, Ended, fail};
-pub use fleet::{once, plan};
+pub use fleet::{PlanOutput, once, plan};
 pub use service::{check_config, healthcheck, run_daemon};

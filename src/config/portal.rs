@@ -17,44 +17,13 @@ use crate::secret::Secret;
 
 /// Checks a cron string the way the scheduler will read it: six fields, seconds first.
 pub fn check_cron(expr: &str) -> Result<(), String> {
-    let fields = expr.split_whitespace().count();
-    if fields != 6 {
-        return Err(format!(
-            "expected 6 fields with seconds first (sec min hour day month weekday), found {fields} in {expr:?}"
-        ));
-    }
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map(|_| ())
-        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+    crate::cron::parse(expr).map(|_| ())
 }
 
-/// The shortest time between two runs of `schedule` in `zone` (DST included), over
-/// the first 1,000 runs from a fixed start, at most two years: `None` when the
+/// The shortest time between two runs of `schedule` in `zone`; `None` when the
 /// schedule does not parse.
 fn shortest_interval(schedule: &str, zone: Tz) -> Option<u64> {
-    use chrono::TimeZone;
-    let cron = croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(schedule)
-        .ok()?;
-    let start = zone.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).earliest()?;
-    let end = start + chrono::TimeDelta::days(731);
-    let mut shortest: Option<u64> = None;
-    let mut previous: Option<chrono::DateTime<Tz>> = None;
-    for next in cron.iter_after(start).take(1000).take_while(|t| *t < end) {
-        if let Some(p) = previous {
-            let gap = (next - p).num_seconds().max(0) as u64;
-            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
-        }
-        previous = Some(next);
-    }
-    shortest
+    crate::cron::shortest_interval(&crate::cron::parse(schedule).ok()?, zone)
 }
 
 /// Settings every portal has (all but url and credential), resolved through

@@ -137,12 +137,7 @@ impl PortalRuntime {
 }
 
 fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map_err(|e| format!("invalid schedule {expr:?}: {e}"))
+    crate::cron::parse(expr).map_err(|e| format!("invalid schedule: {e}"))
 }
 
 fn utc_offset(tz: chrono_tz::Tz) -> i32 {

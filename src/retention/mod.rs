@@ -13,9 +13,11 @@
 //! - `plan`: the planner and its result.
 //! - `guards`: the guards that turn deletions back into keeps.
 //! - `conflict`: whether the server's own cleaner fights the policy.
+//! - `forecast`: the planner replayed at each coming pass: when each backup goes.
 
 mod conflict;
 mod decision;
+mod forecast;
 mod guards;
 mod plan;
 mod policy;
@@ -23,6 +25,7 @@ mod rules;
 
 pub use conflict::schedule_conflict;
 pub use decision::{Action, Doubt, Guard, GuardLimit, PlanContext, PlanEntry, Reason, Scope, ServerChange};
+pub use forecast::{Cadence, Forecast, MIN_GAP, forecast};
 pub use plan::{Plan, plan_retention};
 pub use policy::{Bucket, Keep, RULES, RetentionPolicy, Rule, RuleDef, RuleKind, StaleAfter};
 

@@ -1198,3 +1198,154 @@ fn max_age_makes_clearing_reachable() {
     assert!(p.clear_history);
     assert_eq!(p.deletion_count(), 10);
 }
+
+// ----- the forecast -----
+
+fn daily_at(days: &[&str]) -> Vec<HistoryRecord> {
+    days.iter()
+        .enumerate()
+        .map(|(i, d)| record(i + 1, &format!("2026-{d}T03:00:00Z")))
+        .collect()
+}
+
+fn cadence_daily() -> Cadence {
+    Cadence {
+        period: Period::EveryDay,
+        hour: 3,
+        day: None,
+        storage_type: StorageType::Documents,
+    }
+}
+
+/// Daily passes at 04:00 UTC from the day after `now` to `until`.
+fn passes(from: &str, until: &str) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let mut t = utc(from);
+    while t <= utc(until) {
+        out.push(t);
+        t += TimeDelta::days(1);
+    }
+    out
+}
+
+#[test]
+fn the_forecast_of_a_daily_and_weekly_policy_by_hand() {
+    // 14 nightly backups, Tue 2 June to Mon 15 June 2026; keep 7 dailies and 4
+    // weeklies (ISO weeks 23, 24, 25 so far); a daily schedule at 03:00, passes at 04:00.
+    let days = [
+        "06-02", "06-03", "06-04", "06-05", "06-06", "06-07", "06-08", "06-09", "06-10", "06-11", "06-12", "06-13",
+        "06-14", "06-15",
+    ];
+    let policy = rules_only().keep(Rule::Daily, 7).keep(Rule::Weekly, 4);
+    let ctx = PlanContext {
+        schedule_period: Some(Period::EveryDay),
+        ..ctx("2026-06-15T12:00:00Z")
+    };
+    let until = utc("2026-08-14T12:00:00Z");
+    let f = forecast(
+        &daily_at(&days),
+        &policy,
+        &ctx,
+        Some(&cadence_daily()),
+        &passes("2026-06-16T04:00:00Z", "2026-08-14T04:00:00Z"),
+        until,
+    );
+    let when = |day: &str| {
+        let i = days.iter().position(|d| *d == day).unwrap();
+        f.deletes_on
+            .get(&BackupId::parse(&guid(i + 1)).unwrap())
+            .map(|t| crate::wire::rfc3339(*t))
+    };
+    let on = |d: &str| Some(format!("2026-{d}T04:00:00Z"));
+    // The next pass: the non-weekly days beyond the 7 dailies. (2 June, the oldest, is
+    // kept while the weekly rule has counts left: the 4th week is not there yet.)
+    for day in ["06-03", "06-04", "06-05", "06-06", "06-08", "06-09"] {
+        assert_eq!(when(day), on("06-16"), "{day}");
+    }
+    // Dailies leave one a day as new backups come.
+    assert_eq!(when("06-10"), on("06-17"));
+    assert_eq!(when("06-11"), on("06-18"));
+    assert_eq!(when("06-12"), on("06-19"));
+    assert_eq!(when("06-13"), on("06-20"));
+    // Week 26 starts on 22 June: the weekly rule is full, the oldest goes; 15 June
+    // leaves the dailies (21 June is week 25's newest).
+    assert_eq!(when("06-02"), on("06-22"));
+    assert_eq!(when("06-15"), on("06-22"));
+    // Week 23's and week 24's newest go when weeks 27 and 28 begin.
+    assert_eq!(when("06-07"), on("06-29"));
+    assert_eq!(when("06-14"), on("07-06"));
+    assert_eq!(f.passes, 60);
+}
+
+#[test]
+fn the_first_forecast_pass_deletes_what_the_planner_would_then() {
+    let policy = RetentionPolicy {
+        max_deletions_per_run: 3,
+        ..guards(2, 1.0, 3)
+    }
+    .keep(Rule::Daily, 3);
+    let ctx = ctx(NOW);
+    let first = utc(NOW) + TimeDelta::hours(4);
+    let f = forecast(&fixture(), &policy, &ctx, None, &[first], first);
+    let by_planner = plan(fixture(), &policy, &PlanContext { now: first, ..ctx });
+    let mut expected: Vec<BackupId> = by_planner.deletions().filter_map(|e| e.id).collect();
+    let mut got: Vec<BackupId> = f.deletes_on.keys().copied().collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    assert_eq!(got.len(), 3);
+}
+
+#[test]
+fn without_a_schedule_no_backups_come_and_the_stale_guard_stops_the_forecast() {
+    // Backups stop: after two days without one, the stale guard keeps everything.
+    let policy = RetentionPolicy {
+        stale_after: StaleAfter::Auto,
+        ..rules_only()
+    }
+    .keep(Rule::Last, 1);
+    let ctx = PlanContext {
+        schedule_period: Some(Period::EveryDay),
+        ..ctx("2026-06-15T12:00:00Z")
+    };
+    let f = forecast(
+        &daily_at(&["06-13", "06-14", "06-15"]),
+        &policy,
+        &ctx,
+        None,
+        &passes("2026-06-16T04:00:00Z", "2026-07-16T04:00:00Z"),
+        utc("2026-07-16T12:00:00Z"),
+    );
+    // The next pass deletes the two older ones; nothing after that (one is left).
+    assert_eq!(f.deletes_on.len(), 2);
+    assert!(f.deletes_on.values().all(|t| *t == utc("2026-06-16T04:00:00Z")));
+}
+
+#[test]
+fn weekly_and_monthly_cadences_make_backups_on_their_day() {
+    let weekly = Cadence {
+        period: Period::EveryWeek,
+        day: Some(1),
+        ..cadence_daily()
+    };
+    // Mondays (day 1; 0 is Sunday) at 03:00.
+    assert_eq!(
+        weekly.backups(utc("2026-06-15T12:00:00Z"), utc("2026-07-01T00:00:00Z")),
+        [utc("2026-06-22T03:00:00Z"), utc("2026-06-29T03:00:00Z")]
+    );
+    let monthly = Cadence {
+        period: Period::EveryMonth,
+        day: Some(31),
+        ..cadence_daily()
+    };
+    // The 31st, or the month's last day.
+    assert_eq!(
+        monthly.backups(utc("2026-01-15T00:00:00Z"), utc("2026-04-01T00:00:00Z")),
+        [
+            utc("2026-01-31T03:00:00Z"),
+            utc("2026-02-28T03:00:00Z"),
+            utc("2026-03-31T03:00:00Z")
+        ]
+    );
+    assert_eq!(weekly.describe(), "one backup a week on Monday at 03:00 UTC");
+}

@@ -10,6 +10,7 @@ mod faults;
 mod gates;
 mod monitoring;
 mod pass;
+mod picture;
 mod properties;
 mod secrets;
 mod state;

@@ -188,6 +188,7 @@ fn the_daemon_defines_every_spec_metric() {
         policy_conflict: None,
         memory: Default::default(),
         news: Default::default(),
+        context: PlanContext::new(now, chrono_tz::Tz::UTC),
     });
     observer.pass_finished(&report);
     let text = observer.render_metrics();

@@ -1,0 +1,162 @@
+//! The forecast (docs/reference.md, "Forecast"): when each backup that exists now
+//! would be deleted if nothing but the schedule changed the history. The planner is
+//! replayed at each coming pass, each time on what the previous one left, with new
+//! backups made at the schedule's cadence; the same planner and guards, nothing else.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use fnv::FnvHashMap;
+
+use super::decision::{Action, PlanContext, Scope};
+use super::plan::plan_retention;
+use super::policy::RetentionPolicy;
+use crate::wire::{BackupId, HistoryRecord, Period, StorageType, WireTime};
+
+/// When the server makes a backup, as the forecast assumes it: one per period at the
+/// schedule's hour (UTC), of the schedule's storage type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cadence {
+    pub period: Period,
+    pub hour: u32,
+    /// EveryWeek: the day of the week (0 = Sunday); EveryMonth: the day of the month.
+    pub day: Option<i64>,
+    pub storage_type: StorageType,
+}
+
+impl Cadence {
+    /// The backups it makes after `from` up to `until`.
+    pub fn backups(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let mut day: NaiveDate = from.date_naive();
+        while let Some(at) = day.and_hms_opt(self.hour.min(23), 0, 0).map(|t| t.and_utc()) {
+            if at > until {
+                break;
+            }
+            let due = match self.period {
+                Period::EveryDay => true,
+                Period::EveryWeek => {
+                    i64::from(day.weekday().num_days_from_sunday()) == self.day.unwrap_or(0).rem_euclid(7)
+                }
+                Period::EveryMonth => {
+                    let last = last_day_of_month(day);
+                    i64::from(day.day()) == self.day.unwrap_or(1).clamp(1, i64::from(last))
+                }
+                Period::Unknown(_) => false,
+            };
+            if due && at > from {
+                out.push(at);
+            }
+            day = match day.succ_opt() {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        out
+    }
+
+    /// In words, for the forecast's caveat.
+    pub fn describe(&self) -> String {
+        let when = match self.period {
+            Period::EveryDay => "a day".to_string(),
+            Period::EveryWeek => format!(
+                "a week on {}",
+                [
+                    "Sunday",
+                    "Monday",
+                    "Tuesday",
+                    "Wednesday",
+                    "Thursday",
+                    "Friday",
+                    "Saturday"
+                ][self.day.unwrap_or(0).rem_euclid(7) as usize]
+            ),
+            Period::EveryMonth => format!("a month on day {}", self.day.unwrap_or(1)),
+            Period::Unknown(ref p) => format!("per period {p} (unknown: none forecast)"),
+        };
+        format!("one backup {when} at {:02}:00 UTC", self.hour)
+    }
+}
+
+fn last_day_of_month(day: NaiveDate) -> u32 {
+    let (y, m) = (day.year(), day.month());
+    let next = if m == 12 {
+        NaiveDate::from_ymd_opt(y + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(y, m + 1, 1)
+    };
+    next.and_then(|n| n.pred_opt()).map_or(28, |d| d.day())
+}
+
+/// When each existing backup would go.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Forecast {
+    /// The first pass that would delete it; absent: it survives the whole span.
+    pub deletes_on: FnvHashMap<BackupId, DateTime<Utc>>,
+    /// The passes replayed.
+    pub passes: usize,
+    pub until: DateTime<Utc>,
+}
+
+/// Replays the planner at each of `passes` (sorted), starting from `records` as they
+/// are at `ctx.now`, adding a backup at each of `cadence`'s times as they come. The
+/// first replayed pass sees `ctx` as it is (a pending server change included); later
+/// ones carry the grace clocks forward as the state store would.
+pub fn forecast(
+    records: &[HistoryRecord],
+    policy: &RetentionPolicy,
+    ctx: &PlanContext,
+    cadence: Option<&Cadence>,
+    passes: &[DateTime<Utc>],
+    until: DateTime<Utc>,
+) -> Forecast {
+    let mut result = Forecast {
+        until,
+        passes: passes.len(),
+        ..Forecast::default()
+    };
+    let existing: std::collections::HashSet<BackupId> = records.iter().filter_map(|r| BackupId::parse(&r.id)).collect();
+    let made = cadence.map(|c| c.backups(ctx.now, until)).unwrap_or_default();
+    let mut made = made.into_iter().enumerate().peekable();
+    let mut alive: Vec<HistoryRecord> = records.to_vec();
+    let mut step = ctx.clone();
+    for (i, &at) in passes.iter().enumerate() {
+        while let Some((n, created)) = made.next_if(|(_, t)| *t <= at) {
+            alive.push(synthetic(n, created, cadence.expect("made by a cadence")));
+        }
+        step.now = at;
+        if i > 0 {
+            step.server_change = None;
+        }
+        let plan = plan_retention(alive.clone(), policy, &step);
+        let gone: std::collections::HashSet<BackupId> = plan
+            .entries
+            .iter()
+            .filter(|e| e.action == Action::Delete && e.scope != Scope::Twin)
+            .filter_map(|e| e.id)
+            .collect();
+        for id in gone.iter().filter(|id| existing.contains(id)) {
+            result.deletes_on.entry(*id).or_insert(at);
+        }
+        step.first_planned = plan
+            .planned_since
+            .iter()
+            .filter(|(id, _)| !gone.contains(id))
+            .copied()
+            .collect();
+        alive.retain(|r| BackupId::parse(&r.id).is_none_or(|id| !gone.contains(&id)));
+    }
+    result
+}
+
+/// A backup the schedule would make: an id no real backup has.
+fn synthetic(n: usize, created: DateTime<Utc>, cadence: &Cadence) -> HistoryRecord {
+    HistoryRecord {
+        id: format!("ffffffff-ffff-4fff-bfff-{n:012x}"),
+        file_name: None,
+        storage_type: cadence.storage_type.clone(),
+        created_on: WireTime::At(created),
+        expires_on: WireTime::Never,
+    }
+}
+
+/// Hours apart at most: a fast cron is evaluated at most once an hour.
+pub const MIN_GAP: TimeDelta = TimeDelta::hours(1);

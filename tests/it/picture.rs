@@ -1,0 +1,237 @@
+//! Seeing the future (docs/reference.md, "Forecast" and "Picture"): `plan --forecast`
+//! and `--html` through the binary, and the daemon's page with hostile file names.
+
+use docspace_retention::simulator::{SimOptions, Simulator};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness::*;
+
+const HOSTILE: [&str; 3] = [
+    "<script>alert(1)</script>.tar.gz",
+    "\"><img src=x onerror=alert(1)>",
+    "evil\u{1b}[2J\u{7}name",
+];
+
+#[tokio::test]
+async fn plan_forecasts_every_deletion_from_one_read() {
+    let server = MockServer::start().await;
+    // One read of each: the forecast makes no further request.
+    let schedule_read = Mock::given(method("GET"))
+        .and(path(SCHEDULE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(schedule(0, None)))
+        .expect(1)
+        .mount_as_scoped(&server)
+        .await;
+    let history_read = Mock::given(method("GET"))
+        .and(path(HISTORY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 10)))))
+        .expect(1)
+        .mount_as_scoped(&server)
+        .await;
+    let setup = Setup::new(&portal(
+        "acme",
+        &server,
+        "keep_daily = 7\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0\nmin_keep = 0",
+    ));
+    let html = setup.dir.path().join("plan.html");
+    let o = setup
+        .cli(&[
+            "plan",
+            "--json",
+            "--at",
+            "2026-11-22T12:00:00Z",
+            "--forecast",
+            "30d",
+            "--html",
+            &html.display().to_string(),
+        ])
+        .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let portal = &plan["portals"][0];
+    assert_eq!(portal["forecast"]["until"], "2026-12-22T12:00:00Z");
+    assert_eq!(portal["forecast"]["passes"], 30);
+    assert!(
+        portal["forecast"]["assumes"]
+            .as_str()
+            .unwrap()
+            .starts_with("assumes one backup a day at 03:00 UTC (the schedule's)"),
+        "{portal}"
+    );
+    let deletes_on = |n: usize| {
+        portal["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == id(n))
+            .unwrap()["deletes_on"]
+            .clone()
+    };
+    // The default cron runs at 03:30: the next pass deletes the three beyond seven
+    // dailies; then one a day goes as new backups come.
+    for n in 8..=10 {
+        assert_eq!(deletes_on(n), json!("2026-11-23T03:30:00Z"), "{n}");
+    }
+    assert_eq!(deletes_on(7), json!("2026-11-23T03:30:00Z"));
+    assert_eq!(deletes_on(6), json!("2026-11-24T03:30:00Z"));
+    assert_eq!(deletes_on(1), json!("2026-11-29T03:30:00Z"));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>"));
+    assert_eq!(page.matches("<circle class=\"mark").count(), 10);
+    assert!(page.contains("deleted on 2026-11-29T03:30:00Z"), "{page}");
+
+    drop((schedule_read, history_read));
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_history(&server, daily("2026-11-22", 10), daily("2026-11-22", 10)).await;
+    // The table has the column too.
+    let o = setup
+        .cli(&["plan", "--at", "2026-11-22T12:00:00Z", "--forecast", "30d"])
+        .await;
+    assert!(stdout(&o).contains("DELETES ON"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("  forecast: assumes one backup a day"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemons_page_escapes_what_the_server_sends_and_forbids_scripts() {
+    let mut acme = ten_backups("acme");
+    for (b, name) in acme.backups.iter_mut().zip(HOSTILE) {
+        b.file_name = name.to_string();
+    }
+    let sim = Simulator::start(vec![acme], SimOptions::default(), 0).await.unwrap();
+    let setup = Setup::daemon(&format!("{}dry_run = true\n", sim_portal("acme", &sim)));
+    let handle = setup.start_daemon().await;
+    let addr = handle.addr();
+    eventually("a pass", std::time::Duration::from_secs(10), || async {
+        get(addr, "/portal/acme").await.1.contains("<circle")
+    })
+    .await;
+    for page in ["/", "/portal/acme"] {
+        let r = reqwest::get(format!("http://{addr}{page}")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        );
+        assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+        let html = r.text().await.unwrap();
+        assert!(!html.contains("<script") && !html.contains("<img"), "{page}: {html}");
+        assert!(!html.contains('\u{1b}') && !html.contains('\u{7}'));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;.tar.gz"), "{page}");
+        assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"), "{page}");
+        assert!(html.contains("evil\\u{1b}[2J\\u{7}name"), "{page}");
+        assert_eq!(html.matches("<circle class=\"mark").count(), 10, "{page}");
+    }
+    assert_eq!(get(addr, "/portal/nope").await.0, 404);
+    handle.shutdown();
+    handle.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_the_url_of_its_page_and_serves_it() {
+    use std::io::{BufRead, BufReader};
+    let mut child = binary()
+        .args(["demo", "--dry-run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().map_while(Result::ok).find_map(|l| {
+            l.strip_prefix("Open ")
+                .and_then(|rest| rest.split(' ').next())
+                .map(str::to_string)
+        })
+    })
+    .await
+    .unwrap()
+    .expect("the demo prints the page's URL");
+    assert_eq!(url, "http://127.0.0.1:9464/");
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        if page.contains("<circle") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    assert!(page.contains("<circle class=\"mark"), "{page}");
+}
+
+/// Whether the page check can run here: node, Debian's chromium and playwright-core
+/// (`.ci/run` installs them; CI without them fails, a laptop without them skips).
+fn page_checker() -> Option<std::path::PathBuf> {
+    let script = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check-page.mjs"));
+    let have = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ok = have("node", &["-e", "require('playwright-core')"])
+        && std::path::Path::new(&std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())).exists();
+    match (ok, std::env::var("CI").as_deref()) {
+        (true, _) => Some(script),
+        (false, Ok("true")) => panic!("CI must check the page in Chromium: install chromium and playwright-core"),
+        (false, _) => {
+            eprintln!("skipped: no node/chromium/playwright-core to render the page");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_looks_right_in_chromium() {
+    let Some(script) = page_checker() else { return };
+    // Every fate on one portal, and file names that try to run script.
+    let now = chrono::Utc::now();
+    let mut portal = docspace_retention::demo::demo_portal(now);
+    portal.api_key = KEY.into();
+    portal.name = "acme".into();
+    for (b, name) in portal.backups.iter_mut().zip(HOSTILE) {
+        b.file_name = name.to_string();
+    }
+    let mut odd = portal.backups[5].clone();
+    odd.id = docspace_retention::simulator::sim_id("acme", 7777);
+    odd.storage_type = 42;
+    portal.backups.push(odd);
+    let protected = docspace_retention::demo::demo_protected(&portal, now).unwrap();
+    let sim = Simulator::start(vec![portal], SimOptions::default(), 0).await.unwrap();
+    let setup = Setup::daemon(&format!(
+        "{}dry_run = true\n[portals.acme.retention]\nkeep_daily = 14\nkeep_weekly = 8\nmax_deletions_per_run = 10\nprotect = [\"{protected}\"]\n",
+        sim_portal("acme", &sim)
+    ));
+    let handle = setup.start_daemon().await;
+    let addr = handle.addr();
+    eventually("a pass", std::time::Duration::from_secs(10), || async {
+        get(addr, "/portal/acme").await.1.contains("<circle")
+    })
+    .await;
+    let shot = setup.dir.path().join("page.png");
+    let url = format!("http://{addr}/portal/acme");
+    let o = output({
+        let mut c = std::process::Command::new("node");
+        c.arg(&script).arg(&url).arg(&shot);
+        c
+    })
+    .await;
+    handle.shutdown();
+    handle.wait().await;
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let said = stdout(&o);
+    for fate in ["rule", "guard", "deleted", "protected", "temporary", "doubtful"] {
+        assert!(said.contains(fate), "{fate} missing: {said}");
+    }
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+}
