@@ -14,9 +14,9 @@ trap 'rm -rf "$work"' EXIT
 
 echo "== systemd-analyze verify"
 root="$work/root"
-mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd" "$root/bin" "$root/usr/share/man/man1"
+mkdir -p "$root/usr/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd" "$root/bin" "$root/usr/share/man/man1"
 cp -r /usr/lib/systemd/system "$root/usr/lib/systemd/"
-cp "$BIN" "$root/usr/local/bin/docspace-retention"
+cp "$BIN" "$root/usr/bin/docspace-retention"
 cp "$(type -P kill)" "$root/bin/kill"
 "$BIN" man > "$root/usr/share/man/man1/docspace-retention.1"
 cp systemd/docspace-retention.service "$root/etc/systemd/system/"

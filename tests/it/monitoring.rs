@@ -203,3 +203,84 @@ fn the_daemon_defines_every_spec_metric() {
         );
     }
 }
+
+/// GitHub's anchor for a Markdown heading: lower case, spaces to dashes, other
+/// punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_alert_links_its_section_of_the_runbook() {
+    let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/monitoring/alerts.yml")).unwrap();
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md")).unwrap();
+    let anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(anchor)
+        .collect();
+    // Each rule is the text from one "- alert:" line to the next.
+    let alerts: Vec<&str> = rules.split("- alert: ").skip(1).collect();
+    assert_eq!(alerts.len(), 8, "the rule file has eight alerts");
+    for alert in alerts {
+        let name = alert.split_whitespace().next().unwrap();
+        let url = alert
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("runbook_url: "))
+            .unwrap_or_else(|| panic!("{name} has no runbook_url annotation"))
+            .trim_matches('"');
+        let (page, fragment) = url
+            .split_once('#')
+            .unwrap_or_else(|| panic!("{name}: {url} has no anchor"));
+        assert!(page.ends_with("/docs/runbook.md"), "{name}: {url} is not the runbook");
+        assert_eq!(fragment, anchor(name), "{name} links another alert's section");
+        assert!(
+            anchors.contains(fragment),
+            "{name}: docs/runbook.md has no section #{fragment}"
+        );
+        // Each section says what fired, what to check, how to fix, when to silence.
+        let section = runbook.split(&format!("## {name}\n")).nth(1).unwrap();
+        let section = section.split("\n## ").next().unwrap();
+        for part in ["**What fired.**", "**Check first.**", "**Fix.**", "**Silence when.**"] {
+            assert!(section.contains(part), "{name}'s runbook section lacks {part}");
+        }
+    }
+}
+
+#[test]
+fn the_manifests_run_the_image_the_dockerfile_and_ci_build() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |p: &str| std::fs::read_to_string(format!("{root}/{p}")).unwrap();
+    let image = format!("docspace-retention:{}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        read("Dockerfile").contains(&format!("-t {image} .")),
+        "the Dockerfile's build command tags {image}"
+    );
+    assert!(
+        read("scripts/check-container.sh").contains(&format!("IMAGE={image}\n")),
+        "CI builds {image}"
+    );
+    assert!(
+        read("README.md").contains(&format!("-t {image} .")),
+        "the README builds {image}"
+    );
+    for manifest in ["deploy/kubernetes/sidecar.yaml", "deploy/kubernetes/statefulset.yaml"] {
+        let text = read(manifest);
+        let ours: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("image: "))
+            .filter(|i| i.starts_with("docspace-retention"))
+            .map(|i| i.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(ours, [image.as_str()], "{manifest}");
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the Debian package: the release binary (once; skipped when it is newer than
+# every source), the man page and completions the binary prints, then `cargo deb`.
+# Prints the path of the .deb. Needs cargo-deb (`cargo install cargo-deb --locked`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked
+bin=target/release/docspace-retention
+mkdir -p target/assets
+"$bin" man | gzip -9n > target/assets/docspace-retention.1.gz
+"$bin" completions bash > target/assets/docspace-retention.bash
+"$bin" completions zsh > target/assets/_docspace-retention
+"$bin" completions fish > target/assets/docspace-retention.fish
+cargo deb --no-build --locked --no-strip 2>&1 | tail -1
