@@ -9,7 +9,9 @@
 # static (musl) binary built on this host the way the build stage builds it, and
 # RUNTIME_IMAGE a distroless-like base assembled from the host's CA bundle and a passwd
 # file with the nonroot user (65532). The runtime stage itself is the Dockerfile's.
-# Podman runs with --network=host (the only network these machines allow besides none).
+# Podman runs with --network=host (the only network these machines allow besides none),
+# with runc, and with open-files and process limits below the sandbox's own (podman's
+# defaults are above them, and runc then cannot start the container).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=docspace-retention:0.1.0
@@ -24,6 +26,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+export CONTAINERS_CONF="$work/containers.conf"
+printf '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n' > "$CONTAINERS_CONF"
 fail() { echo "container check FAILED: $*"; podman logs "$name" 2>&1 | tail -20 || true; exit 1; }
 
 if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then fail "port $PORT is in use"; fi
@@ -36,7 +40,7 @@ file "$bin" | grep -q 'static' || fail "$bin is not statically linked"
 echo "== local base images"
 mkdir -p "$work/binary/state"
 cp "$bin" "$work/binary/docspace-retention"
-tar -C "$work/binary" -c . | podman import - localhost/docspace-retention-binary:ci >/dev/null
+tar -C "$work/binary" -c . | podman import -q - localhost/docspace-retention-binary:ci >/dev/null
 rt="$work/runtime"
 mkdir -p "$rt/etc/ssl/certs" "$rt/tmp" "$rt/home/nonroot"
 chmod 1777 "$rt/tmp"
@@ -44,10 +48,10 @@ cp /etc/ssl/certs/ca-certificates.crt "$rt/etc/ssl/certs/"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > "$rt/etc/passwd"
 printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n' > "$rt/etc/group"
 printf 'hosts: files dns\n' > "$rt/etc/nsswitch.conf"
-tar -C "$rt" --owner=0 --group=0 -c . | podman import - localhost/distroless-static-local:nonroot >/dev/null
+tar -C "$rt" --owner=0 --group=0 -c . | podman import -q - localhost/distroless-static-local:nonroot >/dev/null
 # home/nonroot belongs to nonroot, as in distroless.
 echo "== podman build"
-podman build --quiet --format docker --network=host \
+podman build --quiet --pull=never --format docker --network=none \
   --build-arg BINARY_FROM=localhost/docspace-retention-binary:ci \
   --build-arg RUNTIME_IMAGE=localhost/distroless-static-local:nonroot \
   --build-arg GIT_COMMIT="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
@@ -79,7 +83,9 @@ max_deletions_per_run = 5
 url = "$url"
 api_key_file = "/run/secrets/docspace-retention/acme"
 TOML
-podman run -d --name "$name" --network=host \
+# No systemd here to run the image's periodic HEALTHCHECK timer: `podman healthcheck run`
+# below runs the same check once.
+podman run -d --name "$name" --network=host --health-interval=disable \
   -v "$work/etc/config.toml:/etc/docspace-retention/config.toml:ro,Z" \
   -v "$work/keys:/run/secrets/docspace-retention:ro,Z" \
   -v "$work/state:/var/lib/docspace-retention:Z" \
