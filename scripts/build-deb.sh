@@ -11,4 +11,6 @@ mkdir -p target/assets
 "$bin" completions bash > target/assets/docspace-retention.bash
 "$bin" completions zsh > target/assets/_docspace-retention
 "$bin" completions fish > target/assets/docspace-retention.fish
-cargo deb --no-build --locked --no-strip 2>&1 | tail -1
+log=target/assets/cargo-deb.log
+cargo deb --no-build --locked --no-strip > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
+tail -1 "$log"

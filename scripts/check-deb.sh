@@ -36,6 +36,10 @@ if [ -n "$out" ]; then echo "$out"; fail=1; else echo "systemd-analyze verify: c
 zcat "$root/usr/share/man/man1/docspace-retention.1.gz" | grep -q '^\.TH' || { echo "the man page is not roff"; fail=1; }
 bash -n "$root/usr/share/bash-completion/completions/docspace-retention" || fail=1
 
+# CI's machine may keep an install an interrupted run left: purge it first.
+if [ "${CI:-}" = true ] && [ "$(id -u)" = 0 ] && dpkg -s docspace-retention >/dev/null 2>&1; then
+  dpkg -P docspace-retention >/dev/null
+fi
 if [ "$(id -u)" = 0 ] && [ ! -e /usr/bin/docspace-retention ] && ! dpkg -s docspace-retention >/dev/null 2>&1; then
   echo "== dpkg -i / -r / -P"
   dpkg -i "$deb" >/dev/null

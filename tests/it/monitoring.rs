@@ -241,7 +241,11 @@ fn every_alert_links_its_section_of_the_runbook() {
         let (page, fragment) = url
             .split_once('#')
             .unwrap_or_else(|| panic!("{name}: {url} has no anchor"));
-        assert!(page.ends_with("/docs/runbook.md"), "{name}: {url} is not the runbook");
+        assert_eq!(
+            page,
+            format!("{}/blob/main/docs/runbook.md", env!("CARGO_PKG_REPOSITORY")),
+            "{name}: {url} is not the runbook"
+        );
         assert_eq!(fragment, anchor(name), "{name} links another alert's section");
         assert!(
             anchors.contains(fragment),
