@@ -41,6 +41,11 @@ impl Gates {
             protect: portal.retention.protect.clone(),
         }
     }
+
+    /// The ids among `ids` that `protect` names.
+    pub fn protected_among(&self, ids: impl IntoIterator<Item = BackupId>) -> Vec<BackupId> {
+        ids.into_iter().filter(|id| self.protect.contains(id)).collect()
+    }
 }
 
 /// One backup to delete, with what the audit log says about it.
@@ -222,7 +227,7 @@ impl<'a> Executor<'a> {
 
     /// The ids among `ids` that the portal protects.
     pub fn protected_among(&self, ids: impl IntoIterator<Item = BackupId>) -> Vec<BackupId> {
-        ids.into_iter().filter(|id| self.gates.protect.contains(id)).collect()
+        self.gates.protected_among(ids)
     }
 
     /// Deletes `items` one at a time, in the given order, each after a flushed audit
@@ -644,7 +649,8 @@ pub fn ids(records: &[HistoryRecord]) -> HashSet<BackupId> {
     records.iter().filter_map(|r| BackupId::parse(&r.id)).collect()
 }
 
-fn list(ids: &[BackupId]) -> String {
+/// Ids for a message: "a, b, c".
+pub fn list(ids: &[BackupId]) -> String {
     ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 

@@ -195,6 +195,13 @@ impl PassReport {
         }
     }
 
+    /// The pass stops here with `error`, finished now.
+    fn ended_by(mut self, error: String) -> Self {
+        self.error = Some(error);
+        self.finished = Utc::now();
+        self
+    }
+
     /// A pass that could not even start (e.g. no HTTP client for the portal).
     pub fn failed(portal: &str, dry_run: bool, error: String) -> Self {
         PassReport {
@@ -260,47 +267,27 @@ pub async fn run_pass_within(
             Ok(Ok(executor)) => executor,
             Ok(Err(e)) => {
                 report.locked = matches!(e, OpenError::Locked);
-                report.error = Some(e.to_string());
-                report.finished = Utc::now();
-                return report;
+                return report.ended_by(e.to_string());
             }
-            Err(_) => {
-                report.error = Some(exceeded());
-                report.finished = Utc::now();
-                return report;
-            }
+            Err(_) => return report.ended_by(exceeded()),
         };
     report.recovered = executor.recovered().to_vec();
     let memory = match state.memory(&portal.name).await {
         Ok(m) => m,
-        Err(e) => {
-            report.error = Some(e);
-            report.finished = Utc::now();
-            return report;
-        }
+        Err(e) => return report.ended_by(e),
     };
     let read = match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now, &memory)).await {
         Ok(Ok(read)) => read,
-        Ok(Err(e)) => {
-            report.error = Some(e.to_string());
-            report.finished = Utc::now();
-            return report;
-        }
-        Err(_) => {
-            report.error = Some(exceeded());
-            report.finished = Utc::now();
-            return report;
-        }
+        Ok(Err(e)) => return report.ended_by(e.to_string()),
+        Err(_) => return report.ended_by(exceeded()),
     };
     // What the pass learned is stored before anything is deleted; a pass that
     // cannot store it deletes nothing (a dry run stores nothing).
     if !portal.dry_run
         && let Err(e) = state.remember(&portal.name, read.memory.clone()).await
     {
-        report.error = Some(format!("{e}: nothing was deleted"));
         report.read = Some(read);
-        report.finished = Utc::now();
-        return report;
+        return report.ended_by(format!("{e}: nothing was deleted"));
     }
     if read.plan.clear_history {
         clear_history(&executor, &read.plan, &mut report).await;

@@ -13,7 +13,7 @@ use super::context::{Context, Ended, error, fail, select};
 use crate::audit::Outcome;
 use crate::config::{self, Config};
 use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
-use crate::executor::{DeletionItem, Executor, Gates};
+use crate::executor::{self, DeletionItem, Executor, Gates};
 use crate::report::{history_table, schedule_json, schedule_summary};
 use crate::secret::Secret;
 use crate::state::{Access, StateDir};
@@ -298,17 +298,15 @@ pub async fn history_clear(target: &Target, yes: bool) -> Ended {
         println!("{}: the backup history is empty: nothing to delete", target.name);
         return Ended::Success;
     }
-    let protected: Vec<BackupId> = records
-        .iter()
-        .filter_map(|r| BackupId::parse(&r.id))
-        .filter(|id| target.gates.protect.contains(id))
-        .collect();
+    let protected = target
+        .gates
+        .protected_among(records.iter().filter_map(|r| BackupId::parse(&r.id)));
     if !protected.is_empty() {
         return fail(format!(
             "{}: refusing to clear the history: it holds protected backup{} {} (retention.protect)",
             target.name,
             if protected.len() == 1 { "" } else { "s" },
-            protected.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            executor::list(&protected)
         ));
     }
     if !target.acts(yes) {
@@ -351,17 +349,13 @@ pub async fn history_clear(target: &Target, yes: bool) -> Ended {
 
 /// `backup delete`: refuses protected ids unless `force_protected`.
 pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool, force_protected: bool) -> Ended {
-    let protected: Vec<BackupId> = ids
-        .iter()
-        .copied()
-        .filter(|id| target.gates.protect.contains(id))
-        .collect();
+    let protected = target.gates.protected_among(ids.iter().copied());
     if !protected.is_empty() && !force_protected {
         return fail(format!(
             "{}: refusing to delete protected backup{} {} (retention.protect); give --force-protected to delete {} anyway",
             target.name,
             if protected.len() == 1 { "" } else { "s" },
-            protected.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            executor::list(&protected),
             if protected.len() == 1 { "it" } else { "them" },
         ));
     }
