@@ -13,10 +13,12 @@ use wiremock::{Mock, MockServer};
 
 use crate::harness::*;
 
-/// A config for the simulator's `acme`, with a policy that would delete.
+/// A config for the simulator's `acme`, with a policy that would delete. The admin
+/// server takes any free port: `run` binds before it opens the state, and the
+/// default 9464 belongs to the demo's test.
 fn config(sim: &Simulator, retention: &str) -> Setup {
     Setup::new(&format!(
-        "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nmax_delete_fraction = 1.0\n{retention}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nmax_delete_fraction = 1.0\n{retention}\n",
         sim_portal("acme", sim)
     ))
 }
