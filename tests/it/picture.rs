@@ -142,16 +142,20 @@ async fn the_demo_prints_the_url_of_its_page_and_serves_it() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let url = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout).lines().map_while(Result::ok).find_map(|l| {
-            l.strip_prefix("Open ")
-                .and_then(|rest| rest.split(' ').next())
-                .map(str::to_string)
-        })
-    })
-    .await
-    .unwrap()
-    .expect("the demo prints the page's URL");
+    // Read every line the demo prints, not just up to the URL: a reader that went away
+    // would close the pipe under the demo's next println.
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("Open ").and_then(|rest| rest.split(' ').next()) {
+                let _ = url_tx.send(url.to_string());
+            }
+        }
+    });
+    let url = tokio::task::spawn_blocking(move || url_rx.recv_timeout(std::time::Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .expect("the demo prints the page's URL");
     assert_eq!(url, "http://127.0.0.1:9464/");
     // Passes start at :00, :20 and :40, so the first one can be 20 s away; a loaded
     // machine adds to that.
