@@ -14,12 +14,12 @@ use hyper::{Method, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::listener::{Body, Limits, respond};
+use crate::listener::{Body, Limits, respond, respond_chunked};
 
 /// What the admin endpoints show, rendered on request.
 pub trait Views: Send + Sync {
-    /// The Prometheus text exposition.
-    fn metrics(&self) -> String;
+    /// The Prometheus text exposition, in chunks rendered as they are sent.
+    fn metrics(&self) -> Box<dyn Iterator<Item = String> + Send>;
     /// `/status` as JSON text.
     fn status(&self, ready: bool) -> String;
     /// `GET /`: the HTML picture of the portals (page `page` of the index).
@@ -128,7 +128,7 @@ pub fn route(admin: &Admin, method: &Method, path: &str, query: Option<&str>) ->
                 .unwrap_or(0);
             html(StatusCode::OK, admin.views.page(page))
         }
-        "/metrics" => respond(
+        "/metrics" => respond_chunked(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             admin.views.metrics(),
@@ -172,8 +172,8 @@ mod tests {
     struct Fixed;
 
     impl Views for Fixed {
-        fn metrics(&self) -> String {
-            "m 1\n".into()
+        fn metrics(&self) -> Box<dyn Iterator<Item = String> + Send> {
+            Box::new(["m 1\n".to_string(), "n 2\n".to_string()].into_iter())
         }
         fn status(&self, ready: bool) -> String {
             format!("{{\"ready\":{ready}}}")
@@ -203,7 +203,7 @@ mod tests {
         admin.set_alive(true);
         assert_eq!(get("/readyz"), (200, "ready\n".into()));
         assert_eq!(get("/healthz"), (200, "ok\n".into()));
-        assert_eq!(get("/metrics"), (200, "m 1\n".into()));
+        assert_eq!(get("/metrics"), (200, "m 1\nn 2\n".into()));
         assert_eq!(get("/status"), (200, "{\"ready\":true}".into()));
         assert_eq!(get("/nope").0, 404);
         assert_eq!(get("/"), (200, "<p>page 0</p>".into()));

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,14 +21,29 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub type Body = Full<Bytes>;
+/// A response body: whole, or streamed in chunks (`/metrics` at fleet size).
+pub type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
 /// A response with a body and a content type.
 pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(hyper::header::CONTENT_TYPE, content_type)
-        .body(Full::new(body.into()))
+        .body(Full::new(body.into()).boxed_unsync())
+        .expect("static response parts are valid")
+}
+
+/// A response whose body is `chunks`, each rendered when the connection can take it.
+pub fn respond_chunked(
+    status: StatusCode,
+    content_type: &str,
+    chunks: impl Iterator<Item = String> + Send + 'static,
+) -> Response<Body> {
+    let frames = futures::stream::iter(chunks.map(|chunk| Ok(Frame::data(Bytes::from(chunk)))));
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(StreamBody::new(frames).boxed_unsync())
         .expect("static response parts are valid")
 }
 

@@ -2,52 +2,201 @@
 //! help texts and labels are the contract dashboards and alerts rely on. This module
 //! knows no domain type; the observer (`observe.rs`) is the only code that updates
 //! these families.
+//!
+//! Two kinds of family live here. The few that are not per portal (build info,
+//! reloads, request durations by endpoint) are the prometheus crate's. The per-portal
+//! ones, 22 series a portal at rest, are plain numbers in one small [`PortalValues`]
+//! per portal, rendered straight from those live values: at 10,000 portals the
+//! crate's gather-then-encode copied all 220,000 series into label-pair structures on
+//! every scrape (0.7 s) and held ~10 KB a portal. The text is the one the crate
+//! wrote, byte for byte (tests/it/golden/metrics.txt): families by name, series by
+//! label values, the crate's number formats.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, RwLock};
 
-use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
-use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 const NS: &str = "docspace_retention";
+
+/// `runs_total`'s outcomes.
+pub const RUN_OUTCOMES: [&str; 3] = ["success", "failure", "skipped"];
+/// `deletions_total`'s outcomes.
+pub const DELETION_OUTCOMES: [&str; 4] = ["deleted", "already_gone", "failed", "dry_run"];
+/// `guard_blocks_total`'s guards (and the doubtful kinds counted with them).
+pub const GUARDS: [&str; 8] = [
+    "stale",
+    "server_changed",
+    "grace",
+    "min_keep",
+    "max_fraction",
+    "max_deletions",
+    "future",
+    "unparseable",
+];
+/// `history_clears_total`'s outcomes.
+pub const CLEAR_OUTCOMES: [&str; 3] = ["deleted", "failed", "dry_run"];
+/// `recovered_intents_total`'s outcomes.
+pub const RECOVERED_OUTCOMES: [&str; 2] = ["deleted", "failed"];
+/// `run_duration_seconds`'s buckets.
+pub const RUN_DURATION_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+const REQUEST_DURATION_BUCKETS: [f64; 11] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Counts by label value, in the order of the label set they belong to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Counts<const N: usize>(pub [u64; N]);
+
+impl<const N: usize> Default for Counts<N> {
+    fn default() -> Self {
+        Counts([0; N])
+    }
+}
+
+impl<const N: usize> Counts<N> {
+    /// Adds `n` to the series whose label is `label` in `set`; a label outside the
+    /// set is a bug of the caller (tests hold the observer to the sets).
+    pub fn add(&mut self, set: &[&str; N], label: &str, n: u64) {
+        match set.iter().position(|l| *l == label) {
+            Some(i) => self.0[i] += n,
+            None => debug_assert!(false, "{label} is not one of {set:?}"),
+        }
+    }
+}
+
+/// A histogram's observations: count per bucket (not cumulative), sum, count.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Histogram {
+    pub buckets: [u64; RUN_DURATION_BUCKETS.len()],
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, v: f64) {
+        if let Some(i) = RUN_DURATION_BUCKETS.iter().position(|b| v <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
+/// One API request series of a portal: endpoint and status labels, and the count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestCount {
+    pub endpoint: &'static str,
+    /// The HTTP status, `None` for "error" (no answer).
+    pub status: Option<u16>,
+    pub count: u64,
+}
+
+/// The live values of one portal's series. A counter family exists at zero from the
+/// moment the portal does; an `Option` is a series that appears once set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PortalValues {
+    pub runs: Counts<3>,
+    pub run_duration: Option<Histogram>,
+    pub last_run: Option<f64>,
+    pub last_success: Option<f64>,
+    pub next_run: Option<f64>,
+    pub backups: Option<i64>,
+    pub planned_deletions: Option<i64>,
+    pub deletions: Counts<4>,
+    pub guard_blocks: Counts<8>,
+    pub history_clears: Counts<3>,
+    pub newest_backup: Option<f64>,
+    pub schedule_present: Option<i64>,
+    pub schedule_last_backup: Option<f64>,
+    pub schedule_backups_stored: Option<i64>,
+    pub policy_conflict: i64,
+    pub temporary_backups: Option<i64>,
+    pub schedule_period: Option<i64>,
+    pub schedule_missing_since: Option<f64>,
+    /// `server_info`'s version label.
+    pub server_version: Option<String>,
+    pub recovered: Counts<2>,
+    /// Sorted by endpoint, then status as the label reads.
+    pub requests: Vec<RequestCount>,
+}
+
+impl PortalValues {
+    /// Counts one request.
+    pub fn request(&mut self, endpoint: &'static str, status: Option<u16>) {
+        let key = |r: &RequestCount| (r.endpoint, StatusLabel(r.status));
+        match self
+            .requests
+            .binary_search_by(|r| key(r).cmp(&(endpoint, StatusLabel(status))))
+        {
+            Ok(i) => self.requests[i].count += 1,
+            Err(i) => self.requests.insert(
+                i,
+                RequestCount {
+                    endpoint,
+                    status,
+                    count: 1,
+                },
+            ),
+        }
+    }
+}
+
+/// A status label ordered as its text: "200" < "503" < "error" (HTTP statuses have
+/// three digits, so their numbers sort as their text).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct StatusLabel(Option<u16>);
+
+impl Ord for StatusLabel {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for StatusLabel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One portal's series, updated in place.
+#[derive(Debug)]
+pub struct PortalSeries {
+    portal: String,
+    values: Mutex<PortalValues>,
+}
+
+impl PortalSeries {
+    pub fn update<R>(&self, change: impl FnOnce(&mut PortalValues) -> R) -> R {
+        change(&mut self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn read<R>(&self, look: impl FnOnce(&PortalValues) -> R) -> R {
+        look(&self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
     pub build_info: IntGaugeVec,
-    pub runs_total: IntCounterVec,
-    pub run_duration_seconds: HistogramVec,
-    pub last_run_timestamp_seconds: GaugeVec,
-    pub last_success_timestamp_seconds: GaugeVec,
-    pub next_run_timestamp_seconds: GaugeVec,
-    pub backups: IntGaugeVec,
-    pub planned_deletions: IntGaugeVec,
-    pub deletions_total: IntCounterVec,
-    pub guard_blocks_total: IntCounterVec,
-    pub history_clears_total: IntCounterVec,
-    pub newest_backup_timestamp_seconds: GaugeVec,
-    pub schedule_present: IntGaugeVec,
-    pub schedule_last_backup_timestamp_seconds: GaugeVec,
-    pub schedule_backups_stored: IntGaugeVec,
-    pub policy_conflict: IntGaugeVec,
-    pub temporary_backups: IntGaugeVec,
-    pub schedule_period_seconds: IntGaugeVec,
-    pub schedule_missing_since_timestamp_seconds: GaugeVec,
-    pub server_info: IntGaugeVec,
-    pub recovered_intents_total: IntCounterVec,
-    pub api_requests_total: IntCounterVec,
     pub api_request_duration_seconds: HistogramVec,
     pub config_reloads_total: IntCounterVec,
-}
-
-fn opts(name: &str, help: &str) -> Opts {
-    Opts::new(name, help).namespace(NS)
+    /// Every portal's series, by name (the order of the exposition).
+    portals: RwLock<BTreeMap<String, Arc<PortalSeries>>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace(NS)
 }
 
 impl Metrics {
@@ -62,149 +211,15 @@ impl Metrics {
                 m
             }};
         }
-        let portal = &["portal"];
         let m = Metrics {
             build_info: register!(IntGaugeVec::new(
                 opts("build_info", "Build information; always 1."),
                 &["version"]
             )),
-            runs_total: register!(IntCounterVec::new(
-                opts(
-                    "runs_total",
-                    "Retention passes by outcome (skipped: the previous pass was still running)."
-                ),
-                &["portal", "outcome"]
-            )),
-            run_duration_seconds: register!(HistogramVec::new(
-                HistogramOpts::new("run_duration_seconds", "Duration of retention passes.")
-                    .namespace(NS)
-                    .buckets(vec![
-                        0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0
-                    ]),
-                portal
-            )),
-            last_run_timestamp_seconds: register!(GaugeVec::new(
-                opts("last_run_timestamp_seconds", "When the last pass ended (Unix time)."),
-                portal
-            )),
-            last_success_timestamp_seconds: register!(GaugeVec::new(
-                opts(
-                    "last_success_timestamp_seconds",
-                    "When the last successful pass ended (Unix time)."
-                ),
-                portal
-            )),
-            next_run_timestamp_seconds: register!(GaugeVec::new(
-                opts(
-                    "next_run_timestamp_seconds",
-                    "When the next pass is due (Unix time, jitter included)."
-                ),
-                portal
-            )),
-            backups: register!(IntGaugeVec::new(
-                opts("backups", "Managed backup records at the last pass."),
-                portal
-            )),
-            planned_deletions: register!(IntGaugeVec::new(
-                opts(
-                    "planned_deletions",
-                    "Deletions planned at the last pass, after the guards."
-                ),
-                portal
-            )),
-            deletions_total: register!(IntCounterVec::new(
-                opts("deletions_total", "Backup deletions by verified outcome."),
-                &["portal", "outcome"]
-            )),
-            guard_blocks_total: register!(IntCounterVec::new(
-                opts(
-                    "guard_blocks_total",
-                    "Backups kept by a guard instead of deleted (or kept as doubtful)."
-                ),
-                &["portal", "guard"]
-            )),
-            history_clears_total: register!(IntCounterVec::new(
-                opts("history_clears_total", "Whole-history clears by outcome."),
-                &["portal", "outcome"]
-            )),
-            newest_backup_timestamp_seconds: register!(GaugeVec::new(
-                opts(
-                    "newest_backup_timestamp_seconds",
-                    "Creation time of the newest managed backup (Unix time)."
-                ),
-                portal
-            )),
-            schedule_present: register!(IntGaugeVec::new(
-                opts("schedule_present", "1 when the portal has a backup schedule."),
-                portal
-            )),
-            schedule_last_backup_timestamp_seconds: register!(GaugeVec::new(
-                opts(
-                    "schedule_last_backup_timestamp_seconds",
-                    "The schedule's last backup time (Unix time)."
-                ),
-                portal
-            )),
-            schedule_backups_stored: register!(IntGaugeVec::new(
-                opts(
-                    "schedule_backups_stored",
-                    "The schedule's backupsStored (0: unlimited or no schedule)."
-                ),
-                portal
-            )),
-            policy_conflict: register!(IntGaugeVec::new(
-                opts(
-                    "policy_conflict",
-                    "1 when the server's cleaner will delete scheduled backups the policy keeps."
-                ),
-                portal
-            )),
-            temporary_backups: register!(IntGaugeVec::new(
-                opts(
-                    "temporary_backups",
-                    "Temporary backups (a real expiresOn: the server deletes them) at the last pass."
-                ),
-                portal
-            )),
-            schedule_period_seconds: register!(IntGaugeVec::new(
-                opts(
-                    "schedule_period_seconds",
-                    "The schedule's period, or the one last seen when the portal has none now (0: never seen)."
-                ),
-                portal
-            )),
-            schedule_missing_since_timestamp_seconds: register!(GaugeVec::new(
-                opts(
-                    "schedule_missing_since_timestamp_seconds",
-                    "Since when the portal has had no schedule (Unix time; 0 while it has one)."
-                ),
-                portal
-            )),
-            server_info: register!(IntGaugeVec::new(
-                opts(
-                    "server_info",
-                    "The portal's DocSpace version (\"unknown\" when it cannot be read); always 1."
-                ),
-                &["portal", "version"]
-            )),
-            recovered_intents_total: register!(IntCounterVec::new(
-                opts(
-                    "recovered_intents_total",
-                    "Changes an interrupted run left unsettled, settled later, by outcome."
-                ),
-                &["portal", "outcome"]
-            )),
-            api_requests_total: register!(IntCounterVec::new(
-                opts(
-                    "api_requests_total",
-                    "DocSpace API requests by endpoint and HTTP status (\"error\": no answer)."
-                ),
-                &["portal", "endpoint", "status"]
-            )),
             api_request_duration_seconds: register!(HistogramVec::new(
                 HistogramOpts::new("api_request_duration_seconds", "DocSpace API request duration.")
                     .namespace(NS)
-                    .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                    .buckets(REQUEST_DURATION_BUCKETS.to_vec()),
                 &["endpoint"]
             )),
             config_reloads_total: register!(IntCounterVec::new(
@@ -212,6 +227,7 @@ impl Metrics {
                 &["outcome"]
             )),
             registry,
+            portals: RwLock::new(BTreeMap::new()),
         };
         m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         for outcome in ["success", "failure"] {
@@ -220,49 +236,563 @@ impl Metrics {
         m
     }
 
-    /// Drops every series of a portal that left the config.
-    pub fn remove_portal(&self, portal: &str) {
-        drop_portal(&self.runs_total, portal);
-        drop_portal(&self.run_duration_seconds, portal);
-        drop_portal(&self.last_run_timestamp_seconds, portal);
-        drop_portal(&self.last_success_timestamp_seconds, portal);
-        drop_portal(&self.next_run_timestamp_seconds, portal);
-        drop_portal(&self.backups, portal);
-        drop_portal(&self.planned_deletions, portal);
-        drop_portal(&self.deletions_total, portal);
-        drop_portal(&self.guard_blocks_total, portal);
-        drop_portal(&self.history_clears_total, portal);
-        drop_portal(&self.newest_backup_timestamp_seconds, portal);
-        drop_portal(&self.schedule_present, portal);
-        drop_portal(&self.schedule_last_backup_timestamp_seconds, portal);
-        drop_portal(&self.schedule_backups_stored, portal);
-        drop_portal(&self.policy_conflict, portal);
-        drop_portal(&self.temporary_backups, portal);
-        drop_portal(&self.schedule_period_seconds, portal);
-        drop_portal(&self.schedule_missing_since_timestamp_seconds, portal);
-        drop_portal(&self.server_info, portal);
-        drop_portal(&self.recovered_intents_total, portal);
-        drop_portal(&self.api_requests_total, portal);
+    /// The series of `portal`, created (its counters at zero) on first use.
+    pub fn portal(&self, portal: &str) -> Arc<PortalSeries> {
+        if let Some(series) = self.portals.read().expect("metrics lock").get(portal) {
+            return Arc::clone(series);
+        }
+        let mut portals = self.portals.write().expect("metrics lock");
+        let series = portals.entry(portal.to_string()).or_insert_with(|| {
+            Arc::new(PortalSeries {
+                portal: portal.to_string(),
+                values: Mutex::default(),
+            })
+        });
+        Arc::clone(series)
     }
 
-    /// The Prometheus text exposition of everything.
+    /// Drops every series of a portal that left the config.
+    pub fn remove_portal(&self, portal: &str) {
+        self.portals.write().expect("metrics lock").remove(portal);
+    }
+
+    /// The Prometheus text exposition of everything, at once (tests, small fleets).
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding of gathered metrics");
-        String::from_utf8(buf).expect("the text format is UTF-8")
+        self.exposition().collect()
+    }
+
+    /// The Prometheus text exposition of everything, in chunks of about 256 KB, each
+    /// rendered when it is asked for: a scrape of 10,000 portals (16 MB) never
+    /// holds more than a chunk. The portals are the ones there when it began; their
+    /// values are read as each chunk is rendered.
+    pub fn exposition(&self) -> Exposition {
+        self.exposition_in(CHUNK)
+    }
+
+    fn exposition_in(&self, chunk: usize) -> Exposition {
+        let mut shared: Vec<(String, String)> = self
+            .registry
+            .gather()
+            .iter()
+            .map(|family| {
+                let mut text = Vec::new();
+                TextEncoder::new()
+                    .encode(std::slice::from_ref(family), &mut text)
+                    .expect("text encoding of gathered metrics");
+                (
+                    family.name().to_string(),
+                    String::from_utf8(text).expect("the text format is UTF-8"),
+                )
+            })
+            .collect();
+        shared.reverse();
+        Exposition {
+            shared,
+            portals: self.portals.read().expect("metrics lock").values().cloned().collect(),
+            at: Cursor::default(),
+            endpoints: Vec::new(),
+            status: String::new(),
+            chunk,
+        }
     }
 }
 
-/// Removes every series of `vec` whose `portal` label is `portal`.
-pub(crate) fn drop_portal<T: MetricVecBuilder>(vec: &MetricVec<T>, portal: &str) {
-    for family in vec.collect() {
-        for metric in family.get_metric() {
-            let labels: HashMap<&str, &str> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
-            if labels.get("portal") == Some(&portal) {
-                let _ = vec.remove(&labels);
+/// The size a chunk of the exposition grows to before it is handed out.
+const CHUNK: usize = 256 * 1024;
+
+/// Where an exposition has got to: a family, a part of it (a label value, an
+/// endpoint), a portal.
+#[derive(Default)]
+struct Cursor {
+    family: usize,
+    part: usize,
+    portal: usize,
+    /// The family's header is written (it is written with its first series).
+    header: bool,
+}
+
+/// The exposition, chunk by chunk (see [`Metrics::exposition`]).
+pub struct Exposition {
+    /// The crate's families, encoded, last name first.
+    shared: Vec<(String, String)>,
+    portals: Vec<Arc<PortalSeries>>,
+    at: Cursor,
+    /// `api_requests_total`'s endpoints, found when the family begins.
+    endpoints: Vec<&'static str>,
+    status: String,
+    /// The size a chunk grows to.
+    chunk: usize,
+}
+
+impl Iterator for Exposition {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        let mut out = String::with_capacity(self.chunk.min(CHUNK) + 8 * 1024);
+        while out.len() < self.chunk {
+            let Some(family) = PORTAL_FAMILIES.get(self.at.family) else {
+                match self.shared.pop() {
+                    Some((_, text)) => out.push_str(&text),
+                    None => break,
+                }
+                continue;
+            };
+            if self.at.part == 0 && self.at.portal == 0 && !self.at.header {
+                // The crate's families that sort before this one come first.
+                if let Some((name, _)) = self.shared.last()
+                    && name.as_str() < full_name(family).as_str()
+                {
+                    out.push_str(&self.shared.pop().expect("checked").1);
+                    continue;
+                }
+                if matches!(family.series, Series::Requests) {
+                    self.endpoints = self.request_endpoints();
+                }
+            }
+            if !self.step(&mut out, family) {
+                self.at = Cursor {
+                    family: self.at.family + 1,
+                    ..Cursor::default()
+                };
             }
         }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+fn full_name(family: &PortalFamily) -> String {
+    format!("{NS}_{}", family.name)
+}
+
+impl Exposition {
+    fn request_endpoints(&self) -> Vec<&'static str> {
+        let mut endpoints: Vec<&'static str> = Vec::new();
+        for series in &self.portals {
+            series.read(|v| endpoints.extend(v.requests.iter().map(|r| r.endpoint)));
+        }
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        endpoints
+    }
+
+    /// Writes the series of one portal at the cursor and moves on; false when the
+    /// family is done.
+    fn step(&mut self, out: &mut String, family: &'static PortalFamily) -> bool {
+        let parts = match &family.series {
+            Series::Labelled(_, set, _) => set.len(),
+            Series::Requests => self.endpoints.len(),
+            _ => 1,
+        };
+        if self.at.portal == self.portals.len() {
+            self.at.portal = 0;
+            self.at.part += 1;
+        }
+        if self.at.part >= parts || self.portals.is_empty() {
+            return false;
+        }
+        let series = &*self.portals[self.at.portal];
+        let portal = series.portal.as_str();
+        let mut lines = Lines {
+            out,
+            name: family.name,
+            header: (!self.at.header).then_some(family),
+        };
+        match &family.series {
+            Series::Single(get) => {
+                if let Some(v) = series.read(get) {
+                    lines.line("", &[("portal", portal)], v);
+                }
+            }
+            Series::Labelled(label, set, get) => {
+                // By label value (as its text sorts), then portal.
+                let i = sorted_index(set, self.at.part);
+                let n = series.read(|v| get(v)[i]);
+                lines.line("", &[(label, set[i]), ("portal", portal)], Number::Int(n as i64));
+            }
+            Series::RunDuration => {
+                if let Some(h) = series.read(|v| v.run_duration.clone()) {
+                    let mut cumulative = 0;
+                    let mut le = String::new();
+                    for (bound, n) in RUN_DURATION_BUCKETS.iter().zip(h.buckets) {
+                        cumulative += n;
+                        le.clear();
+                        let _ = write!(le, "{bound}");
+                        lines.line(
+                            "_bucket",
+                            &[("portal", portal), ("le", &le)],
+                            Number::Int(cumulative as i64),
+                        );
+                    }
+                    let count = Number::Int(h.count as i64);
+                    lines.line("_bucket", &[("portal", portal), ("le", "+Inf")], count);
+                    lines.line("_sum", &[("portal", portal)], Number::Float(h.sum));
+                    lines.line("_count", &[("portal", portal)], count);
+                }
+            }
+            Series::Requests => {
+                // By endpoint, then portal, then status.
+                let endpoint = self.endpoints[self.at.part];
+                let status = &mut self.status;
+                series.read(|v| {
+                    for r in v.requests.iter().filter(|r| r.endpoint == endpoint) {
+                        status.clear();
+                        match r.status {
+                            Some(s) => status.push_str(itoa::Buffer::new().format(s)),
+                            None => status.push_str("error"),
+                        }
+                        lines.line(
+                            "",
+                            &[("endpoint", endpoint), ("portal", portal), ("status", status)],
+                            Number::Int(r.count as i64),
+                        );
+                    }
+                });
+            }
+            Series::ServerInfo => {
+                if let Some(version) = series.read(|v| v.server_version.clone()) {
+                    lines.line("", &[("portal", portal), ("version", &version)], Number::Int(1));
+                }
+            }
+        }
+        self.at.header |= lines.header.is_none();
+        self.at.portal += 1;
+        true
+    }
+}
+
+/// The index in `set` of its `k`-th label value in text order.
+fn sorted_index(set: &[&str], k: usize) -> usize {
+    let mut order: smallvec::SmallVec<[usize; 8]> = (0..set.len()).collect();
+    order.sort_by_key(|&i| set[i]);
+    order[k]
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// A per-portal family: its name (without the namespace), help, type, and how its
+/// series are read from a portal's values.
+struct PortalFamily {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    series: Series,
+}
+
+/// How a family's series come out of [`PortalValues`].
+enum Series {
+    /// One series per portal, or none when `None`.
+    Single(fn(&PortalValues) -> Option<Number>),
+    /// One series per label value of the set and portal: label name, set, counts.
+    Labelled(&'static str, &'static [&'static str], fn(&PortalValues) -> &[u64]),
+    RunDuration,
+    Requests,
+    ServerInfo,
+}
+
+#[derive(Clone, Copy)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+/// The per-portal families, in the order of their full names.
+static PORTAL_FAMILIES: [PortalFamily; 21] = [
+    PortalFamily {
+        name: "api_requests_total",
+        help: "DocSpace API requests by endpoint and HTTP status (\"error\": no answer).",
+        kind: Kind::Counter,
+        series: Series::Requests,
+    },
+    PortalFamily {
+        name: "backups",
+        help: "Managed backup records at the last pass.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.backups.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "deletions_total",
+        help: "Backup deletions by verified outcome.",
+        kind: Kind::Counter,
+        series: Series::Labelled("outcome", &DELETION_OUTCOMES, |v| &v.deletions.0),
+    },
+    PortalFamily {
+        name: "guard_blocks_total",
+        help: "Backups kept by a guard instead of deleted (or kept as doubtful).",
+        kind: Kind::Counter,
+        series: Series::Labelled("guard", &GUARDS, |v| &v.guard_blocks.0),
+    },
+    PortalFamily {
+        name: "history_clears_total",
+        help: "Whole-history clears by outcome.",
+        kind: Kind::Counter,
+        series: Series::Labelled("outcome", &CLEAR_OUTCOMES, |v| &v.history_clears.0),
+    },
+    PortalFamily {
+        name: "last_run_timestamp_seconds",
+        help: "When the last pass ended (Unix time).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.last_run.map(Number::Float)),
+    },
+    PortalFamily {
+        name: "last_success_timestamp_seconds",
+        help: "When the last successful pass ended (Unix time).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.last_success.map(Number::Float)),
+    },
+    PortalFamily {
+        name: "newest_backup_timestamp_seconds",
+        help: "Creation time of the newest managed backup (Unix time).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.newest_backup.map(Number::Float)),
+    },
+    PortalFamily {
+        name: "next_run_timestamp_seconds",
+        help: "When the next pass is due (Unix time, jitter included).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.next_run.map(Number::Float)),
+    },
+    PortalFamily {
+        name: "planned_deletions",
+        help: "Deletions planned at the last pass, after the guards.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.planned_deletions.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "policy_conflict",
+        help: "1 when the server's cleaner will delete scheduled backups the policy keeps.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| Some(Number::Int(v.policy_conflict))),
+    },
+    PortalFamily {
+        name: "recovered_intents_total",
+        help: "Changes an interrupted run left unsettled, settled later, by outcome.",
+        kind: Kind::Counter,
+        series: Series::Labelled("outcome", &RECOVERED_OUTCOMES, |v| &v.recovered.0),
+    },
+    PortalFamily {
+        name: "run_duration_seconds",
+        help: "Duration of retention passes.",
+        kind: Kind::Histogram,
+        series: Series::RunDuration,
+    },
+    PortalFamily {
+        name: "runs_total",
+        help: "Retention passes by outcome (skipped: the previous pass was still running).",
+        kind: Kind::Counter,
+        series: Series::Labelled("outcome", &RUN_OUTCOMES, |v| &v.runs.0),
+    },
+    PortalFamily {
+        name: "schedule_backups_stored",
+        help: "The schedule's backupsStored (0: unlimited or no schedule).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.schedule_backups_stored.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "schedule_last_backup_timestamp_seconds",
+        help: "The schedule's last backup time (Unix time).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.schedule_last_backup.map(Number::Float)),
+    },
+    PortalFamily {
+        name: "schedule_missing_since_timestamp_seconds",
+        help: "Since when the portal has had no schedule (Unix time; 0 while it has one).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.schedule_missing_since.map(Number::Float)),
+    },
+    PortalFamily {
+        name: "schedule_period_seconds",
+        help: "The schedule's period, or the one last seen when the portal has none now (0: never seen).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.schedule_period.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "schedule_present",
+        help: "1 when the portal has a backup schedule.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.schedule_present.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "server_info",
+        help: "The portal's DocSpace version (\"unknown\" when it cannot be read); always 1.",
+        kind: Kind::Gauge,
+        series: Series::ServerInfo,
+    },
+    PortalFamily {
+        name: "temporary_backups",
+        help: "Temporary backups (a real expiresOn: the server deletes them) at the last pass.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.temporary_backups.map(Number::Int)),
+    },
+];
+
+/// Sample lines of one family; its header goes before the first (a family with no
+/// series is left out, as the crate leaves it out).
+struct Lines<'a> {
+    out: &'a mut String,
+    name: &'static str,
+    /// The family, while its header is still to be written.
+    header: Option<&'static PortalFamily>,
+}
+
+impl Lines<'_> {
+    /// `name{l="v",…} value`, label values escaped as the text format asks (portal
+    /// names need none; a server's version may hold anything).
+    fn line(&mut self, suffix: &str, labels: &[(&str, &str)], value: Number) {
+        let out = &mut *self.out;
+        if let Some(family) = self.header.take() {
+            let kind = match family.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
+            };
+            let name = family.name;
+            let _ = write!(out, "# HELP {NS}_{name} {}\n# TYPE {NS}_{name} {kind}\n", family.help);
+        }
+        out.push_str(NS);
+        out.push('_');
+        out.push_str(self.name);
+        out.push_str(suffix);
+        let mut separator = '{';
+        for (label, value) in labels {
+            out.push(separator);
+            out.push_str(label);
+            out.push_str("=\"");
+            escape_into(out, value);
+            out.push('"');
+            separator = ',';
+        }
+        if !labels.is_empty() {
+            out.push('}');
+        }
+        out.push(' ');
+        number(out, value);
+        out.push('\n');
+    }
+}
+
+fn number(out: &mut String, value: Number) {
+    match value {
+        Number::Int(n) => out.push_str(itoa::Buffer::new().format(n)),
+        // Whole numbers print as integers, as f64's Display (the crate's format) does.
+        Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 && !(f == 0.0 && f.is_sign_negative()) => {
+            out.push_str(itoa::Buffer::new().format(f as i64))
+        }
+        Number::Float(f) => {
+            let _ = write!(out, "{f}");
+        }
+    }
+}
+
+fn escape_into(out: &mut String, value: &str) {
+    if !value.contains(['\\', '"', '\n']) {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_in_name_order_and_helps_need_no_escaping() {
+        assert!(PORTAL_FAMILIES.windows(2).all(|w| w[0].name < w[1].name));
+        for f in &PORTAL_FAMILIES {
+            assert!(!f.help.contains(['\\', '\n']), "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn numbers_print_as_the_crate_printed_them() {
+        let mut out = String::new();
+        for v in [
+            0.0,
+            -0.0,
+            1796268600.37,
+            400.0,
+            0.12,
+            1e21,
+            f64::NAN,
+            f64::INFINITY,
+            -3.5,
+        ] {
+            out.clear();
+            number(&mut out, Number::Float(v));
+            assert_eq!(out, format!("{v}"), "{v}");
+        }
+    }
+
+    /// Cut anywhere, the exposition is the same text; the portals are those there
+    /// when it began.
+    #[test]
+    fn chunks_of_any_size_make_the_same_exposition() {
+        let m = Metrics::new();
+        for (i, p) in ["c", "a", "b-1", "d_2"].iter().enumerate() {
+            m.portal(p).update(|v| {
+                v.runs.add(&RUN_OUTCOMES, "success", i as u64);
+                if i % 2 == 0 {
+                    v.next_run = Some(1.5 + i as f64);
+                    v.run_duration
+                        .get_or_insert_with(Default::default)
+                        .observe(0.3 * i as f64);
+                    v.request("get_history", Some(200));
+                    v.server_version = Some(format!("3.{i}"));
+                }
+                v.request("delete_backup", if i == 1 { None } else { Some(500) });
+            });
+        }
+        m.api_request_duration_seconds
+            .with_label_values(&["get_history"])
+            .observe(0.2);
+        let whole: String = m.exposition_in(usize::MAX).collect();
+        let mut pieces = m.exposition_in(1);
+        let first = pieces.next().unwrap();
+        m.portal("aa-joined-late");
+        let cut: String = std::iter::once(first).chain(pieces).collect();
+        assert_eq!(cut, whole);
+        // Three of the crate, ten per portal with a series (counters, next run, duration, version).
+        assert_eq!(whole.matches("# TYPE").count(), 13);
+        assert!(m.render().contains("portal=\"aa-joined-late\""));
+        assert!(!whole.contains("aa-joined-late"));
+        let lines: Vec<&str> = whole.lines().filter(|l| !l.starts_with('#')).collect();
+        let distinct: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+        assert_eq!(distinct.len(), lines.len(), "no series twice");
+    }
+
+    #[test]
+    fn request_series_sort_as_their_labels_read() {
+        let mut v = PortalValues::default();
+        for (e, s) in [
+            ("get_schedule", None),
+            ("get_schedule", Some(503)),
+            ("delete_backup", Some(200)),
+            ("get_schedule", Some(404)),
+            ("get_schedule", Some(503)),
+        ] {
+            v.request(e, s);
+        }
+        let got: Vec<_> = v.requests.iter().map(|r| (r.endpoint, r.status, r.count)).collect();
+        assert_eq!(
+            got,
+            [
+                ("delete_backup", Some(200), 1),
+                ("get_schedule", Some(404), 1),
+                ("get_schedule", Some(503), 2),
+                ("get_schedule", None, 1)
+            ]
+        );
     }
 }

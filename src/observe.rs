@@ -9,17 +9,12 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::Outcome;
 use crate::docspace::{HookFactory, RequestEvent, RequestHook};
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics, PortalSeries};
 use crate::pass::{PassReport, PortalRead};
 use crate::picture::{Picture, page};
-use crate::retention::{Doubt, Guard, Scope};
+use crate::retention::{Guard, Scope};
 use crate::status::{PassSummary, Status};
 use crate::wire::shown;
-
-/// Outcomes of `runs_total`.
-const RUN_OUTCOMES: [&str; 3] = ["success", "failure", "skipped"];
-/// Outcomes of `history_clears_total`.
-const CLEAR_OUTCOMES: [&str; 3] = ["deleted", "failed", "dry_run"];
 
 pub struct Observer {
     metrics: Arc<Metrics>,
@@ -54,30 +49,10 @@ impl Observer {
         &self.status
     }
 
-    /// A portal joined: every series it has is created at zero, so rates and alerts
-    /// work from the first scrape.
+    /// A portal joined: its series are created (the counters at zero, so that rates
+    /// and alerts work from the first scrape).
     pub fn portal_added(&self, portal: &str) {
-        let m = &self.metrics;
-        for outcome in RUN_OUTCOMES {
-            m.runs_total.with_label_values(&[portal, outcome]);
-        }
-        for outcome in Outcome::ALL {
-            m.deletions_total.with_label_values(&[portal, outcome.as_str()]);
-        }
-        for label in Guard::ALL
-            .iter()
-            .map(Guard::as_str)
-            .chain(Doubt::ALL.iter().map(Doubt::as_str))
-        {
-            m.guard_blocks_total.with_label_values(&[portal, label]);
-        }
-        for outcome in CLEAR_OUTCOMES {
-            m.history_clears_total.with_label_values(&[portal, outcome]);
-        }
-        m.policy_conflict.with_label_values(&[portal]);
-        for outcome in [Outcome::Deleted, Outcome::Failed] {
-            m.recovered_intents_total.with_label_values(&[portal, outcome.as_str()]);
-        }
+        self.metrics.portal(portal);
         self.status.update(portal, |_| {});
     }
 
@@ -91,20 +66,13 @@ impl Observer {
     /// A tick that found the previous pass of the portal still running.
     pub fn pass_skipped(&self, portal: &str, why: &str) {
         tracing::warn!(portal, "{why}: tick skipped");
-        self.metrics.runs_total.with_label_values(&[portal, "skipped"]).inc();
+        self.metrics
+            .portal(portal)
+            .update(|v| v.runs.add(&metrics::RUN_OUTCOMES, "skipped", 1));
     }
 
     pub fn next_run(&self, portal: &str, at: Option<DateTime<Utc>>) {
-        match at {
-            Some(t) => self
-                .metrics
-                .next_run_timestamp_seconds
-                .with_label_values(&[portal])
-                .set(unix(t)),
-            None => {
-                let _ = self.metrics.next_run_timestamp_seconds.remove_label_values(&[portal]);
-            }
-        }
+        self.metrics.portal(portal).update(|v| v.next_run = at.map(unix));
         self.status.update(portal, |s| s.next_run = at);
     }
 
@@ -177,95 +145,60 @@ impl Observer {
     }
 
     fn count_pass(&self, r: &PassReport) {
-        let (m, p) = (&self.metrics, r.portal.as_str());
         let outcome = if r.succeeded() { "success" } else { "failure" };
-        m.runs_total.with_label_values(&[p, outcome]).inc();
         let took = (r.finished - r.started).to_std().unwrap_or_default();
-        m.run_duration_seconds
-            .with_label_values(&[p])
-            .observe(took.as_secs_f64());
-        m.last_run_timestamp_seconds
-            .with_label_values(&[p])
-            .set(unix(r.finished));
-        if r.succeeded() {
-            m.last_success_timestamp_seconds
-                .with_label_values(&[p])
-                .set(unix(r.finished));
-        }
-        for d in &r.deletions {
-            m.deletions_total.with_label_values(&[p, d.outcome.as_str()]).inc();
-        }
-        for recovered in &r.recovered {
-            m.recovered_intents_total
-                .with_label_values(&[p, recovered.outcome.as_str()])
-                .inc();
-        }
-        if let Some(clear) = &r.clear {
-            m.history_clears_total
-                .with_label_values(&[p, clear.outcome.as_str()])
-                .inc();
-            if clear.outcome != Outcome::Failed {
-                m.deletions_total
-                    .with_label_values(&[p, clear.outcome.as_str()])
-                    .inc_by(clear.records as u64);
+        self.metrics.portal(&r.portal).update(|v| {
+            v.runs.add(&metrics::RUN_OUTCOMES, outcome, 1);
+            v.run_duration
+                .get_or_insert_with(Default::default)
+                .observe(took.as_secs_f64());
+            v.last_run = Some(unix(r.finished));
+            if r.succeeded() {
+                v.last_success = Some(unix(r.finished));
             }
-        }
-        let Some(read) = &r.read else { return };
-        let plan = &read.plan;
-        m.backups.with_label_values(&[p]).set(plan.managed as i64);
-        m.temporary_backups.with_label_values(&[p]).set(plan.temporary as i64);
-        m.planned_deletions
-            .with_label_values(&[p])
-            .set(plan.deletion_count() as i64);
-        let blocks = plan
-            .guards
-            .iter()
-            .map(|(g, n)| (g.as_str(), n))
-            .chain(plan.doubtful.iter().map(|(d, n)| (d.as_str(), n)));
-        for (label, n) in blocks {
-            m.guard_blocks_total.with_label_values(&[p, label]).inc_by(*n as u64);
-        }
-        match plan.newest_managed {
-            Some(t) => m.newest_backup_timestamp_seconds.with_label_values(&[p]).set(unix(t)),
-            None => {
-                let _ = m.newest_backup_timestamp_seconds.remove_label_values(&[p]);
+            for d in &r.deletions {
+                v.deletions.add(&metrics::DELETION_OUTCOMES, d.outcome.as_str(), 1);
             }
-        }
-        let schedule = read.schedule.as_ref();
-        m.schedule_present
-            .with_label_values(&[p])
-            .set(i64::from(schedule.is_some()));
-        match schedule.and_then(|s| s.last_backup_time.instant()) {
-            Some(t) => m
-                .schedule_last_backup_timestamp_seconds
-                .with_label_values(&[p])
-                .set(unix(t)),
-            None => {
-                let _ = m.schedule_last_backup_timestamp_seconds.remove_label_values(&[p]);
+            for recovered in &r.recovered {
+                v.recovered
+                    .add(&metrics::RECOVERED_OUTCOMES, recovered.outcome.as_str(), 1);
             }
-        }
-        m.schedule_backups_stored
-            .with_label_values(&[p])
-            .set(schedule.and_then(|s| s.backups_stored).map_or(0, i64::from));
-        m.policy_conflict
-            .with_label_values(&[p])
-            .set(i64::from(read.policy_conflict.is_some()));
-        let period = read.memory.period(schedule).and_then(|p| p.seconds()).unwrap_or(0);
-        m.schedule_period_seconds.with_label_values(&[p]).set(period as i64);
-        m.schedule_missing_since_timestamp_seconds
-            .with_label_values(&[p])
-            .set(read.memory.schedule_missing_since.map_or(0.0, unix));
-        let version = read.version.as_deref().unwrap_or("unknown");
-        if m.server_info
-            .get_metric_with_label_values(&[p, version])
-            .map(|g| g.get())
-            .ok()
-            != Some(1)
-        {
+            if let Some(clear) = &r.clear {
+                v.history_clears
+                    .add(&metrics::CLEAR_OUTCOMES, clear.outcome.as_str(), 1);
+                if clear.outcome != Outcome::Failed {
+                    v.deletions.add(
+                        &metrics::DELETION_OUTCOMES,
+                        clear.outcome.as_str(),
+                        clear.records as u64,
+                    );
+                }
+            }
+            let Some(read) = &r.read else { return };
+            let plan = &read.plan;
+            v.backups = Some(plan.managed as i64);
+            v.temporary_backups = Some(plan.temporary as i64);
+            v.planned_deletions = Some(plan.deletion_count() as i64);
+            let blocks = plan
+                .guards
+                .iter()
+                .map(|(g, n)| (g.as_str(), n))
+                .chain(plan.doubtful.iter().map(|(d, n)| (d.as_str(), n)));
+            for (label, n) in blocks {
+                v.guard_blocks.add(&metrics::GUARDS, label, *n as u64);
+            }
+            v.newest_backup = plan.newest_managed.map(unix);
+            let schedule = read.schedule.as_ref();
+            v.schedule_present = Some(i64::from(schedule.is_some()));
+            v.schedule_last_backup = schedule.and_then(|s| s.last_backup_time.instant()).map(unix);
+            v.schedule_backups_stored = Some(schedule.and_then(|s| s.backups_stored).map_or(0, i64::from));
+            v.policy_conflict = i64::from(read.policy_conflict.is_some());
+            let period = read.memory.period(schedule).and_then(|p| p.seconds()).unwrap_or(0);
+            v.schedule_period = Some(period as i64);
+            v.schedule_missing_since = Some(read.memory.schedule_missing_since.map_or(0.0, unix));
             // One series per portal: the old version's goes.
-            crate::metrics::drop_portal(&m.server_info, p);
-            m.server_info.with_label_values(&[p, version]).set(1);
-        }
+            v.server_version = Some(read.version.as_deref().unwrap_or("unknown").to_string());
+        });
     }
 }
 
@@ -367,18 +300,15 @@ fn log_changes(r: &PassReport) {
 /// Counts one portal's requests.
 struct PortalRequests {
     metrics: Arc<Metrics>,
+    series: Arc<PortalSeries>,
     portal: String,
 }
 
 impl RequestHook for PortalRequests {
     fn request(&self, e: RequestEvent) {
-        let status = e.status.map_or_else(|| "error".to_string(), |s| s.to_string());
         let endpoint = e.endpoint.as_str();
-        tracing::debug!(portal = %self.portal, endpoint, status = %status, elapsed_ms = e.elapsed.as_millis() as u64, attempt = e.attempt, "api request");
-        self.metrics
-            .api_requests_total
-            .with_label_values(&[&self.portal, endpoint, &status])
-            .inc();
+        tracing::debug!(portal = %self.portal, endpoint, status = %StatusText(e.status), elapsed_ms = e.elapsed.as_millis() as u64, attempt = e.attempt, "api request");
+        self.series.update(|v| v.request(endpoint, e.status));
         self.metrics
             .api_request_duration_seconds
             .with_label_values(&[endpoint])
@@ -386,10 +316,23 @@ impl RequestHook for PortalRequests {
     }
 }
 
+/// A status as the `status` label reads: the code, or "error" when no answer came.
+struct StatusText(Option<u16>);
+
+impl std::fmt::Display for StatusText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(code) => write!(f, "{code}"),
+            None => f.write_str("error"),
+        }
+    }
+}
+
 impl HookFactory for Observer {
     fn hook(&self, portal: &str) -> Arc<dyn RequestHook> {
         Arc::new(PortalRequests {
             metrics: Arc::clone(&self.metrics),
+            series: self.metrics.portal(portal),
             portal: portal.to_string(),
         })
     }
@@ -405,12 +348,12 @@ const DRAWN_ON_INDEX: usize = 20;
 const PER_PAGE: usize = 200;
 
 impl crate::admin::Views for Observer {
-    fn metrics(&self) -> String {
-        self.render_metrics()
+    fn metrics(&self) -> Box<dyn Iterator<Item = String> + Send> {
+        Box::new(self.metrics.exposition())
     }
 
     fn status(&self, ready: bool) -> String {
-        self.status_json(ready).to_string()
+        self.status.text(ready)
     }
 
     fn page(&self, page_number: usize) -> String {
@@ -449,5 +392,34 @@ impl crate::admin::Views for Observer {
             std::slice::from_ref(&picture),
             None,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retention::Doubt;
+    use std::collections::BTreeSet;
+
+    /// The metrics' label sets are exactly what the observer counts with.
+    #[test]
+    fn the_label_sets_are_the_domain_values() {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(set(&Outcome::ALL.map(|o| o.as_str())), set(&metrics::DELETION_OUTCOMES));
+        let guards: Vec<&str> = Guard::ALL
+            .iter()
+            .map(Guard::as_str)
+            .chain(Doubt::ALL.iter().map(Doubt::as_str))
+            .collect();
+        assert_eq!(set(&guards), set(&metrics::GUARDS));
+        // What a clear and a recovery can end as.
+        for o in [Outcome::Deleted, Outcome::Failed, Outcome::DryRun] {
+            assert!(metrics::CLEAR_OUTCOMES.contains(&o.as_str()));
+        }
+        for o in [Outcome::Deleted, Outcome::Failed] {
+            assert!(metrics::RECOVERED_OUTCOMES.contains(&o.as_str()));
+        }
+        assert_eq!(StatusText(None).to_string(), "error");
+        assert_eq!(StatusText(Some(503)).to_string(), "503");
     }
 }

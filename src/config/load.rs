@@ -39,14 +39,8 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
 
 /// Loads a config from TOML text instead of files (the fuzz target's entry point).
 pub fn load_str(text: &str, opts: &LoadOptions) -> Result<Config, ConfigErrors> {
-    let mut errors = Vec::new();
-    let mut files = Vec::new();
-    match check_toml(&opts.path, text) {
-        Ok(()) => files.push((opts.path.clone(), text.to_string())),
-        Err(e) => errors.push(e),
-    }
-    let main = files.len();
-    merge_and_validate(files, main, errors, opts)
+    let files = vec![(opts.path.clone(), text.to_string())];
+    merge_and_validate(files, 1, Vec::new(), opts)
 }
 
 /// Merges the files (in order; the first `main` are not from conf.d/), the
@@ -76,7 +70,11 @@ fn merge_and_validate(
                     merge_tables(&mut merged, dict);
                 }
             }
-            Err(e) => errors.push(ConfigError::new(path.display().to_string(), e.to_string())),
+            // The syntax error as `check_toml` tells it: never the text of the line.
+            Err(e) => errors.push(match check_toml(&path, &text) {
+                Err(syntax) => syntax,
+                Ok(()) => ConfigError::new(path.display().to_string(), e.to_string()),
+            }),
         }
         sources.push(path);
     }
@@ -165,7 +163,7 @@ fn merge_tables(into: &mut figment::value::Dict, other: figment::value::Dict) {
     }
 }
 
-/// A file's text, `None` when it does not exist; a syntax error names file and line.
+/// A file's text, `None` when it does not exist.
 fn read_toml(path: &Path) -> Result<Option<String>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -177,7 +175,6 @@ fn read_toml(path: &Path) -> Result<Option<String>, ConfigError> {
             ));
         }
     };
-    check_toml(path, &text)?;
     Ok(Some(text))
 }
 

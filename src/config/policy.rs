@@ -18,7 +18,7 @@ fn known_keys() -> Vec<&'static str> {
         .collect()
 }
 
-fn duration(c: &mut Checker<'_>, path: &str, text: Option<&str>, what: &str) -> Option<CalDuration> {
+fn duration(c: &mut Checker<'_>, path: impl Into<String>, text: Option<&str>, what: &str) -> Option<CalDuration> {
     match text.map(str::trim) {
         None | Some("") => None,
         Some(text) => match CalDuration::parse(text) {
@@ -71,7 +71,7 @@ pub(super) fn retention_policy(
                 let (path, text) = at.get(c, def.key, &own, &inherited);
                 Keep::from(duration(
                     c,
-                    &path,
+                    path,
                     text.as_deref(),
                     "a duration in restic syntax (\"30d\", \"1y6m\", \"2d12h\")",
                 ))
@@ -88,7 +88,7 @@ pub(super) fn retention_policy(
                 protect.insert(id);
             }
             None => c.err(
-                &path,
+                path,
                 format!("expected backup ids (GUIDs such as \"0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b\"), found {id:?}"),
             ),
         }
@@ -104,7 +104,7 @@ pub(super) fn retention_policy(
         } else {
             let known: Vec<&str> = StorageType::KNOWN.iter().map(|t| t.name()).collect();
             c.err(
-                &path,
+                path,
                 format!("unknown storage type {name:?} (known: {})", known.join(", ")),
             );
         }
@@ -154,7 +154,7 @@ pub(super) fn retention_policy(
     let (path, text) = at.get(c, "max_age", &r.max_age, &d.max_age);
     policy.max_age = duration(
         c,
-        &path,
+        path,
         text.as_deref(),
         "\"\" (off) or a duration in restic syntax such as \"400d\" or \"1y\"",
     );

@@ -60,7 +60,15 @@ pub(super) fn portal_settings(
 
     let (path, schedule) = at.get(c, "schedule", &p.schedule, &d.schedule);
     let schedule = schedule.unwrap_or_else(|| defaults::SCHEDULE.into());
-    if let Err(e) = check_cron(&schedule) {
+    let checked = match c.schedules.get(&schedule) {
+        Some(checked) => checked.clone(),
+        None => {
+            let checked = check_cron(&schedule);
+            c.schedules.insert(schedule.clone(), checked.clone());
+            checked
+        }
+    };
+    if let Err(e) = checked {
         c.err(path, e);
     }
     let (path, tz) = at.get(c, "timezone", &p.timezone, &d.timezone);
@@ -123,13 +131,21 @@ pub(super) fn portal_settings(
     );
     let (path, ca) = at.get(c, "ca_file", &p.ca_file, &d.ca_file);
     let ca_file = ca.filter(|s| !s.is_empty()).map(PathBuf::from);
-    if let Some(ca) = &ca_file
-        && let Err(e) = crate::docspace::http_client(Some(ca))
-    {
-        c.err(path, e);
+    if let Some(ca) = &ca_file {
+        let checked = match c.ca_files.get(ca) {
+            Some(checked) => checked.clone(),
+            None => {
+                let checked = crate::docspace::http_client(Some(ca)).map(|_| ());
+                c.ca_files.insert(ca.clone(), checked.clone());
+                checked
+            }
+        };
+        if let Err(e) = checked {
+            c.err(path, e);
+        }
     }
 
-    let own = c.table(&join(prefix, "retention"), &p.retention);
+    let own = c.table(join(prefix, "retention"), &p.retention);
     let inherited = c.table("defaults.retention", &d.retention);
     let retention = retention_policy(c, &join(prefix, "retention"), &own, &inherited, is_portal);
     Settings {
@@ -157,12 +173,12 @@ pub(super) fn portal_config(c: &mut Checker<'_>, name: &str, p: &RawPortal, d: &
     let url = match url_text {
         None => {
             c.err(
-                &url_path,
+                url_path,
                 "missing: the portal's address, e.g. \"https://acme.onlyoffice.com\"",
             );
             None
         }
-        Some(text) => check_url(c, &url_path, &text),
+        Some(text) => check_url(c, url_path, &text),
     };
     let (credential, credential_source) = credential(c, &prefix, p, d)?;
     Some(PortalConfig {
@@ -183,7 +199,10 @@ pub(super) fn portal_config(c: &mut Checker<'_>, name: &str, p: &RawPortal, d: &
     })
 }
 
-pub(super) fn check_url(c: &mut Checker<'_>, path: &str, text: &str) -> Option<Url> {
+pub(super) fn check_url<P>(c: &mut Checker<'_>, path: P, text: &str) -> Option<Url>
+where
+    P: Into<String> + Copy + std::fmt::Display,
+{
     let url = match Url::parse(text.trim()) {
         Ok(u) => u,
         Err(e) => {
@@ -324,7 +343,7 @@ fn credential(
             let login = c.get(&path, &src.login)?;
             c.unknown(&path, &login.unknown, LOGIN_KEYS);
             let user = c
-                .get(&join(&path, "user"), &login.user)
+                .get(join(&path, "user"), &login.user)
                 .map(|u| u.trim().to_string())
                 .filter(|u| !u.is_empty());
             if user.is_none() && !matches!(login.user, Field::Invalid(_)) {
@@ -353,22 +372,22 @@ fn credential(
     }
 }
 
+/// A secret from a file, read once however many portals name the file (a fleet
+/// often shares one key file through `[defaults]`).
 fn read_secret_file(c: &mut Checker<'_>, path: &str, file: &Path) -> Option<Secret> {
-    match std::fs::read_to_string(file) {
-        Ok(text) => {
-            let value = text.trim();
-            if value.is_empty() {
-                c.err(path, format!("{} is empty", file.display()));
-                None
-            } else {
-                Some(Secret::new(value))
-            }
+    let read = match c.secret_files.get(file) {
+        Some(read) => read.clone(),
+        None => {
+            let read = match std::fs::read_to_string(file) {
+                Ok(text) if text.trim().is_empty() => Err(format!("{} is empty", file.display())),
+                Ok(text) => Ok(Secret::new(text.trim())),
+                Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+            };
+            c.secret_files.insert(file.to_path_buf(), read.clone());
+            read
         }
-        Err(e) => {
-            c.err(path, format!("cannot read {}: {e}", file.display()));
-            None
-        }
-    }
+    };
+    read.map_err(|e| c.err(path, e)).ok()
 }
 
 /// A credential must fit in an HTTP header; the message never shows it.

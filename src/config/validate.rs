@@ -26,6 +26,9 @@ pub(super) fn validate(
         warnings: Vec::new(),
         opts,
         intervals: HashMap::new(),
+        schedules: HashMap::new(),
+        ca_files: HashMap::new(),
+        secret_files: HashMap::new(),
     };
     c.unknown("", &raw.unknown, TOP_KEYS);
 

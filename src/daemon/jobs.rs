@@ -1,19 +1,17 @@
-//! Each portal's cron job and what a tick does: one pass at a time per portal, after
-//! its jitter and a concurrency slot.
+//! What a tick does to a portal: one pass at a time per portal, after its jitter and
+//! a concurrency slot (when ticks come is the timetable's business).
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
-use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use uuid::Uuid;
 
 use crate::config::PortalConfig;
 use crate::docspace::{Clients, DocSpaceClient};
@@ -44,106 +42,49 @@ pub(super) struct Shared {
     pub running: Mutex<HashSet<String>>,
 }
 
-/// A portal as the daemon runs it: its config and client (replaced on reload), its
-/// cron job, and the token that cancels its waiting passes when it is removed (or the
-/// daemon stops).
+/// A portal as the daemon runs it: its config and client (replaced on reload), and the
+/// token that cancels its waiting passes when it is removed (or the daemon stops). When
+/// it runs is the timetable's business.
 pub(super) struct PortalRuntime {
     pub name: String,
-    current: RwLock<(Arc<PortalConfig>, Arc<DocSpaceClient>, croner::Cron)>,
-    job: tokio::sync::Mutex<Option<(Uuid, i32)>>,
+    current: RwLock<(Arc<PortalConfig>, Arc<DocSpaceClient>)>,
     stop: CancellationToken,
 }
 
 impl PortalRuntime {
-    pub fn new(config: PortalConfig, client: DocSpaceClient, stop: CancellationToken) -> Result<Self, String> {
-        let cron = parse_cron(&config.schedule)?;
-        Ok(PortalRuntime {
+    pub fn new(config: Arc<PortalConfig>, client: DocSpaceClient, stop: CancellationToken) -> Self {
+        PortalRuntime {
             name: config.name.clone(),
-            current: RwLock::new((Arc::new(config), Arc::new(client), cron)),
-            job: tokio::sync::Mutex::new(None),
+            current: RwLock::new((config, Arc::new(client))),
             stop,
-        })
+        }
     }
 
     pub fn config(&self) -> Arc<PortalConfig> {
         Arc::clone(&self.current.read().expect("portal lock").0)
     }
 
-    /// Replaces the config and client; true when the job must be scheduled anew.
-    pub fn replace(&self, config: PortalConfig, client: DocSpaceClient) -> Result<bool, String> {
-        let cron = parse_cron(&config.schedule)?;
+    /// Replaces the config and client; true when the portal must join the timetable
+    /// anew (its schedule, zone or jitter changed).
+    pub fn replace(&self, config: Arc<PortalConfig>, client: DocSpaceClient) -> bool {
         let old = self.config();
-        let reschedule =
+        let retime =
             old.schedule != config.schedule || old.timezone != config.timezone || old.jitter_secs != config.jitter_secs;
-        *self.current.write().expect("portal lock") = (Arc::new(config), Arc::new(client), cron);
-        Ok(reschedule)
+        *self.current.write().expect("portal lock") = (config, Arc::new(client));
+        retime
     }
 
-    /// The next scheduled start after `now`, jitter included, in real time (the
-    /// zone's DST rules applied).
-    pub fn next_run(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (config, _, cron) = &*self.current.read().expect("portal lock");
-        let next = cron
-            .find_next_occurrence(&now.with_timezone(&config.timezone), false)
-            .ok()?;
-        let next = chrono::Timelike::with_nanosecond(&next, 0)?;
-        let jitter = crate::shard::jitter_secs(&self.name, config.jitter_secs);
-        Some(next.with_timezone(&Utc) + chrono::TimeDelta::seconds(jitter as i64))
+    /// When a pass ticked at `tick` starts: the tick plus the portal's stable jitter.
+    pub fn start_after(&self, tick: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let jitter = crate::shard::jitter_secs(&self.name, self.config().jitter_secs);
+        tick.map(|t| t + chrono::TimeDelta::seconds(jitter as i64))
     }
 
-    /// (Re)creates the portal's cron job in its zone with the zone's current offset.
-    pub async fn schedule(self: &Arc<Self>, scheduler: &JobScheduler, shared: &Arc<Shared>) -> Result<(), String> {
-        let config = self.config();
-        let mut job = self.job.lock().await;
-        if let Some((old, _)) = job.take() {
-            let _ = scheduler.remove(&old).await;
-        }
-        let (shared_job, runtime) = (Arc::clone(shared), Arc::clone(self));
-        let new = Job::new_async_tz(config.schedule.as_str(), config.timezone, move |_id, _scheduler| {
-            tick(Arc::clone(&shared_job), Arc::clone(&runtime));
-            Box::pin(async {})
-        })
-        .map_err(|e| {
-            format!(
-                "portals.{}.schedule: cannot schedule {:?}: {e}",
-                self.name, config.schedule
-            )
-        })?;
-        let id = scheduler
-            .add(new)
-            .await
-            .map_err(|e| format!("cannot add the job of portal {}: {e}", self.name))?;
-        *job = Some((id, utc_offset(config.timezone)));
-        shared.observer.next_run(&self.name, self.next_run(Utc::now()));
-        Ok(())
-    }
-
-    /// Removes the portal's cron job and cancels its passes that wait for their
-    /// jitter or a concurrency slot; a pass already running finishes.
-    pub async fn unschedule(&self, scheduler: &JobScheduler) {
+    /// Cancels the portal's passes that wait for their jitter or a concurrency slot
+    /// (it was removed); a pass already running finishes.
+    pub fn stop(&self) {
         self.stop.cancel();
-        if let Some((id, _)) = self.job.lock().await.take() {
-            let _ = scheduler.remove(&id).await;
-        }
     }
-
-    /// tokio-cron-scheduler computes a zone's UTC offset once, when a job is created:
-    /// true when the zone's offset changed since (DST) and the job must be re-created.
-    pub async fn offset_changed(&self) -> bool {
-        let tz = self.config().timezone;
-        let created = self.job.lock().await.as_ref().map(|(_, offset)| *offset);
-        created.is_some_and(|o| o != utc_offset(tz))
-    }
-}
-
-fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    crate::cron::parse(expr).map_err(|e| format!("invalid schedule: {e}"))
-}
-
-fn utc_offset(tz: chrono_tz::Tz) -> i32 {
-    tz.offset_from_utc_datetime(&Utc::now().naive_utc())
-        .fix()
-        .local_minus_utc()
 }
 
 /// Marks a portal running for as long as it lives (a panicking pass too).
@@ -169,18 +110,19 @@ impl Drop for Running {
     }
 }
 
-/// A cron tick: starts the portal's pass unless one is still running or the daemon
-/// is stopping. The pass itself waits for its jitter and a concurrency slot.
-fn tick(shared: Arc<Shared>, rt: Arc<PortalRuntime>) {
+/// A cron tick of the portal's schedule (`next`: the tick after it): starts the
+/// portal's pass unless one is still running or the portal is gone. The pass itself
+/// waits for its jitter and a concurrency slot.
+pub(super) fn tick(shared: &Arc<Shared>, rt: Arc<PortalRuntime>, next: Option<DateTime<Utc>>) {
     if rt.stop.is_cancelled() {
         return;
     }
-    shared.observer.next_run(&rt.name, rt.next_run(Utc::now()));
-    let Some(running) = Running::claim(&shared, &rt.name) else {
+    shared.observer.next_run(&rt.name, rt.start_after(next));
+    let Some(running) = Running::claim(shared, &rt.name) else {
         shared.observer.pass_skipped(&rt.name, "previous pass still running");
         return;
     };
-    let tracker = shared.passes.clone();
+    let (tracker, shared) = (shared.passes.clone(), Arc::clone(shared));
     tracker.spawn(async move {
         run_scheduled_pass(&shared, &rt).await;
         drop(running);

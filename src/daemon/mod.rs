@@ -7,6 +7,7 @@
 
 mod jobs;
 mod signals;
+mod timetable;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -16,7 +17,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
-use tokio_cron_scheduler::JobScheduler;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -29,6 +29,7 @@ pub use jobs::{PassFn, real_pass};
 use jobs::{PortalRuntime, Shared};
 use signals::notify;
 pub use signals::{Control, Signals};
+use timetable::Timetable;
 
 /// Re-reads the configuration for a reload (run off the daemon's control loop: it
 /// may read thousands of files).
@@ -68,7 +69,7 @@ pub struct DaemonHandle {
     control: mpsc::UnboundedSender<Control>,
     addr: SocketAddr,
     observer: Arc<Observer>,
-    scheduler: JobScheduler,
+    scheduler: Arc<Mutex<tokio_cron_scheduler::JobScheduler>>,
     task: JoinHandle<Stopped>,
 }
 
@@ -76,7 +77,8 @@ impl DaemonHandle {
     /// Stops the scheduler as a crash of it would: no more ticks, no heartbeat (for
     /// tests of `/healthz`).
     pub async fn stop_scheduler(&mut self) {
-        let _ = self.scheduler.shutdown().await;
+        let mut scheduler = self.scheduler.lock().expect("scheduler lock").clone();
+        let _ = scheduler.shutdown().await;
     }
 
     /// The address the HTTP server listens on (useful with port 0).
@@ -149,8 +151,9 @@ pub async fn start(config: Config, reload: ReloadFn) -> Result<DaemonHandle, Str
 }
 
 struct Daemon {
+    /// The running config; its portals live in `portals`, one copy each.
     config: Config,
-    scheduler: JobScheduler,
+    timetable: Timetable,
     admin: Arc<Admin>,
     shared: Arc<Shared>,
     portals: BTreeMap<String, Arc<PortalRuntime>>,
@@ -160,7 +163,7 @@ struct Daemon {
 /// Schedules every portal on an already bound daemon and marks it ready.
 pub async fn start_bound(
     bound: Bound,
-    config: Config,
+    mut config: Config,
     reload: ReloadFn,
     options: Options,
 ) -> Result<DaemonHandle, String> {
@@ -172,24 +175,6 @@ pub async fn start_bound(
         http_task,
     } = bound;
     let state = StateDir::open(&config.daemon.state_dir, Access::Write)?;
-    let scheduler = JobScheduler::new()
-        .await
-        .map_err(|e| format!("cannot create the scheduler: {e}"))?;
-    scheduler
-        .start()
-        .await
-        .map_err(|e| format!("cannot start the scheduler: {e}"))?;
-    // The scheduler proves it lives by running this job; /healthz watches it.
-    let beats = Arc::clone(&admin);
-    let heartbeat = tokio_cron_scheduler::Job::new_repeated(options.heartbeat, move |_, _| beats.beat())
-        .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;
-    scheduler
-        .add(heartbeat)
-        .await
-        .map_err(|e| format!("cannot add the heartbeat job: {e}"))?;
-    admin.watch_heartbeat(options.heartbeat * 3);
-    admin.set_alive(true);
-
     let shared = Arc::new(Shared {
         clients: Clients::observed(Arc::clone(&observer) as _)?,
         permits: Semaphore::new(config.daemon.max_concurrent_portals),
@@ -200,23 +185,36 @@ pub async fn start_bound(
         closing: CancellationToken::new(),
         running: Mutex::new(HashSet::new()),
     });
+    let schedules = config
+        .portals
+        .iter()
+        .map(|p| (p.schedule.as_str(), p.timezone))
+        .collect::<HashSet<_>>()
+        .len();
+    let timetable = Timetable::start(Arc::clone(&shared), options.heartbeat, Arc::clone(&admin), schedules).await?;
+    admin.watch_heartbeat(options.heartbeat * 3);
+    admin.set_alive(true);
+    let scheduler = timetable.scheduler();
+    let portals = std::mem::take(&mut config.portals);
+    let count = portals.len();
+    let warnings = std::mem::take(&mut config.warnings);
     let mut daemon = Daemon {
-        config: config.clone(),
-        scheduler: scheduler.clone(),
+        config,
+        timetable,
         admin: Arc::clone(&admin),
         shared,
         portals: BTreeMap::new(),
         reload,
     };
-    for portal in &config.portals {
-        daemon.add_portal(portal.clone()).await?;
+    for portal in portals {
+        daemon.add_portal(portal).await?;
     }
-    for w in &config.warnings {
+    for w in &warnings {
         tracing::warn!("{w}");
     }
     admin.set_ready(true);
     notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(portals = config.portals.len(), "daemon ready");
+    tracing::info!(portals = count, schedules = daemon.timetable.jobs(), "daemon ready");
 
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(daemon.control_loop(rx, http_stop, http_task));
@@ -234,29 +232,26 @@ impl Daemon {
         let client = self.shared.clients.client(&config.name, config.endpoint())?;
         self.shared.observer.portal_added(&config.name);
         let stop = self.shared.closing.child_token();
-        let rt = Arc::new(PortalRuntime::new(config, client, stop)?);
-        rt.schedule(&self.scheduler, &self.shared).await?;
+        let rt = Arc::new(PortalRuntime::new(Arc::new(config), client, stop));
+        self.timetable.join(&rt).await?;
         self.portals.insert(rt.name.clone(), rt);
         Ok(())
     }
 
     async fn remove_portal(&mut self, name: &str) {
         if let Some(rt) = self.portals.remove(name) {
-            rt.unschedule(&self.scheduler).await;
+            rt.stop();
+            self.timetable.leave(name).await;
             self.shared.observer.portal_removed(name);
             tracing::info!(portal = name, "portal removed");
         }
     }
 
-    async fn update_portal(&self, rt: &Arc<PortalRuntime>, config: PortalConfig) -> Result<(), String> {
+    async fn update_portal(&mut self, rt: &Arc<PortalRuntime>, config: PortalConfig) -> Result<(), String> {
         let client = self.shared.clients.client(&config.name, config.endpoint())?;
-        let reschedule = rt.replace(config, client)?;
+        let retime = rt.replace(Arc::new(config), client);
         tracing::info!(portal = %rt.name, "portal changed");
-        if reschedule {
-            rt.schedule(&self.scheduler, &self.shared).await
-        } else {
-            Ok(())
-        }
+        if retime { self.timetable.join(rt).await } else { Ok(()) }
     }
 
     async fn control_loop(
@@ -290,21 +285,10 @@ impl Daemon {
                     }
                 }
                 _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[sd_notify::NotifyState::Watchdog]),
-                _ = zone_check.tick() => self.follow_zone_offsets().await,
+                _ = zone_check.tick() => self.timetable.follow_zone_offsets().await,
             }
         }
         self.shutdown(control, http_stop, http_task).await
-    }
-
-    async fn follow_zone_offsets(&self) {
-        for rt in self.portals.values() {
-            if rt.offset_changed().await {
-                tracing::info!(portal = %rt.name, "UTC offset changed: rescheduling");
-                if let Err(e) = rt.schedule(&self.scheduler, &self.shared).await {
-                    tracing::error!(portal = %rt.name, error = %e, "cannot reschedule");
-                }
-            }
-        }
     }
 
     fn begin_reload(&self) -> JoinHandle<Result<Config, ConfigErrors>> {
@@ -349,39 +333,43 @@ impl Daemon {
         for w in &new.warnings {
             tracing::warn!("{w}");
         }
+        let new_names: HashSet<&str> = new.portals.iter().map(|p| p.name.as_str()).collect();
         let gone: Vec<String> = self
             .portals
             .keys()
-            .filter(|name| new.portal(name).is_none())
+            .filter(|name| !new_names.contains(name.as_str()))
             .cloned()
             .collect();
+        drop(new_names);
         for name in gone {
             self.remove_portal(&name).await;
         }
+        let mut new = new;
+        let portals = std::mem::take(&mut new.portals);
+        let count = portals.len();
         let mut problems = Vec::new();
-        for portal in &new.portals {
+        for portal in portals {
             let result = match self.portals.get(&portal.name).cloned() {
                 None => {
                     tracing::info!(portal = %portal.name, "portal added");
-                    self.add_portal(portal.clone()).await
+                    self.add_portal(portal).await
                 }
-                Some(rt) if *rt.config() != *portal => self.update_portal(&rt, portal.clone()).await,
+                Some(rt) if *rt.config() != portal => self.update_portal(&rt, portal).await,
                 Some(_) => Ok(()),
             };
             if let Err(e) = result {
                 problems.push(e);
             }
         }
-        let portals = new.portals.len();
         self.config = new;
         match problems.is_empty() {
-            true => self.shared.observer.config_reload(Ok(portals)),
+            true => self.shared.observer.config_reload(Ok(count)),
             false => self.shared.observer.config_reload(Err(&problems.join("; "))),
         }
     }
 
     async fn shutdown(
-        mut self,
+        self,
         mut control: mpsc::UnboundedReceiver<Control>,
         http_stop: CancellationToken,
         http_task: JoinHandle<()>,
@@ -390,7 +378,7 @@ impl Daemon {
         self.admin.set_ready(false);
         notify(&[sd_notify::NotifyState::Stopping]);
         self.shared.closing.cancel();
-        let _ = self.scheduler.shutdown().await;
+        self.timetable.shutdown().await;
         self.shared.passes.close();
         let grace = self.config.daemon.shutdown_grace;
         let stopped = tokio::select! {

@@ -599,3 +599,88 @@ async fn three_shards_handle_every_portal_exactly_once() {
     let total: usize = apps.iter().map(|a| read_audit(&a.state()).len()).sum();
     assert_eq!(total, 30 * 14);
 }
+
+// ----- many portals on one schedule -----
+
+/// Every portal runs at every tick of its cron, however many portals share the cron,
+/// and the scheduler never logs an ERROR of its own. 600 portals every second: the
+/// scheduler library's internal channels hold 200 messages, and a job per portal made
+/// most activations of a tick lag there and be lost ("Error receiving Lagged(N)"),
+/// so most portals never ran. Their URL answers nothing (a closed port): every pass
+/// fails at once, which is a tick run all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hundred_portals_on_one_cron_all_run_every_tick_and_the_scheduler_is_quiet() {
+    const PORTALS: usize = 600;
+    let app = Setup::empty();
+    let dead = free_port();
+    let mut portals = String::new();
+    for i in 0..PORTALS {
+        portals.push_str(&format!(
+            "[portals.p{i:04}]\nurl = \"http://127.0.0.1:{dead}/p{i:04}\"\n"
+        ));
+    }
+    app.write_daemon(&portals);
+    let text = std::fs::read_to_string(app.config())
+        .unwrap()
+        .replace("[daemon]\n", "[daemon]\nmax_concurrent_portals = 64\n");
+    std::fs::write(app.config(), text).unwrap();
+    let port = app.fixed_port();
+    let log = app.dir.path().join("stderr.log");
+    let mut child = binary()
+        .args(["run", "--config"])
+        .arg(app.config())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ticks = |m: &str, i: usize| -> f64 {
+        ["success", "failure", "skipped"]
+            .iter()
+            .map(|o| {
+                metric(
+                    m,
+                    &format!(r#"docspace_retention_runs_total{{outcome="{o}",portal="p{i:04}"}}"#),
+                )
+                .unwrap_or(0.0)
+            })
+            .sum()
+    };
+    eventually("the daemon is ready", Duration::from_secs(20), || async {
+        reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let started = Instant::now();
+    let mut m = String::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        m = metrics(addr).await;
+        if (0..PORTALS).all(|i| ticks(&m, i) >= 3.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let behind: Vec<String> = (0..PORTALS)
+        .filter(|&i| ticks(&m, i) < 3.0)
+        .map(|i| format!("p{i:04}: {}", ticks(&m, i)))
+        .collect();
+    signal(&child, "-TERM");
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap().code())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert!(
+        behind.is_empty(),
+        "{} of {PORTALS} portals ran fewer than 3 ticks: {:?}…",
+        behind.len(),
+        &behind[..behind.len().min(5)]
+    );
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let foreign: Vec<&str> = stderr.lines().filter(|l| l.contains("tokio_cron_scheduler")).collect();
+    assert!(
+        foreign.is_empty(),
+        "the scheduler library logged: {:?}",
+        &foreign[..foreign.len().min(5)]
+    );
+}

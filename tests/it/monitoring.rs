@@ -288,3 +288,171 @@ fn the_manifests_run_the_image_the_dockerfile_and_ci_build() {
         assert_eq!(ours, [image.as_str()], "{manifest}");
     }
 }
+
+/// The whole `/metrics` text of a daemon that has seen three portals: every family,
+/// every label, the formats of counters, integer and float gauges and histograms. The
+/// file was written by the prometheus crate's encoder while it rendered every series;
+/// the exposition the daemon renders itself now must be the same, byte for byte (the
+/// dashboards, alerts and scrapers were built on it).
+#[test]
+fn the_exposition_is_byte_for_byte_what_the_prometheus_crate_wrote() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use docspace_retention::audit::{AuditAction, Outcome};
+    use docspace_retention::docspace::{Endpoint, HookFactory, RequestEvent};
+    use docspace_retention::executor::{ClearResult, DeletionResult, Recovered};
+    use docspace_retention::observe::Observer;
+    use docspace_retention::pass::{PassReport, PortalRead};
+    use docspace_retention::retention::{PlanContext, RetentionPolicy, Rule, StaleAfter, plan_retention};
+    use docspace_retention::state::PortalMemory;
+    use docspace_retention::wire::{BackupId, BackupSchedule, HistoryRecord, Period, StorageType, WireTime};
+    use std::time::Duration;
+
+    let now = Utc.with_ymd_and_hms(2026, 12, 3, 3, 30, 0).unwrap() + TimeDelta::milliseconds(250);
+    let observer = Observer::new();
+    for p in ["bravo", "alpha-2", "charlie_3"] {
+        observer.portal_added(p);
+    }
+    let request = |p: &str, endpoint, status, ms| {
+        observer.hook(p).request(RequestEvent {
+            endpoint,
+            status,
+            elapsed: Duration::from_millis(ms),
+            attempt: 0,
+        })
+    };
+    request("bravo", Endpoint::GetSchedule, Some(200), 12);
+    request("bravo", Endpoint::GetHistory, Some(200), 40);
+    request("bravo", Endpoint::GetVersion, Some(404), 3);
+    for ms in [20, 30, 700] {
+        request("bravo", Endpoint::DeleteBackup, Some(200), ms);
+    }
+    request("bravo", Endpoint::DeleteBackup, Some(500), 2600);
+    request("alpha-2", Endpoint::GetSchedule, None, 30_000);
+    request("alpha-2", Endpoint::GetSchedule, Some(503), 8);
+    request("charlie_3", Endpoint::Authenticate, Some(200), 90);
+    request("charlie_3", Endpoint::DeleteHistory, Some(200), 300);
+    observer.next_run("bravo", Some(now + TimeDelta::days(1)));
+    observer.next_run("alpha-2", Some(now + TimeDelta::seconds(17)));
+    observer.next_run("charlie_3", None);
+
+    let id = |n: u32| format!("0f4b6c1e-2a3d-4e5f-8a9b-{n:012x}");
+    let records: Vec<HistoryRecord> = (0..12)
+        .map(|d| HistoryRecord {
+            id: id(d),
+            file_name: Some(format!("bravo_{d}.tar.gz")),
+            storage_type: StorageType::Documents,
+            created_on: WireTime::At(now - TimeDelta::days(d as i64) - TimeDelta::hours(1)),
+            expires_on: if d == 11 {
+                WireTime::At(now + TimeDelta::days(2))
+            } else {
+                WireTime::Never
+            },
+        })
+        .collect();
+    let policy = RetentionPolicy {
+        max_deletions_per_run: 3,
+        stale_after: StaleAfter::Off,
+        ..RetentionPolicy::default()
+    }
+    .keep(Rule::Last, 4);
+    let ctx = PlanContext::new(now, chrono_tz::Tz::UTC);
+    let plan = plan_retention(records, &policy, &ctx);
+    let schedule = BackupSchedule {
+        storage_type: StorageType::Documents,
+        storage_params: Vec::new(),
+        period: Period::EveryDay,
+        hour: Some(3),
+        day: None,
+        backups_stored: Some(3),
+        last_backup_time: WireTime::At(now - TimeDelta::minutes(90)),
+        dump: false,
+    };
+    let mut bravo = PassReport::new("bravo", false, now);
+    bravo.finished = now + TimeDelta::milliseconds(3_750);
+    bravo.read = Some(PortalRead {
+        schedule: Some(schedule.clone()),
+        version: Some("3.7.2.1733".into()),
+        plan: plan.clone(),
+        policy_conflict: Some(3),
+        memory: PortalMemory::default(),
+        news: Default::default(),
+        context: ctx.clone(),
+    });
+    let deletion = |n: u32, outcome| DeletionResult {
+        id: BackupId::parse(&id(n)).unwrap(),
+        file_name: None,
+        created_on: None,
+        outcome,
+        http_status: Some(200),
+        error: None,
+    };
+    bravo.deletions = vec![
+        deletion(10, Outcome::Deleted),
+        deletion(9, Outcome::AlreadyGone),
+        deletion(8, Outcome::Failed),
+    ];
+    bravo.recovered = vec![Recovered {
+        action: AuditAction::DeleteBackup,
+        backup_id: Some(id(7)),
+        outcome: Outcome::Deleted,
+    }];
+    observer.pass_finished(&bravo);
+    // A second pass of bravo: the histogram and counters add up, the version changes.
+    let mut again = bravo.clone();
+    again.started = now + TimeDelta::hours(24);
+    again.finished = again.started + TimeDelta::milliseconds(80);
+    if let Some(read) = again.read.as_mut() {
+        read.version = None;
+        read.schedule = None;
+        read.memory.schedule_missing_since = Some(now + TimeDelta::hours(20));
+    }
+    observer.pass_finished(&again);
+
+    let mut alpha = PassReport::new("alpha-2", true, now);
+    alpha.finished = now + TimeDelta::milliseconds(120);
+    alpha.error = Some("get_schedule: connection refused".into());
+    observer.pass_finished(&alpha);
+    observer.pass_skipped("alpha-2", "previous pass still running");
+
+    let mut charlie = PassReport::new("charlie_3", false, now);
+    charlie.finished = now + TimeDelta::seconds(400);
+    charlie.read = Some(PortalRead {
+        schedule: Some(BackupSchedule {
+            period: Period::EveryWeek,
+            backups_stored: None,
+            last_backup_time: WireTime::Never,
+            ..schedule
+        }),
+        version: Some("3.6.1\"beta\\\n".into()),
+        plan: plan_retention(Vec::new(), &policy, &ctx),
+        policy_conflict: None,
+        memory: PortalMemory::default(),
+        news: Default::default(),
+        context: ctx,
+    });
+    charlie.clear = Some(ClearResult {
+        outcome: Outcome::Deleted,
+        records: 5,
+        http_status: Some(200),
+        error: None,
+    });
+    observer.pass_finished(&charlie);
+    observer.config_reload(Ok(3));
+    observer.config_reload(Err("portals.x.url: expected a URL"));
+
+    let text = observer.render_metrics();
+    let golden = include_str!("golden/metrics.txt");
+    if text != golden {
+        let first = text
+            .lines()
+            .zip(golden.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(text.lines().count().min(golden.lines().count()));
+        panic!(
+            "the exposition differs from tests/it/golden/metrics.txt at line {}:\n  now:    {:?}\n  golden: {:?}",
+            first + 1,
+            text.lines().nth(first),
+            golden.lines().nth(first)
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! When each portal's pass starts: one tokio-cron-scheduler job per distinct schedule
+//! and time zone, whose tick starts the pass of every portal on it, each after its own
+//! jitter (docs/architecture.md, "Scheduling").
+//!
+//! Why not a job per portal, as the first version had: the scheduler library carries
+//! each run of a job through broadcast channels of a fixed size (an activation and
+//! three notifications per run), each drained by one task. A fleet on one schedule put
+//! as many runs as portals into one half-second tick: the channels overflowed, every
+//! activation dropped there was a portal that did not run, and the library logged
+//! "Error receiving value Lagged(N)" at ERROR. Here a tick carries one run per distinct
+//! schedule due at that instant, and the channels hold a run of every job at once (the
+//! scheduler is rebuilt with larger ones when a reload outgrows them): nothing can
+//! overflow, whatever the fleet. It also keeps the daemon small: one parsed cron and
+//! one job per schedule, not per portal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use uuid::Uuid;
+
+use super::jobs::{PortalRuntime, Shared, tick};
+use crate::admin::Admin;
+use crate::cron::Cron;
+
+/// Messages one run of a job puts on the busiest of the library's channels (three
+/// notifications: scheduled, started, done), with room to spare.
+const SLOTS_PER_JOB: usize = 4;
+/// The smallest channel size (the library's default is 200).
+const MIN_CAPACITY: usize = 256;
+
+/// A schedule as the timetable groups portals by: the cron's fields (whitespace
+/// normalised) and the zone it is read in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    schedule: String,
+    tz: Tz,
+}
+
+impl Key {
+    fn of(rt: &PortalRuntime) -> Key {
+        let config = rt.config();
+        Key {
+            schedule: config.schedule.split_whitespace().collect::<Vec<_>>().join(" "),
+            tz: config.timezone,
+        }
+    }
+}
+
+/// The portals on one schedule, and the job that ticks for them.
+struct Group {
+    cron: Arc<Cron>,
+    members: Arc<Mutex<BTreeMap<String, Arc<PortalRuntime>>>>,
+    job: Uuid,
+    /// The zone's UTC offset when the job was made: the library computes it once,
+    /// so the job is made again when it changes (DST).
+    offset: i32,
+}
+
+/// The scheduler and the groups of portals on it.
+pub(super) struct Timetable {
+    /// Shared with the daemon's handle, which can stop it (as a crash would).
+    scheduler: Arc<Mutex<JobScheduler>>,
+    capacity: usize,
+    heartbeat: (Duration, Arc<Admin>),
+    shared: Arc<Shared>,
+    groups: HashMap<Key, Group>,
+    of_portal: HashMap<String, Key>,
+}
+
+impl Timetable {
+    /// Starts the scheduler, sized for `schedules` distinct schedules, with the
+    /// heartbeat job that `/healthz` watches.
+    pub async fn start(
+        shared: Arc<Shared>,
+        heartbeat: Duration,
+        admin: Arc<Admin>,
+        schedules: usize,
+    ) -> Result<Timetable, String> {
+        let capacity = capacity_for(schedules);
+        let scheduler = new_scheduler(capacity, heartbeat, &admin).await?;
+        Ok(Timetable {
+            scheduler: Arc::new(Mutex::new(scheduler)),
+            capacity,
+            heartbeat: (heartbeat, admin),
+            shared,
+            groups: HashMap::new(),
+            of_portal: HashMap::new(),
+        })
+    }
+
+    /// The scheduler, for the daemon's handle.
+    pub fn scheduler(&self) -> Arc<Mutex<JobScheduler>> {
+        Arc::clone(&self.scheduler)
+    }
+
+    /// Puts a portal on the job of its schedule (a new portal, or one whose schedule,
+    /// zone or jitter changed), and tells the observer its next run.
+    pub async fn join(&mut self, rt: &Arc<PortalRuntime>) -> Result<(), String> {
+        let key = Key::of(rt);
+        if self.of_portal.get(&rt.name) != Some(&key) {
+            self.leave(&rt.name).await;
+            if !self.groups.contains_key(&key) {
+                self.add_group(&key, &rt.name).await?;
+            }
+            let group = self.groups.get(&key).expect("just added");
+            lock(&group.members).insert(rt.name.clone(), Arc::clone(rt));
+            self.of_portal.insert(rt.name.clone(), key.clone());
+        }
+        let group = &self.groups[&key];
+        let next = next_tick(&group.cron, key.tz, Utc::now());
+        self.shared.observer.next_run(&rt.name, rt.start_after(next));
+        Ok(())
+    }
+
+    /// Takes a portal off its job; the job goes with its last portal.
+    pub async fn leave(&mut self, name: &str) {
+        let Some(key) = self.of_portal.remove(name) else {
+            return;
+        };
+        let Some(group) = self.groups.get(&key) else {
+            return;
+        };
+        let empty = {
+            let mut members = lock(&group.members);
+            members.remove(name);
+            members.is_empty()
+        };
+        if empty {
+            let group = self.groups.remove(&key).expect("present");
+            let scheduler = lock(&self.scheduler).clone();
+            let _ = scheduler.remove(&group.job).await;
+        }
+    }
+
+    /// Makes again the jobs whose zone changed its UTC offset since they were made
+    /// (DST), so that they keep wall-clock time.
+    pub async fn follow_zone_offsets(&mut self) {
+        let changed: Vec<Key> = self
+            .groups
+            .iter()
+            .filter(|(key, group)| group.offset != utc_offset(key.tz))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let scheduler = lock(&self.scheduler).clone();
+        for key in changed {
+            tracing::info!(schedule = %key.schedule, timezone = %key.tz, "UTC offset changed: rescheduling");
+            let group = self.groups.get_mut(&key).expect("present");
+            let _ = scheduler.remove(&group.job).await;
+            match add_job(&scheduler, &self.shared, &key, group).await {
+                Ok((job, offset)) => (group.job, group.offset) = (job, offset),
+                Err(e) => {
+                    tracing::error!(schedule = %key.schedule, timezone = %key.tz, error = %e, "cannot reschedule")
+                }
+            }
+        }
+    }
+
+    /// Stops the scheduler: no more ticks, no heartbeat.
+    pub async fn shutdown(&self) {
+        let mut scheduler = lock(&self.scheduler).clone();
+        let _ = scheduler.shutdown().await;
+    }
+
+    /// How many distinct schedules have a job (for tests and logs).
+    pub fn jobs(&self) -> usize {
+        self.groups.len()
+    }
+
+    async fn add_group(&mut self, key: &Key, portal: &str) -> Result<(), String> {
+        if SLOTS_PER_JOB * (self.groups.len() + 2) > self.capacity {
+            self.grow().await?;
+        }
+        let cron = crate::cron::parse(&key.schedule).map_err(|e| format!("portals.{portal}.schedule: {e}"))?;
+        let mut group = Group {
+            cron: Arc::new(cron),
+            members: Arc::new(Mutex::new(BTreeMap::new())),
+            job: Uuid::nil(),
+            offset: 0,
+        };
+        let scheduler = lock(&self.scheduler).clone();
+        (group.job, group.offset) = add_job(&scheduler, &self.shared, key, &group)
+            .await
+            .map_err(|e| format!("portals.{portal}.schedule: {e}"))?;
+        self.groups.insert(key.clone(), group);
+        Ok(())
+    }
+
+    /// A scheduler with channels for twice as many jobs, carrying every job over. The
+    /// old one stops first, so no tick runs twice; a tick due in between (a few
+    /// milliseconds of a reload that doubled the schedules) is missed.
+    async fn grow(&mut self) -> Result<(), String> {
+        let capacity = capacity_for(self.groups.len() * 2 + 1);
+        tracing::info!(
+            schedules = self.groups.len(),
+            capacity,
+            "more distinct schedules: rebuilding the scheduler with larger channels"
+        );
+        let (every, admin) = &self.heartbeat;
+        let new = new_scheduler(capacity, *every, admin).await?;
+        let mut old = std::mem::replace(&mut *lock(&self.scheduler), new.clone());
+        let _ = old.shutdown().await;
+        for (key, group) in &mut self.groups {
+            (group.job, group.offset) = add_job(&new, &self.shared, key, group).await?;
+        }
+        self.capacity = capacity;
+        Ok(())
+    }
+}
+
+/// The library's channel size for `schedules` jobs and the heartbeat.
+fn capacity_for(schedules: usize) -> usize {
+    (SLOTS_PER_JOB * (schedules + 1)).next_power_of_two().max(MIN_CAPACITY)
+}
+
+async fn new_scheduler(capacity: usize, heartbeat: Duration, admin: &Arc<Admin>) -> Result<JobScheduler, String> {
+    let scheduler = JobScheduler::new_with_channel_size(capacity)
+        .await
+        .map_err(|e| format!("cannot create the scheduler: {e}"))?;
+    scheduler
+        .start()
+        .await
+        .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+    // The scheduler proves it lives by running this job; /healthz watches it.
+    let beats = Arc::clone(admin);
+    let job = Job::new_repeated(heartbeat, move |_, _| beats.beat())
+        .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;
+    scheduler
+        .add(job)
+        .await
+        .map_err(|e| format!("cannot add the heartbeat job: {e}"))?;
+    Ok(scheduler)
+}
+
+/// The job of one group: each tick starts the pass of every portal on it.
+async fn add_job(
+    scheduler: &JobScheduler,
+    shared: &Arc<Shared>,
+    key: &Key,
+    group: &Group,
+) -> Result<(Uuid, i32), String> {
+    let (shared, members, cron, tz) = (
+        Arc::clone(shared),
+        Arc::clone(&group.members),
+        Arc::clone(&group.cron),
+        key.tz,
+    );
+    let job = Job::new_async_tz(key.schedule.as_str(), key.tz, move |_id, _scheduler| {
+        let (shared, cron) = (Arc::clone(&shared), Arc::clone(&cron));
+        let portals: Vec<Arc<PortalRuntime>> = lock(&members).values().cloned().collect();
+        // The fan-out runs as the job's task, not inside the library's dispatch.
+        Box::pin(async move {
+            let next = next_tick(&cron, tz, Utc::now());
+            for rt in portals {
+                tick(&shared, rt, next);
+            }
+        })
+    })
+    .map_err(|e| format!("cannot schedule {:?}: {e}", key.schedule))?;
+    let id = scheduler
+        .add(job)
+        .await
+        .map_err(|e| format!("cannot add the job of {:?}: {e}", key.schedule))?;
+    Ok((id, utc_offset(key.tz)))
+}
+
+/// The next tick of `cron` in `tz` after `now`, to the second.
+pub(super) fn next_tick(cron: &Cron, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let next = cron.find_next_occurrence(&now.with_timezone(&tz), false).ok()?;
+    Some(next.with_nanosecond(0)?.with_timezone(&Utc))
+}
+
+fn utc_offset(tz: Tz) -> i32 {
+    tz.offset_from_utc_datetime(&Utc::now().naive_utc())
+        .fix()
+        .local_minus_utc()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_hold_a_run_of_every_job() {
+        assert_eq!(capacity_for(0), 256);
+        assert_eq!(capacity_for(63), 256);
+        assert_eq!(capacity_for(64), 512);
+        for schedules in [1, 100, 1000, 5000] {
+            assert!(capacity_for(schedules) >= SLOTS_PER_JOB * (schedules + 1));
+        }
+    }
+}
