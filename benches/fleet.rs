@@ -6,7 +6,12 @@
 //!
 //! Reports wall time, the ideal bound `requests × L / C` (requests actually needed:
 //! 2 GETs + deletions + 1 verifying GET per portal), their ratio, requests per second,
-//! the pass's peak RSS and CPU seconds. With `--baseline K`, the same work for K
+//! the pass's peak RSS, CPU seconds and CPU per request.
+//!
+//! The floor: in the same run, against a simulator of the same fleet, a minimal client
+//! (this bench re-run as `--floor-client`: reqwest, the same request sequence, C
+//! portals at once, no config, no planner, no audit) does the same work; the
+//! product's wall time over the floor's is what the product itself costs. With `--baseline K`, the same work for K
 //! portals is also done by `scripts/baseline.py` (Python + requests, one call after
 //! another, as the seed documents do it) and by the binary, and the speed-up reported.
 //! The policy is keep_daily = M/2 with the guards out of the way, and the per-portal
@@ -14,6 +19,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
@@ -200,6 +206,109 @@ async fn fleet_pass(portals: usize, a: &Args) -> (Measured, u64) {
     (m, requests)
 }
 
+/// The floor: the same requests for the same fleet by a minimal client (this bench,
+/// re-run as `--floor-client SPEC`), measured as the product is.
+async fn floor_pass(portals: usize, a: &Args) -> (Measured, u64) {
+    let names: Vec<String> = (0..portals).map(|i| format!("p{i:05}")).collect();
+    let sim = Simulator::start(
+        names.iter().map(|n| portal(n, a.backups)).collect(),
+        SimOptions {
+            latency: Duration::from_millis(a.latency_ms),
+            ..SimOptions::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("floor.json");
+    let urls: Vec<String> = names.iter().map(|n| sim.url(n)).collect();
+    std::fs::write(
+        &spec,
+        serde_json::json!({"urls": urls, "key": KEY, "keep": a.backups / 2, "concurrency": a.concurrency}).to_string(),
+    )
+    .unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg("--floor-client").arg(&spec).stdout(std::process::Stdio::null());
+    let m = tokio::task::spawn_blocking(move || measure(cmd)).await.unwrap();
+    let requests: u64 = names.iter().map(|n| sim.total_requests(n)).sum();
+    for n in names.iter().take(3) {
+        assert_eq!(sim.backups(n).len(), a.backups / 2, "the floor client did the work");
+    }
+    (m, requests)
+}
+
+/// The minimal client: for each portal, C at a time, what a pass sends: the schedule,
+/// the version, the history, one delete per backup beyond the `keep` newest, the
+/// history again.
+fn floor_client(spec: &Path) {
+    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(spec).unwrap()).unwrap();
+    let key = format!("Bearer {}", spec["key"].as_str().unwrap());
+    let keep = spec["keep"].as_u64().unwrap() as usize;
+    let urls: Vec<String> = spec["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().trim_end_matches('/').to_string())
+        .collect();
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        spec["concurrency"].as_u64().unwrap() as usize
+    ));
+    tokio::runtime::Runtime::new().unwrap().block_on(async move {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(32).build().unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for url in urls {
+            let (http, key, permits) = (http.clone(), key.clone(), Arc::clone(&permits));
+            tasks.spawn(async move {
+                let _permit = permits.acquire().await.unwrap();
+                let get = |path: &str| {
+                    http.get(format!("{url}{path}"))
+                        .header("Authorization", &key)
+                        .header("Accept", "application/json")
+                        .send()
+                };
+                let ok = |r: reqwest::Response| r.error_for_status().unwrap();
+                ok(get("/api/2.0/backup/getbackupschedule?Dump=false").await.unwrap());
+                ok(http
+                    .get(format!("{url}/api/2.0/settings/version/build"))
+                    .send()
+                    .await
+                    .unwrap());
+                let history = ok(get("/api/2.0/backup/getbackuphistory?Dump=false").await.unwrap());
+                let history: serde_json::Value = serde_json::from_slice(&history.bytes().await.unwrap()).unwrap();
+                let mut records: Vec<(String, String)> = history["response"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["createdOn"].as_str().unwrap().to_string(),
+                            r["id"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect();
+                records.sort_by(|a, b| b.cmp(a));
+                for (_, id) in records.iter().skip(keep) {
+                    let r = http
+                        .delete(format!("{url}/api/2.0/backup/deletebackup/{id}"))
+                        .header("Authorization", &key)
+                        .send()
+                        .await
+                        .unwrap();
+                    ok(r).bytes().await.unwrap();
+                }
+                ok(get("/api/2.0/backup/getbackuphistory?Dump=false").await.unwrap())
+                    .bytes()
+                    .await
+                    .unwrap();
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+    });
+}
+
 /// CPU seconds used by this process (the simulator) so far.
 fn self_cpu() -> f64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -214,8 +323,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--floor-client") {
+        floor_client(Path::new(&argv[i + 1]));
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench());
+}
+
+async fn bench() {
     let a = args();
     println!(
         "fleet: N={} portals × M={} backups, L={} ms, C={}, {} run(s); machine: {} cores",
@@ -229,27 +351,45 @@ async fn main() {
     let mut ratios = Vec::new();
     let mut walls = Vec::new();
     let mut rss = Vec::new();
+    let mut over_floor = Vec::new();
+    let mut cpu_per_request = Vec::new();
     for run in 0..a.runs {
+        // The floor and the product by turns, so that both see the same machine.
+        let (floor, floor_requests) = floor_pass(a.portals, &a).await;
+        assert_eq!(floor.status, 0, "the floor client failed");
         let (m, requests) = fleet_pass(a.portals, &a).await;
         assert_eq!(m.status, 0, "once failed");
-        let expected = a.portals as u64 * (3 + (a.backups - a.backups / 2) as u64);
+        let expected = a.portals as u64 * (4 + (a.backups - a.backups / 2) as u64);
         assert_eq!(
             requests, expected,
-            "requests: 2 GETs + deletions + 1 verifying GET per portal"
+            "requests: 3 GETs (schedule, version, history) + deletions + 1 verifying GET per portal"
         );
+        assert_eq!(floor_requests, requests, "the floor sends what the product sends");
         let ideal = requests as f64 * a.latency_ms as f64 / 1000.0 / a.concurrency as f64;
         let sim_cpu = self_cpu();
         let wall = m.wall.as_secs_f64();
+        let per_request = m.cpu.as_secs_f64() / requests as f64 * 1e6;
         println!(
-            "run {run}: requests {requests}  wall {wall:.2} s  ideal {ideal:.2} s  ratio {:.3}  {:.0} req/s  peak RSS {:.1} MiB  CPU {:.2} s  (simulator CPU so far {sim_cpu:.2} s)",
+            "run {run}: requests {requests}  wall {wall:.2} s  ideal {ideal:.2} s  ratio {:.3}  {:.0} req/s  peak RSS {:.1} MiB  CPU {:.2} s ({per_request:.1} µs/request)  (simulator CPU so far {sim_cpu:.2} s)",
             wall / ideal,
             requests as f64 / wall,
             m.max_rss_kib as f64 / 1024.0,
             m.cpu.as_secs_f64()
         );
+        println!(
+            "       floor: wall {:.2} s  ratio to ideal {:.3}  CPU {:.2} s ({:.1} µs/request)  peak RSS {:.1} MiB  → product / floor {:.3}",
+            floor.wall.as_secs_f64(),
+            floor.wall.as_secs_f64() / ideal,
+            floor.cpu.as_secs_f64(),
+            floor.cpu.as_secs_f64() / requests as f64 * 1e6,
+            floor.max_rss_kib as f64 / 1024.0,
+            wall / floor.wall.as_secs_f64()
+        );
         ratios.push(wall / ideal);
         walls.push(wall);
         rss.push(m.max_rss_kib as f64 / 1024.0);
+        over_floor.push(wall / floor.wall.as_secs_f64());
+        cpu_per_request.push(per_request);
     }
     if a.runs > 1 {
         let range = |v: &Vec<f64>| {
@@ -259,11 +399,15 @@ async fn main() {
             )
         };
         let ((wl, wh), (rl, rh), (ml, mh)) = (range(&walls), range(&ratios), range(&rss));
+        let ((fl, fh), (cl, ch)) = (range(&over_floor), range(&cpu_per_request));
         println!(
-            "median: wall {:.2} s ({wl:.2}–{wh:.2}), ratio {:.3} ({rl:.3}–{rh:.3}), peak RSS {:.1} MiB ({ml:.1}–{mh:.1})",
+            "median: wall {:.2} s ({wl:.2}–{wh:.2}), ratio {:.3} ({rl:.3}–{rh:.3}), peak RSS {:.1} MiB ({ml:.1}–{mh:.1}), \
+             product / floor {:.3} ({fl:.3}–{fh:.3}), CPU {:.1} µs/request ({cl:.1}–{ch:.1})",
             median(walls.clone()),
             median(ratios.clone()),
             median(rss.clone()),
+            median(over_floor.clone()),
+            median(cpu_per_request.clone()),
         );
     }
 

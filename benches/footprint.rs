@@ -110,6 +110,29 @@ fn main() {
     stats("start to /readyz 200 (10 portals)", "ms", to_ready);
     stats("idle RSS (10 portals)", "MiB", idle);
 
+    // The exposition of 10,000 idle portals rendered in-process (no HTTP), as the
+    // daemon renders it for a scrape.
+    let observer = docspace_retention::observe::Observer::new();
+    let next = chrono::Utc::now();
+    for i in 0..10_000 {
+        let name = format!("p{i:05}");
+        observer.portal_added(&name);
+        observer.next_run(&name, Some(next));
+    }
+    let mut render = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..runs.max(5) {
+        let started = Instant::now();
+        bytes = observer.metrics_chunks().map(|chunk| chunk.len()).sum::<usize>();
+        render.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    stats(
+        &format!("exposition of 10,000 portals in-process ({bytes} bytes)"),
+        "ms",
+        render,
+    );
+    drop(observer);
+
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), 10_000, port);
@@ -162,7 +185,7 @@ fn main() {
 fn reqwest_free_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
         .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();

@@ -36,6 +36,11 @@ impl Observer {
     }
 
     /// The Prometheus text exposition of every metric.
+    /// The exposition chunk by chunk, as `/metrics` sends it.
+    pub fn metrics_chunks(&self) -> crate::metrics::Exposition {
+        self.metrics.exposition()
+    }
+
     pub fn render_metrics(&self) -> String {
         self.metrics.render()
     }
@@ -216,7 +221,7 @@ fn log_plan(portal: &str, read: &PortalRead) {
     for (doubt, n) in &plan.doubtful {
         tracing::info!(portal, guard = doubt.as_str(), blocked = n, "guard kept backups");
     }
-    for e in plan.entries.iter().filter(|e| matches!(e.scope, Scope::Doubtful(_))) {
+    for e in plan.iter().filter(|e| matches!(e.scope, Scope::Doubtful(_))) {
         tracing::warn!(
             portal,
             backup = %shown(&e.record.id),
@@ -300,7 +305,7 @@ fn log_changes(r: &PassReport) {
 /// Counts one portal's requests.
 struct PortalRequests {
     metrics: Arc<Metrics>,
-    series: Arc<PortalSeries>,
+    series: PortalSeries,
     portal: String,
 }
 
@@ -349,7 +354,7 @@ const PER_PAGE: usize = 200;
 
 impl crate::admin::Views for Observer {
     fn metrics(&self) -> Box<dyn Iterator<Item = String> + Send> {
-        Box::new(self.metrics.exposition())
+        Box::new(self.metrics_chunks())
     }
 
     fn status(&self, ready: bool) -> String {

@@ -96,7 +96,6 @@ pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) 
     let now = read.context.now;
     let newest_type = read
         .plan
-        .entries
         .iter()
         .find(|e| e.scope == crate::retention::Scope::Managed)
         .map(|e| e.record.storage_type.clone());
@@ -131,7 +130,7 @@ pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) 
     let passes = crate::cron::parse(&portal.schedule)
         .map(|cron| crate::cron::runs(&cron, portal.timezone, now, until, MIN_GAP))
         .unwrap_or_default();
-    let records: Vec<HistoryRecord> = read.plan.entries.iter().map(|e| e.record.clone()).collect();
+    let records: Vec<HistoryRecord> = read.plan.records_newest_first();
     let f = retention_forecast(
         &records,
         &portal.retention,
@@ -309,7 +308,7 @@ async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::t
         .filter_map(|e| {
             Some(DeletionItem::new(
                 e.id?,
-                &e.record,
+                e.record,
                 e.reasons.iter().map(ToString::to_string).collect(),
             ))
         })
@@ -340,7 +339,7 @@ async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::t
 }
 
 async fn clear_history(executor: &Executor<'_>, plan: &Plan, report: &mut PassReport) {
-    let records: Vec<HistoryRecord> = plan.entries.iter().map(|e| e.record.clone()).collect();
+    let records: Vec<HistoryRecord> = plan.records_newest_first();
     let reasons = vec![format!("all {} records planned for deletion", records.len())];
     match executor.clear_history(&records, reasons).await {
         Ok(clear) => {

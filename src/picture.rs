@@ -121,7 +121,7 @@ impl Picture {
             at: Some(at),
             ..Picture::default()
         };
-        for e in &plan.entries {
+        for e in plan.iter() {
             let fate = match (e.scope, e.action) {
                 (Scope::Temporary, _) => Fate::Temporary,
                 (Scope::Doubtful(_), _) => Fate::Doubtful,

@@ -55,8 +55,7 @@ fn guards_json(plan: &Plan) -> Value {
 }
 
 fn backups_json(p: &PortalPlan, plan: &Plan) -> Value {
-    plan.entries
-        .iter()
+    plan.iter()
         .map(|e| {
             let mut b = json!({
                 "id": e.record.id,
@@ -188,7 +187,7 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                 if let Some((_, assumes)) = &p.forecast {
                     out.push_str(&format!("  forecast: {assumes}\n"));
                 }
-                for e in &plan.entries {
+                for e in plan.iter() {
                     let mut row = vec![
                         p.portal.clone(),
                         if e.record.id.is_empty() {

@@ -169,9 +169,15 @@ pub enum Scope {
     Twin,
 }
 
+/// The decision about one record. The record itself stays where the history put it
+/// (in [`Plan`](super::Plan)'s records, in the server's order): the plan orders and
+/// decides by index, and never moves a record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanEntry {
-    pub record: HistoryRecord,
+    /// The record's place in the history as the server sent it.
+    pub index: u32,
+    /// Its `createdOn`, when it has one.
+    pub created: Option<DateTime<Utc>>,
     /// The record's id, when it is a GUID (only then can it be deleted).
     pub id: Option<BackupId>,
     pub scope: Scope,
@@ -183,7 +189,22 @@ pub struct PlanEntry {
 
 impl PlanEntry {
     pub fn created(&self) -> Option<DateTime<Utc>> {
-        self.record.created_on.instant()
+        self.created
+    }
+}
+
+/// A record and the decision about it, as a plan lists them.
+#[derive(Clone, Copy, Debug)]
+pub struct Planned<'a> {
+    pub record: &'a HistoryRecord,
+    pub entry: &'a PlanEntry,
+}
+
+impl std::ops::Deref for Planned<'_> {
+    type Target = PlanEntry;
+
+    fn deref(&self) -> &PlanEntry {
+        self.entry
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use smallvec::SmallVec;
 
-use super::decision::{Action, Doubt, Guard, PlanContext, PlanEntry, Reason, Scope};
+use super::decision::{Action, Doubt, Guard, PlanContext, PlanEntry, Planned, Reason, Scope};
 use super::guards::apply_guards;
 use super::policy::RetentionPolicy;
 use super::rules::RuleEngine;
@@ -13,9 +13,12 @@ use fnv::{FnvHashMap, FnvHashSet};
 use crate::wire::{BackupId, HistoryRecord, WireTime};
 
 /// The outcome of planning one portal.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Plan {
-    /// Every record, newest first (ties by ascending id); undatable records last.
+    /// The history as the server sent it (the entries name their record by index).
+    records: Vec<HistoryRecord>,
+    /// A decision for every record, newest first (ties by ascending id); undatable
+    /// records last.
     pub entries: Vec<PlanEntry>,
     /// How many deletions each guard blocked, in guard order, only guards that
     /// blocked something.
@@ -34,11 +37,67 @@ pub struct Plan {
     pub planned_since: Vec<(BackupId, DateTime<Utc>)>,
 }
 
+/// Two plans are the same when they list the same records, newest first, with the
+/// same decisions: the order the server sent the history in is not part of a plan.
+impl PartialEq for Plan {
+    fn eq(&self, other: &Plan) -> bool {
+        let same = |a: Planned<'_>, b: Planned<'_>| {
+            a.record == b.record
+                && (a.created, a.id, a.scope, a.action, &a.reasons) == (b.created, b.id, b.scope, b.action, &b.reasons)
+        };
+        self.entries.len() == other.entries.len()
+            && self.iter().zip(other.iter()).all(|(a, b)| same(a, b))
+            && (
+                &self.guards,
+                &self.doubtful,
+                self.managed,
+                self.temporary,
+                self.newest_managed,
+                self.clear_history,
+                &self.planned_since,
+            ) == (
+                &other.guards,
+                &other.doubtful,
+                other.managed,
+                other.temporary,
+                other.newest_managed,
+                other.clear_history,
+                &other.planned_since,
+            )
+    }
+}
+
 impl Plan {
+    /// The record an entry decides about.
+    pub fn record(&self, entry: &PlanEntry) -> &HistoryRecord {
+        &self.records[entry.index as usize]
+    }
+
+    /// Every record with its decision, newest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Planned<'_>> + ExactSizeIterator {
+        self.entries.iter().map(|entry| Planned {
+            record: self.record(entry),
+            entry,
+        })
+    }
+
+    /// The `i`-th record (newest first) with its decision.
+    pub fn get(&self, i: usize) -> Planned<'_> {
+        let entry = &self.entries[i];
+        Planned {
+            record: self.record(entry),
+            entry,
+        }
+    }
+
+    /// The records, newest first (what a forecast starts from).
+    pub fn records_newest_first(&self) -> Vec<HistoryRecord> {
+        self.iter().map(|p| p.record.clone()).collect()
+    }
+
     /// The backups to delete, each once (a twin listing is not a second backup).
-    pub fn deletions(&self) -> impl Iterator<Item = &PlanEntry> {
-        self.entries
-            .iter()
+    pub fn deletions(&self) -> impl Iterator<Item = Planned<'_>> {
+        self.iter()
             .filter(|e| e.action == Action::Delete && e.scope != Scope::Twin)
     }
 
@@ -79,14 +138,27 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .and_then(TimeDelta::try_seconds)
         .and_then(|d| ctx.now.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let entries: Vec<PlanEntry> = records
-        .into_iter()
-        .map(|record| classify(record, policy, future_limit))
-        .collect();
-
     // Newest first, ties by ascending id; records without a date go last, in the
-    // order the server sent them (a stable sort keeps it).
-    let mut entries = newest_first(entries);
+    // order the server sent them. The order is found on small keys, then each
+    // record is classified in its place: no record is moved.
+    let mut order: Vec<(Option<DateTime<Utc>>, u32)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.created_on.instant(), i as u32))
+        .collect();
+    order.sort_unstable_by(|(ta, ia), (tb, ib)| match (ta, tb) {
+        (Some(x), Some(y)) => y
+            .cmp(x)
+            .then_with(|| records[*ia as usize].id.cmp(&records[*ib as usize].id))
+            .then_with(|| ia.cmp(ib)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => ia.cmp(ib),
+    });
+    let mut entries: Vec<PlanEntry> = order
+        .into_iter()
+        .map(|(created, i)| classify(i, &records[i as usize], created, policy, future_limit))
+        .collect();
     mark_twins(&mut entries);
 
     let managed: Vec<usize> = (0..entries.len())
@@ -140,6 +212,7 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         && entries.iter().all(|e| e.action == Action::Delete);
 
     Plan {
+        records,
         entries,
         guards: guarded.blocked,
         planned_since: guarded.planned_since,
@@ -151,7 +224,13 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
     }
 }
 
-fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateTime<Utc>) -> PlanEntry {
+fn classify(
+    index: u32,
+    record: &HistoryRecord,
+    created: Option<DateTime<Utc>>,
+    policy: &RetentionPolicy,
+    future_limit: DateTime<Utc>,
+) -> PlanEntry {
     let id = BackupId::parse(&record.id);
     let (scope, reason) = if let WireTime::At(expires) = record.expires_on {
         (Scope::Temporary, Reason::Temporary { expires })
@@ -178,7 +257,7 @@ fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateT
             "id is not a GUID".to_string()
         };
         (Scope::Doubtful(Doubt::Unparseable), Reason::Unparseable(detail))
-    } else if record.created_on.instant().is_some_and(|t| t > future_limit) {
+    } else if created.is_some_and(|t| t > future_limit) {
         (
             Scope::Doubtful(Doubt::Future),
             Reason::Future {
@@ -187,7 +266,8 @@ fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateT
         )
     } else {
         return PlanEntry {
-            record,
+            index,
+            created,
             id,
             scope: Scope::Managed,
             action: Action::Delete,
@@ -195,7 +275,8 @@ fn classify(record: HistoryRecord, policy: &RetentionPolicy, future_limit: DateT
         };
     };
     PlanEntry {
-        record,
+        index,
+        created,
         id,
         scope,
         action: Action::Keep,
@@ -247,38 +328,6 @@ fn apply_max_age(
             e.reasons.push(Reason::YoungerThanMaxAge(max_age));
         }
     }
-}
-
-/// Sorts newest first, ties by ascending id, undatable records last in the server's
-/// order. Sorts small keys, then moves the (large) entries into place by following
-/// the permutation's cycles: each entry moves once, nothing is allocated for them.
-fn newest_first(mut entries: Vec<PlanEntry>) -> Vec<PlanEntry> {
-    let mut order: Vec<(Option<DateTime<Utc>>, u32)> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.created(), i as u32))
-        .collect();
-    order.sort_by(|(ta, ia), (tb, ib)| match (ta, tb) {
-        (Some(x), Some(y)) => y
-            .cmp(x)
-            .then_with(|| entries[*ia as usize].record.id.cmp(&entries[*ib as usize].record.id)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => ia.cmp(ib),
-    });
-    // Position k must receive the entry now at source[k].
-    let mut source: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
-    for start in 0..source.len() {
-        let mut k = start;
-        while source[k] as usize != start && source[k] != u32::MAX {
-            let from = source[k] as usize;
-            entries.swap(k, from);
-            source[k] = u32::MAX;
-            k = from;
-        }
-        source[k] = u32::MAX;
-    }
-    entries
 }
 
 /// One backup listed more than once (ids compare without case) is one backup: its

@@ -483,7 +483,7 @@ fn ties_are_ordered_by_ascending_id() {
     r[0].id = "bbbbbbbb-0000-4000-8000-000000000000".into();
     r[1].id = "aaaaaaaa-0000-4000-8000-000000000000".into();
     let p = plan(r, &rules_only().keep(Rule::Last, 1), &ctx(NOW));
-    assert_eq!(p.entries[0].record.id, "aaaaaaaa-0000-4000-8000-000000000000");
+    assert_eq!(p.get(0).record.id, "aaaaaaaa-0000-4000-8000-000000000000");
     assert_eq!(p.entries[0].action, Action::Keep);
     assert_eq!(p.entries[1].action, Action::Delete);
 }
@@ -530,7 +530,7 @@ fn records_outside_storage_types_are_never_touched_nor_counted() {
     .keep(Rule::Last, 1);
     let p = plan(r, &policy, &ctx(NOW));
     assert_eq!(p.managed, 3);
-    for e in &p.entries {
+    for e in p.iter() {
         if e.record.storage_type == StorageType::DataStore {
             assert_eq!((e.action, e.scope), (Action::Keep, Scope::NotManaged));
             assert_eq!(e.reasons[..], [Reason::NotManaged]);
