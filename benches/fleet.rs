@@ -369,23 +369,33 @@ async fn bench() {
         let sim_cpu = self_cpu();
         let wall = m.wall.as_secs_f64();
         let per_request = m.cpu.as_secs_f64() / requests as f64 * 1e6;
+        // With no latency there is no network bound: the ratio to it is left out.
+        let to_ideal = |wall: f64| {
+            if ideal > 0.0 {
+                format!("{:.3}", wall / ideal)
+            } else {
+                "n/a".to_string()
+            }
+        };
         println!(
-            "run {run}: requests {requests}  wall {wall:.2} s  ideal {ideal:.2} s  ratio {:.3}  {:.0} req/s  peak RSS {:.1} MiB  CPU {:.2} s ({per_request:.1} µs/request)  (simulator CPU so far {sim_cpu:.2} s)",
-            wall / ideal,
+            "run {run}: requests {requests}  wall {wall:.2} s  ideal {ideal:.2} s  ratio {}  {:.0} req/s  peak RSS {:.1} MiB  CPU {:.2} s ({per_request:.1} µs/request)  (simulator CPU so far {sim_cpu:.2} s)",
+            to_ideal(wall),
             requests as f64 / wall,
             m.max_rss_kib as f64 / 1024.0,
             m.cpu.as_secs_f64()
         );
         println!(
-            "       floor: wall {:.2} s  ratio to ideal {:.3}  CPU {:.2} s ({:.1} µs/request)  peak RSS {:.1} MiB  → product / floor {:.3}",
+            "       floor: wall {:.2} s  ratio to ideal {}  CPU {:.2} s ({:.1} µs/request)  peak RSS {:.1} MiB  → product / floor {:.3}",
             floor.wall.as_secs_f64(),
-            floor.wall.as_secs_f64() / ideal,
+            to_ideal(floor.wall.as_secs_f64()),
             floor.cpu.as_secs_f64(),
             floor.cpu.as_secs_f64() / requests as f64 * 1e6,
             floor.max_rss_kib as f64 / 1024.0,
             wall / floor.wall.as_secs_f64()
         );
-        ratios.push(wall / ideal);
+        if ideal > 0.0 {
+            ratios.push(wall / ideal);
+        }
         walls.push(wall);
         rss.push(m.max_rss_kib as f64 / 1024.0);
         over_floor.push(wall / floor.wall.as_secs_f64());
@@ -398,6 +408,9 @@ async fn bench() {
                 v.iter().copied().fold(0.0, f64::max),
             )
         };
+        if ratios.is_empty() {
+            ratios.push(f64::NAN);
+        }
         let ((wl, wh), (rl, rh), (ml, mh)) = (range(&walls), range(&ratios), range(&rss));
         let ((fl, fh), (cl, ch)) = (range(&over_floor), range(&cpu_per_request));
         println!(
