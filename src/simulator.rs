@@ -457,19 +457,19 @@ pub fn sim_id(portal: &str, n: u64) -> String {
 pub fn realistic_portal(name: &str, api_key: &str, now: DateTime<Utc>, days: u32) -> SimPortal {
     let mut backups = Vec::new();
     let mut n = 0;
-    let today = now.date_naive();
+    // The newest nightly is the last 03:00 that has passed, so that the portal holds
+    // the same backups whatever the hour.
+    let today = (now - TimeDelta::hours(3)).date_naive();
     for d in 0..days {
         let day = today - TimeDelta::days(d as i64);
         let nightly = day.and_hms_opt(3, 0, 0).expect("valid time").and_utc();
-        if nightly <= now {
-            n += 1;
-            backups.push(SimBackup {
-                id: sim_id(name, n),
-                file_name: format!("{name}_{}.tar.gz", nightly.format("%Y-%m-%d_%H-%M-%S")),
-                storage_type: 0,
-                created_on: nightly,
-            });
-        }
+        n += 1;
+        backups.push(SimBackup {
+            id: sim_id(name, n),
+            file_name: format!("{name}_{}.tar.gz", nightly.format("%Y-%m-%d_%H-%M-%S")),
+            storage_type: 0,
+            created_on: nightly,
+        });
         if d % 9 == 4 {
             let manual = day.and_hms_opt(14, d * 7 % 60, 12).expect("valid time").and_utc();
             n += 1;

@@ -6,7 +6,7 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn today() -> String {
-    chrono::Utc::now().date_naive().to_string()
+    last_full_morning().to_string()
 }
 
 const POLICY: &str = "keep_last = 5\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0";

@@ -311,7 +311,7 @@ async fn a_twin_listing_cannot_take_a_backup_min_keep_saved() {
 async fn temporary_backups_never_make_durable_ones_look_redundant() {
     let server = MockServer::start().await;
     serve_schedule(&server, no_value()).await;
-    let today = Utc::now().date_naive();
+    let today = last_full_morning();
     let mut history = daily(&today.to_string(), 3);
     for n in [10, 11] {
         let created = format!("{today}T0{}:00:00", n - 5);
