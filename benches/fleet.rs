@@ -410,16 +410,18 @@ async fn bench() {
                 v.iter().copied().fold(0.0, f64::max),
             )
         };
-        if ratios.is_empty() {
-            ratios.push(f64::NAN);
-        }
-        let ((wl, wh), (rl, rh), (ml, mh)) = (range(&walls), range(&ratios), range(&rss));
+        let ((wl, wh), (ml, mh)) = (range(&walls), range(&rss));
         let ((fl, fh), (cl, ch)) = (range(&over_floor), range(&cpu_per_request));
+        let ideal = if ratios.is_empty() {
+            "n/a".to_string()
+        } else {
+            let (rl, rh) = range(&ratios);
+            format!("{:.3} ({rl:.3}–{rh:.3})", median(ratios.clone()))
+        };
         println!(
-            "median: wall {:.2} s ({wl:.2}–{wh:.2}), ratio {:.3} ({rl:.3}–{rh:.3}), peak RSS {:.1} MiB ({ml:.1}–{mh:.1}), \
+            "median: wall {:.2} s ({wl:.2}–{wh:.2}), ratio {ideal}, peak RSS {:.1} MiB ({ml:.1}–{mh:.1}), \
              product / floor {:.3} ({fl:.3}–{fh:.3}), CPU {:.1} µs/request ({cl:.1}–{ch:.1})",
             median(walls.clone()),
-            median(ratios.clone()),
             median(rss.clone()),
             median(over_floor.clone()),
             median(cpu_per_request.clone()),

@@ -260,14 +260,15 @@ impl AuditLog {
 }
 
 /// The file at `path` now, when the log was rotated by renaming it (logrotate without
-/// `copytruncate`): lines always go where readers look for them.
-fn follow_rename(file: &mut File, path: &Path) -> std::io::Result<()> {
+/// `copytruncate`): lines always go where readers look for them. `inode` is the open
+/// file's (one `stat` of the path per group, none of the open file).
+fn follow_rename(file: &mut File, inode: &mut u64, path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let current = file.metadata()?.ino();
     match std::fs::metadata(path) {
-        Ok(m) if m.ino() == current => Ok(()),
+        Ok(m) if m.ino() == *inode => Ok(()),
         _ => {
             *file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
+            *inode = file.metadata()?.ino();
             end_torn_line(file)
         }
     }
@@ -292,8 +293,11 @@ fn end_torn_line(file: &mut File) -> std::io::Result<()> {
 /// The writer thread: block for one line, take all others already waiting, write
 /// them in one go, `fsync` once, answer everyone.
 fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path: &Path) {
+    use std::os::unix::fs::MetadataExt;
     let mut buffer = Vec::new();
     let mut waiting = Vec::new();
+    // 0 is no inode: a failed stat makes the first group reopen the path.
+    let mut inode = file.metadata().map_or(0, |m| m.ino());
     while let Ok(first) = queue.recv() {
         buffer.clear();
         waiting.clear();
@@ -301,7 +305,7 @@ fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path:
             buffer.extend_from_slice(&line);
             waiting.push(done);
         }
-        let result = follow_rename(&mut file, path)
+        let result = follow_rename(&mut file, &mut inode, path)
             .and_then(|()| file.write_all(&buffer))
             .and_then(|()| file.sync_data())
             .map_err(|e| format!("cannot write the audit log {}: {e}", path.display()));

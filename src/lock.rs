@@ -68,15 +68,24 @@ impl PortalLock {
     /// Takes the lock of `portal` in `dir`, or answers [`LockError::Busy`] at once.
     pub fn try_acquire(dir: &Path, portal: &str) -> Result<PortalLock, LockError> {
         let io = |e: std::io::Error, what: &str, path: &Path| LockError::Io(format!("{what} {}: {e}", path.display()));
-        std::fs::create_dir_all(dir).map_err(|e| io(e, "cannot create the lock directory", dir))?;
         let path = lock_path(dir, portal);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io(e, "cannot open the lock file", &path))?;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+        };
+        // The directory is made by the first lock taken (and again if it was removed).
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(|e| io(e, "cannot create the lock directory", dir))?;
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| io(e, "cannot open the lock file", &path))?;
         match file.try_lock() {
             Ok(()) => Ok(PortalLock { file, path }),
             Err(TryLockError::WouldBlock) => Err(LockError::Busy),
@@ -116,7 +125,8 @@ impl PortalLock {
 
     /// Marks the batch settled (every result line is on disk).
     pub fn close_batch(&self) -> Result<(), String> {
-        self.rewrite(b"")
+        self.file
+            .set_len(0)
             .map_err(|e| format!("cannot write the lock file {}: {e}", self.path.display()))
     }
 
@@ -161,5 +171,17 @@ mod tests {
         lock.close_batch().unwrap();
         assert_eq!(lock.batch().unwrap(), None);
         assert_eq!(lock_path(dir.path(), "[::1]").file_name().unwrap(), "___1_.lock");
+    }
+
+    #[test]
+    fn the_lock_directory_is_made_when_missing_and_again_when_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = dir.path().join("state").join("locks");
+        drop(PortalLock::try_acquire(&locks, "acme").unwrap());
+        assert!(locks.join("acme.lock").exists());
+        std::fs::remove_dir_all(&locks).unwrap();
+        let lock = PortalLock::try_acquire(&locks, "acme").unwrap();
+        assert!(matches!(PortalLock::try_acquire(&locks, "acme"), Err(LockError::Busy)));
+        drop(lock);
     }
 }

@@ -121,6 +121,18 @@ fn backup_ids_ignore_case_and_show_lowercase() {
     let upper = BackupId::parse("0F4B6C1E-2A3D-4E5F-8A9B-0C1D2E3F4A5B").unwrap();
     assert_eq!(lower, upper);
     assert_eq!(upper.to_string(), "0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b");
+    for text in [
+        "00000000-0000-0000-0000-000000000000",
+        "00000001-0002-0003-0004-000000000005",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "0000000f-00f0-0f00-f000-00000000000f",
+    ] {
+        assert_eq!(
+            BackupId::parse(text).unwrap().to_string(),
+            text,
+            "every group keeps its zeros"
+        );
+    }
     assert_eq!(
         serde_json::to_string(&upper).unwrap(),
         "\"0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b\""
