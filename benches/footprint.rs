@@ -1,10 +1,12 @@
-//! Daemon footprint: idle RSS with 10 portals, time from process start to `/readyz`
-//! 200, `/metrics` scrape latency with 10,000 portals' series under `wrk` load, and the
-//! release binary's size.
+//! Daemon footprint: idle RSS and time from process start to `/readyz` 200 with 10
+//! portals and with 10,000 (in one config file, and in 10,000 `conf.d` files); with
+//! 10,000, the time of five `/metrics` scrapes one after another (worst and median),
+//! `/status` and `GET /`, and `/metrics` under `wrk` load; the release binary's size.
 //!
 //!     cargo bench --bench footprint -- [--runs R]
 //!
 //! Each figure is the median of R runs (default 5) with min–max.
+//! `FOOTPRINT_BINARY=PATH` measures another build (an older one, for a before/after).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,8 +20,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A config with `portals` portals that never run during the measurement.
-fn config(dir: &Path, portals: usize, port: u16) -> std::path::PathBuf {
+/// A config with `portals` portals that never run during the measurement: all in the
+/// config file, or each in a `conf.d` file of its own.
+fn config(dir: &Path, portals: usize, port: u16, conf_d: bool) -> std::path::PathBuf {
     std::fs::write(dir.join("key"), "sk-footprint").unwrap();
     let mut text = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nstate_dir = \"{}\"\n[log]\nlevel = \"error\"\n\
@@ -27,16 +30,28 @@ fn config(dir: &Path, portals: usize, port: u16) -> std::path::PathBuf {
         dir.join("state").display(),
         dir.join("key").display()
     );
+    if conf_d {
+        std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    }
     for i in 0..portals {
-        text.push_str(&format!("[portals.p{i:05}]\nurl = \"https://p{i:05}.example.com\"\n"));
+        let portal = format!("[portals.p{i:05}]\nurl = \"https://p{i:05}.example.com\"\n");
+        if conf_d {
+            std::fs::write(dir.join("conf.d").join(format!("p{i:05}.toml")), portal).unwrap();
+        } else {
+            text.push_str(&portal);
+        }
     }
     let path = dir.join("config.toml");
     std::fs::write(&path, text).unwrap();
     path
 }
 
+fn binary() -> String {
+    std::env::var("FOOTPRINT_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_docspace-retention").to_string())
+}
+
 fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_docspace-retention"))
+    Command::new(binary())
         .arg("--config")
         .arg(config)
         .arg("run")
@@ -95,7 +110,7 @@ fn main() {
     for _ in 0..runs {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let cfg = config(dir.path(), 10, port);
+        let cfg = config(dir.path(), 10, port, false);
         let started = Instant::now();
         let child = start(&cfg);
         while !ready(port) {
@@ -133,26 +148,70 @@ fn main() {
     );
     drop(observer);
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), 10_000, port);
-    let started = Instant::now();
-    let child = start(&cfg);
-    while !ready(port) {
-        assert!(started.elapsed() < Duration::from_secs(120), "not ready");
-        std::thread::sleep(Duration::from_millis(5));
+    for (layout, conf_d) in [("one file", false), ("conf.d", true)] {
+        let mut to_ready = Vec::new();
+        let mut idle = Vec::new();
+        for run in 0..runs.min(3) {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let cfg = config(dir.path(), 10_000, port, conf_d);
+            let started = Instant::now();
+            let child = start(&cfg);
+            while !ready(port) {
+                assert!(started.elapsed() < Duration::from_secs(120), "not ready");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            to_ready.push(started.elapsed().as_secs_f64() * 1000.0);
+            std::thread::sleep(Duration::from_secs(3));
+            idle.push(rss_kib(child.id()) / 1024.0);
+            if run == 0 {
+                scrapes(port, layout);
+            }
+            stop(child);
+        }
+        stats(
+            &format!("start to /readyz 200 (10,000 portals, {layout})"),
+            "ms",
+            to_ready,
+        );
+        stats(&format!("idle RSS (10,000 portals, {layout})"), "MiB", idle);
+    }
+
+    let size = std::fs::metadata(binary()).unwrap().len();
+    println!("release binary: {:.1} MB ({size} bytes)", size as f64 / 1e6);
+}
+
+/// With 10,000 idle portals: five `/metrics` scrapes one after another, `/status`,
+/// `GET /`, then `/metrics` under `wrk` load.
+fn scrapes(port: u16, layout: &str) {
+    let mut times = Vec::new();
+    let mut body = String::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        body = reqwest_free_get(port, "/metrics");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     println!(
-        "start to /readyz 200 (10,000 portals): {:.0} ms",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    println!("idle RSS (10,000 portals): {:.1} MiB", rss_kib(child.id()) / 1024.0);
-    let body = reqwest_free_get(port, "/metrics");
-    println!(
-        "/metrics with 10,000 portals: {} lines, {:.1} MiB",
+        "/metrics with 10,000 portals ({layout}): {} lines, {:.1} MiB; 5 scrapes: worst {:.1} ms",
         body.lines().count(),
-        body.len() as f64 / 1048576.0
+        body.len() as f64 / 1048576.0,
+        times.iter().copied().fold(0.0, f64::max)
     );
+    stats(&format!("/metrics scrape (10,000 portals, {layout})"), "ms", times);
+    for path in ["/status", "/"] {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..5 {
+            let started = Instant::now();
+            bytes = reqwest_free_get(port, path).len();
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        stats(
+            &format!("GET {path} (10,000 portals, {layout}, {bytes} bytes)"),
+            "ms",
+            times,
+        );
+    }
     match Command::new("wrk")
         .args([
             "-t2",
@@ -169,17 +228,14 @@ fn main() {
                 .lines()
                 .filter(|l| l.contains("50%") || l.contains("99%") || l.contains("Requests/sec"))
             {
-                println!("wrk /metrics (2 threads, 4 connections, 10 s): {}", line.trim());
+                println!(
+                    "wrk /metrics ({layout}; 2 threads, 4 connections, 10 s): {}",
+                    line.trim()
+                );
             }
         }
         Err(_) => println!("wrk not installed: apt-get install wrk"),
     }
-    stop(child);
-
-    let size = std::fs::metadata(env!("CARGO_BIN_EXE_docspace-retention"))
-        .unwrap()
-        .len();
-    println!("release binary: {:.1} MB ({size} bytes)", size as f64 / 1e6);
 }
 
 fn reqwest_free_get(port: u16, path: &str) -> String {
