@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
@@ -252,6 +253,9 @@ pub struct HistoryRecord {
 }
 
 impl HistoryRecord {
+    /// How a record is read from a JSON value: the reference [`parse_history`] is held
+    /// to (tests).
+    #[cfg(test)]
     fn from_json(v: &Value) -> Self {
         let field = |name: &str| v.as_object().and_then(|o| o.get(name));
         HistoryRecord {
@@ -329,14 +333,191 @@ fn envelope(body: &[u8]) -> Result<Option<Value>, WireError> {
 
 /// The history. A missing `response` (the server's null) reads as no records; a
 /// `response` that is not an array fails the whole read.
+///
+/// Read without a `Value` tree of the records (the history is the largest answer, and
+/// that tree was most of the cost of reading it): each record keeps only the fields
+/// [`HistoryRecord`] reads, as the JSON values they were; it reads them exactly as
+/// [`HistoryRecord::from_json`] reads an object (a repeated key: the last one; an item
+/// that is not an object: a record with every field missing).
 pub fn parse_history(body: &[u8]) -> Result<Vec<HistoryRecord>, WireError> {
-    match envelope(body)? {
+    let env: HistoryEnvelope = serde_json::from_slice(body).map_err(|e| {
+        WireError(format!(
+            "body is not the DocSpace JSON envelope ({e}); it starts with {}",
+            snippet(body)
+        ))
+    })?;
+    match env.response {
         None => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items.iter().map(HistoryRecord::from_json).collect()),
-        Some(other) => Err(WireError(format!(
-            "expected a list of backup records in \"response\", found {}",
-            json_kind(&other)
+        Some(HistoryResponse::Records(items)) => Ok(items.into_iter().map(HistoryRecord::from_fields).collect()),
+        Some(HistoryResponse::Other(kind)) => Err(WireError(format!(
+            "expected a list of backup records in \"response\", found {kind}"
         ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct HistoryEnvelope {
+    response: Option<HistoryResponse>,
+}
+
+/// `response` of the history: the records, or what kind of JSON it was instead.
+enum HistoryResponse {
+    Records(Vec<RecordFields>),
+    Other(&'static str),
+}
+
+/// The fields of one history item that [`HistoryRecord`] reads.
+#[derive(Default)]
+struct RecordFields {
+    id: Option<Value>,
+    file_name: Option<Value>,
+    storage_type: Option<Value>,
+    created_on: Option<Value>,
+    expires_on: Option<Value>,
+}
+
+impl HistoryRecord {
+    fn from_fields(f: RecordFields) -> Self {
+        HistoryRecord {
+            id: f.id.as_ref().and_then(Value::as_str).unwrap_or_default().to_string(),
+            file_name: f.file_name.as_ref().and_then(Value::as_str).map(str::to_string),
+            storage_type: f
+                .storage_type
+                .as_ref()
+                .map(StorageType::from_json)
+                .unwrap_or_else(|| StorageType::Unknown("missing".into())),
+            created_on: WireTime::from_json(f.created_on.as_ref()),
+            expires_on: WireTime::from_json(f.expires_on.as_ref()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HistoryResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = HistoryResponse;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(record) = seq.next_element::<RecordFields>()? {
+                    records.push(record);
+                }
+                Ok(HistoryResponse::Records(records))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, Value>()?.is_some() {}
+                Ok(HistoryResponse::Other("an object"))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(HistoryResponse::Other("null"))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(HistoryResponse::Other("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(HistoryResponse::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(HistoryResponse::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(HistoryResponse::Other("a number"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(HistoryResponse::Other("a string"))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        enum Field {
+            Id,
+            FileName,
+            StorageType,
+            CreatedOn,
+            ExpiresOn,
+            Other,
+        }
+        impl<'de> Deserialize<'de> for Field {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Name;
+                impl serde::de::Visitor<'_> for Name {
+                    type Value = Field;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a key")
+                    }
+                    fn visit_str<E>(self, key: &str) -> Result<Field, E> {
+                        Ok(match key {
+                            "id" => Field::Id,
+                            "fileName" => Field::FileName,
+                            "storageType" => Field::StorageType,
+                            "createdOn" => Field::CreatedOn,
+                            "expiresOn" => Field::ExpiresOn,
+                            _ => Field::Other,
+                        })
+                    }
+                }
+                d.deserialize_identifier(Name)
+            }
+        }
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RecordFields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RecordFields, A::Error> {
+                let mut f = RecordFields::default();
+                while let Some(key) = map.next_key::<Field>()? {
+                    let slot = match key {
+                        Field::Id => &mut f.id,
+                        Field::FileName => &mut f.file_name,
+                        Field::StorageType => &mut f.storage_type,
+                        Field::CreatedOn => &mut f.created_on,
+                        Field::ExpiresOn => &mut f.expires_on,
+                        // Read, not skipped: a value a `Value` cannot hold (a number
+                        // out of range) fails the read as it always did.
+                        Field::Other => {
+                            map.next_value::<Value>()?;
+                            continue;
+                        }
+                    };
+                    // A repeated key: the last one, as a JSON object reads.
+                    *slot = Some(map.next_value::<Value>()?);
+                }
+                Ok(f)
+            }
+            // An item that is not an object has none of the fields.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RecordFields, A::Error> {
+                while seq.next_element::<Value>()?.is_some() {}
+                Ok(RecordFields::default())
+            }
+            fn visit_unit<E>(self) -> Result<RecordFields, E> {
+                Ok(RecordFields::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<RecordFields, E> {
+                Ok(RecordFields::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<RecordFields, E> {
+                Ok(RecordFields::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<RecordFields, E> {
+                Ok(RecordFields::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<RecordFields, E> {
+                Ok(RecordFields::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<RecordFields, E> {
+                Ok(RecordFields::default())
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 

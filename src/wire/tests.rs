@@ -160,3 +160,94 @@ fn the_version_is_read_from_the_build_answer() {
     );
     assert!(parse_version(b"<html>").is_err());
 }
+
+/// The history as it was read before records were read field by field: the whole
+/// `response` as a `Value` tree, each item through [`HistoryRecord::from_json`].
+fn history_through_values(body: &[u8]) -> Result<Vec<HistoryRecord>, WireError> {
+    match envelope(body)? {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items.iter().map(HistoryRecord::from_json).collect()),
+        Some(other) => Err(WireError(format!(
+            "expected a list of backup records in \"response\", found {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+mod history_reads_as_values_do {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON text (not a `Value`: keys may repeat, as a server may send them).
+    fn json_value(depth: u32) -> BoxedStrategy<String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("0".to_string()),
+            Just("4".to_string()),
+            Just("-1".to_string()),
+            Just("2.5".to_string()),
+            Just("1e400".to_string()),
+            Just("\"\"".to_string()),
+            Just("\"Documents\"".to_string()),
+            Just("\"2026-11-22T03:00:00\"".to_string()),
+            Just("\"2026-11-22T03:00:00.1234567Z\"".to_string()),
+            Just("\"0001-01-01T00:00:00\"".to_string()),
+            Just("\"0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b\"".to_string()),
+            Just("\"a\\u0000b\\\"c\"".to_string()),
+        ];
+        if depth == 0 {
+            return leaf.boxed();
+        }
+        prop_oneof![
+            4 => leaf,
+            1 => prop::collection::vec(json_value(depth - 1), 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+            1 => object(depth - 1),
+        ]
+        .boxed()
+    }
+
+    fn object(depth: u32) -> BoxedStrategy<String> {
+        let key = prop_oneof![
+            Just("id"),
+            Just("fileName"),
+            Just("storageType"),
+            Just("createdOn"),
+            Just("expiresOn"),
+            Just("\\u0069d"),
+            Just("ID"),
+            Just("links"),
+            Just(""),
+        ];
+        prop::collection::vec((key, json_value(depth)), 0..8)
+            .prop_map(|fields| {
+                let fields: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!("{{{}}}", fields.join(","))
+            })
+            .boxed()
+    }
+
+    fn body() -> impl Strategy<Value = String> {
+        let item = prop_oneof![4 => object(2), 1 => json_value(2)];
+        let response = prop_oneof![
+            6 => prop::collection::vec(item, 0..6).prop_map(|v| format!("[{}]", v.join(","))),
+            1 => json_value(2),
+        ];
+        prop_oneof![
+            8 => response.prop_map(|r| format!("{{\"count\":1,\"response\":{r},\"status\":0}}")),
+            1 => Just("{\"count\":0}".to_string()),
+            1 => Just("{\"response\":[{\"id\":1}], \"response\":[]}".to_string()),
+            1 => Just("[[{\"id\":\"x\"}]]".to_string()),
+            1 => Just("{\"response\":[{\"id\":\"x\"}".to_string()),
+            1 => Just("<html>".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn on_any_body(body in body()) {
+            prop_assert_eq!(parse_history(body.as_bytes()), history_through_values(body.as_bytes()), "{}", body);
+        }
+    }
+}
