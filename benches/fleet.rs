@@ -67,9 +67,7 @@ fn args() -> Args {
 }
 
 fn portal(name: &str, backups: usize) -> SimPortal {
-    // The newest backup is the last 03:00 that has passed: one dated in the future
-    // is kept whatever the rules say, and the pass would not do its usual work.
-    let today = (Utc::now() - TimeDelta::hours(3)).date_naive();
+    let today = docspace_retention::simulator::newest_nightly_day(Utc::now());
     SimPortal {
         version: Some(docspace_retention::simulator::SIM_VERSION.to_string()),
         name: name.to_string(),

@@ -105,23 +105,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
 
-    let mut to_ready = Vec::new();
-    let mut idle = Vec::new();
-    for _ in 0..runs {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let cfg = config(dir.path(), 10, port, false);
-        let started = Instant::now();
-        let child = start(&cfg);
-        while !ready(port) {
-            assert!(started.elapsed() < Duration::from_secs(10), "not ready");
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        to_ready.push(started.elapsed().as_secs_f64() * 1000.0);
-        std::thread::sleep(Duration::from_secs(2));
-        idle.push(rss_kib(child.id()) / 1024.0);
-        stop(child);
-    }
+    let (to_ready, idle): (Vec<f64>, Vec<f64>) = (0..runs)
+        .map(|_| idle_daemon(10, false, Duration::from_secs(2), |_| {}))
+        .unzip();
     stats("start to /readyz 200 (10 portals)", "ms", to_ready);
     stats("idle RSS (10 portals)", "MiB", idle);
 
@@ -149,26 +135,15 @@ fn main() {
     drop(observer);
 
     for (layout, conf_d) in [("one file", false), ("conf.d", true)] {
-        let mut to_ready = Vec::new();
-        let mut idle = Vec::new();
-        for run in 0..runs.min(3) {
-            let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
-            let cfg = config(dir.path(), 10_000, port, conf_d);
-            let started = Instant::now();
-            let child = start(&cfg);
-            while !ready(port) {
-                assert!(started.elapsed() < Duration::from_secs(120), "not ready");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            to_ready.push(started.elapsed().as_secs_f64() * 1000.0);
-            std::thread::sleep(Duration::from_secs(3));
-            idle.push(rss_kib(child.id()) / 1024.0);
-            if run == 0 {
-                scrapes(port, layout);
-            }
-            stop(child);
-        }
+        let (to_ready, idle): (Vec<f64>, Vec<f64>) = (0..runs.min(3))
+            .map(|run| {
+                idle_daemon(10_000, conf_d, Duration::from_secs(3), |port| {
+                    if run == 0 {
+                        scrapes(port, layout);
+                    }
+                })
+            })
+            .unzip();
         stats(
             &format!("start to /readyz 200 (10,000 portals, {layout})"),
             "ms",
@@ -179,6 +154,27 @@ fn main() {
 
     let size = std::fs::metadata(binary()).unwrap().len();
     println!("release binary: {:.1} MB ({size} bytes)", size as f64 / 1e6);
+}
+
+/// Starts the daemon with `portals` idle portals and waits for `/readyz` 200; after
+/// `settle`, reads its RSS, hands its port to `then`, and stops it. Answers the time to
+/// ready (ms) and the idle RSS (MiB).
+fn idle_daemon(portals: usize, conf_d: bool, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), portals, port, conf_d);
+    let started = Instant::now();
+    let child = start(&cfg);
+    while !ready(port) {
+        assert!(started.elapsed() < Duration::from_secs(120), "not ready");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let to_ready = started.elapsed().as_secs_f64() * 1000.0;
+    std::thread::sleep(settle);
+    let idle = rss_kib(child.id()) / 1024.0;
+    then(port);
+    stop(child);
+    (to_ready, idle)
 }
 
 /// With 10,000 idle portals: five `/metrics` scrapes one after another, `/status`,

@@ -451,34 +451,32 @@ pub fn sim_id(portal: &str, n: u64) -> String {
     )
 }
 
-/// A portal with `days` days of nightly backups (03:00 UTC) up to `now`, a manual
-/// backup every nine days in the afternoon, and a daily schedule at 03:00 that keeps
-/// every backup (no `backupsStored`).
+/// The day of the newest nightly backup (03:00 UTC) at `now`: the last 03:00 that has
+/// passed, so that a portal built from it holds the same backups whatever the hour (a
+/// backup dated after now is kept whatever the rules say).
+pub fn newest_nightly_day(now: DateTime<Utc>) -> chrono::NaiveDate {
+    (now - TimeDelta::hours(3)).date_naive()
+}
+
+/// A portal with `days` nightly backups (03:00 UTC), the newest on
+/// [`newest_nightly_day`], a manual backup every nine days in the afternoon, and a
+/// daily schedule at 03:00 that keeps every backup (no `backupsStored`).
 pub fn realistic_portal(name: &str, api_key: &str, now: DateTime<Utc>, days: u32) -> SimPortal {
     let mut backups = Vec::new();
-    let mut n = 0;
-    // The newest nightly is the last 03:00 that has passed, so that the portal holds
-    // the same backups whatever the hour.
-    let today = (now - TimeDelta::hours(3)).date_naive();
+    let mut add = |created_on: DateTime<Utc>| {
+        backups.push(SimBackup {
+            id: sim_id(name, backups.len() as u64 + 1),
+            file_name: format!("{name}_{}.tar.gz", created_on.format("%Y-%m-%d_%H-%M-%S")),
+            storage_type: 0,
+            created_on,
+        })
+    };
+    let today = newest_nightly_day(now);
     for d in 0..days {
         let day = today - TimeDelta::days(d as i64);
-        let nightly = day.and_hms_opt(3, 0, 0).expect("valid time").and_utc();
-        n += 1;
-        backups.push(SimBackup {
-            id: sim_id(name, n),
-            file_name: format!("{name}_{}.tar.gz", nightly.format("%Y-%m-%d_%H-%M-%S")),
-            storage_type: 0,
-            created_on: nightly,
-        });
+        add(day.and_hms_opt(3, 0, 0).expect("valid time").and_utc());
         if d % 9 == 4 {
-            let manual = day.and_hms_opt(14, d * 7 % 60, 12).expect("valid time").and_utc();
-            n += 1;
-            backups.push(SimBackup {
-                id: sim_id(name, n),
-                file_name: format!("{name}_{}.tar.gz", manual.format("%Y-%m-%d_%H-%M-%S")),
-                storage_type: 0,
-                created_on: manual,
-            });
+            add(day.and_hms_opt(14, d * 7 % 60, 12).expect("valid time").and_utc());
         }
     }
     let last = backups.iter().map(|b| b.created_on).max();

@@ -123,37 +123,36 @@ impl StateDb {
     pub fn load(&self, portal: &str) -> Result<PortalMemory, String> {
         let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
         let conn = self.conn.lock().expect("state database lock");
-        let mut memory = conn
+        let mut select = conn
             .prepare_cached(
                 "SELECT schedule_period, schedule_hour, schedule_day, schedule_backups_stored, schedule_seen_at,
                         schedule_missing_since, version, version_since
                  FROM portal WHERE name = ?1",
             )
-            .and_then(|mut select| {
-                select
-                    .query_row([portal], |r| {
-                        let period: Option<String> = r.get(0)?;
-                        let seen_at: Option<String> = r.get(4)?;
-                        let schedule = match (period, seen_at.as_deref().and_then(time)) {
-                            (Some(period), Some(seen_at)) => Some(RememberedSchedule {
-                                period: Period::from_name(&period),
-                                hour: r.get(1)?,
-                                day: r.get(2)?,
-                                backups_stored: r.get::<_, Option<i64>>(3)?.and_then(|n| u32::try_from(n).ok()),
-                                seen_at,
-                            }),
-                            _ => None,
-                        };
-                        Ok(PortalMemory {
-                            schedule,
-                            schedule_missing_since: r.get::<_, Option<String>>(5)?.as_deref().and_then(time),
-                            version: r.get(6)?,
-                            version_since: r.get::<_, Option<String>>(7)?.as_deref().and_then(time),
-                            planned: Default::default(),
-                        })
-                    })
-                    .optional()
+            .map_err(err)?;
+        let mut memory = select
+            .query_row([portal], |r| {
+                let period: Option<String> = r.get(0)?;
+                let seen_at: Option<String> = r.get(4)?;
+                let schedule = match (period, seen_at.as_deref().and_then(time)) {
+                    (Some(period), Some(seen_at)) => Some(RememberedSchedule {
+                        period: Period::from_name(&period),
+                        hour: r.get(1)?,
+                        day: r.get(2)?,
+                        backups_stored: r.get::<_, Option<i64>>(3)?.and_then(|n| u32::try_from(n).ok()),
+                        seen_at,
+                    }),
+                    _ => None,
+                };
+                Ok(PortalMemory {
+                    schedule,
+                    schedule_missing_since: r.get::<_, Option<String>>(5)?.as_deref().and_then(time),
+                    version: r.get(6)?,
+                    version_since: r.get::<_, Option<String>>(7)?.as_deref().and_then(time),
+                    planned: Default::default(),
+                })
             })
+            .optional()
             .map_err(err)?
             .unwrap_or_default();
         let mut planned = conn
@@ -187,22 +186,22 @@ impl StateDb {
                 schedule_seen_at = excluded.schedule_seen_at, schedule_missing_since = excluded.schedule_missing_since,
                 version = excluded.version, version_since = excluded.version_since",
         )
-        .and_then(|mut upsert| {
-            upsert.execute(params![
-                portal,
-                s.map(|s| s.period.name().to_string()),
-                s.and_then(|s| s.hour),
-                s.and_then(|s| s.day),
-                s.and_then(|s| s.backups_stored).map(i64::from),
-                s.map(|s| rfc3339(s.seen_at)),
-                memory.schedule_missing_since.map(rfc3339),
-                memory.version,
-                memory.version_since.map(rfc3339),
-            ])
-        })
+        .map_err(err)?
+        .execute(params![
+            portal,
+            s.map(|s| s.period.name().to_string()),
+            s.and_then(|s| s.hour),
+            s.and_then(|s| s.day),
+            s.and_then(|s| s.backups_stored).map(i64::from),
+            s.map(|s| rfc3339(s.seen_at)),
+            memory.schedule_missing_since.map(rfc3339),
+            memory.version,
+            memory.version_since.map(rfc3339),
+        ])
         .map_err(err)?;
         tx.prepare_cached("DELETE FROM planned_deletion WHERE portal = ?1")
-            .and_then(|mut delete| delete.execute([portal]))
+            .map_err(err)?
+            .execute([portal])
             .map_err(err)?;
         {
             let mut insert = tx

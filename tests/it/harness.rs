@@ -46,7 +46,6 @@ pub fn record(n: usize, created: &str) -> Value {
     })
 }
 
-/// Daily backups at 03:00 for `days` days ending on `last` (YYYY-MM-DD), newest id 1.
 /// The newest day whose early hours (00:00–06:59 UTC, where the tests put their
 /// backups) have all passed: today from 07:00 UTC, yesterday before. A backup dated
 /// after now is kept whatever the rules say, so "today" alone makes a test depend on
@@ -55,6 +54,7 @@ pub fn last_full_morning() -> chrono::NaiveDate {
     (chrono::Utc::now() - chrono::Duration::hours(7)).date_naive()
 }
 
+/// Daily backups at 03:00 for `days` days ending on `last` (YYYY-MM-DD), newest id 1.
 pub fn daily(last: &str, days: usize) -> Vec<Value> {
     let last = chrono::NaiveDate::parse_from_str(last, "%Y-%m-%d").unwrap();
     (0..days)
