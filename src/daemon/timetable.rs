@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
@@ -55,6 +55,8 @@ struct Group {
     cron: Arc<Cron>,
     members: Arc<Mutex<BTreeMap<String, Arc<PortalRuntime>>>>,
     job: Uuid,
+    /// The run of the cron the group last started, kept across the job being made again.
+    last_slot: Arc<Mutex<Option<DateTime<Utc>>>>,
     /// The zone's UTC offset when the job was made: the library computes it once,
     /// so the job is made again when it changes (DST).
     offset: i32,
@@ -151,7 +153,21 @@ impl Timetable {
             let group = self.groups.get_mut(&key).expect("present");
             let _ = scheduler.remove(&group.job).await;
             match add_job(&scheduler, &self.shared, &key, group).await {
-                Ok((job, offset)) => (group.job, group.offset) = (job, offset),
+                Ok((job, offset)) => {
+                    (group.job, group.offset) = (job, offset);
+                    // When the clocks go forward, a wall time in the skipped hour runs at
+                    // the end of the gap (as the forecast counts it); the job made
+                    // before the change would have ticked later, the new one not at all.
+                    let now = Utc::now();
+                    if admit(&group.cron, key.tz, now, &mut lock(&group.last_slot)).is_some() {
+                        tracing::info!(schedule = %key.schedule, timezone = %key.tz, "a run the clock change moved is due: starting it");
+                        let next = next_tick(&group.cron, key.tz, now);
+                        let portals: Vec<Arc<PortalRuntime>> = lock(&group.members).values().cloned().collect();
+                        for rt in portals {
+                            tick(&self.shared, rt, next);
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::error!(schedule = %key.schedule, timezone = %key.tz, error = %e, "cannot reschedule")
                 }
@@ -179,6 +195,7 @@ impl Timetable {
             cron: Arc::new(cron),
             members: Arc::new(Mutex::new(BTreeMap::new())),
             job: Uuid::nil(),
+            last_slot: Arc::new(Mutex::new(None)),
             offset: 0,
         };
         let scheduler = lock(&self.scheduler).clone();
@@ -242,18 +259,26 @@ async fn add_job(
     key: &Key,
     group: &Group,
 ) -> Result<(Uuid, i32), String> {
-    let (shared, members, cron, tz) = (
+    let (shared, members, cron, tz, last_slot) = (
         Arc::clone(shared),
         Arc::clone(&group.members),
         Arc::clone(&group.cron),
         key.tz,
+        Arc::clone(&group.last_slot),
     );
     let job = Job::new_async_tz(key.schedule.as_str(), key.tz, move |_id, _scheduler| {
         let (shared, cron) = (Arc::clone(&shared), Arc::clone(&cron));
-        let portals: Vec<Arc<PortalRuntime>> = lock(&members).values().cloned().collect();
+        let now = Utc::now();
+        let portals: Vec<Arc<PortalRuntime>> = match admit(&cron, tz, now, &mut lock(&last_slot)) {
+            Some(_) => lock(&members).values().cloned().collect(),
+            None => {
+                tracing::debug!(timezone = %tz, "a tick with no run of its schedule due: skipped");
+                Vec::new()
+            }
+        };
         // The fan-out runs as the job's task, not inside the library's dispatch.
         Box::pin(async move {
-            let next = next_tick(&cron, tz, Utc::now());
+            let next = next_tick(&cron, tz, now);
             for rt in portals {
                 tick(&shared, rt, next);
             }
@@ -267,10 +292,35 @@ async fn add_job(
     Ok((id, utc_offset(key.tz)))
 }
 
-/// The next tick of `cron` in `tz` after `now`, to the second.
+/// How late a tick may come after the run it is for (the library looks twice a second).
+const TICK_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
+
+/// Whether a tick of the library at `now` is a run of `cron` in `tz` that has not run
+/// yet: the run it is for, which `last` then remembers, or `None`.
+///
+/// The library computes a job's next run with the UTC offset of the moment the job was
+/// made, so the timetable makes a job again when its zone's offset changes. On the
+/// night the clocks go back, the job made in the repeated hour finds a wall time of
+/// that hour (already run, at its first instant) and ticks at once: without this check
+/// a nightly 02:30 in Berlin would run at 02:30 CEST and again at 02:00 CET.
+pub(super) fn admit(
+    cron: &Cron,
+    tz: Tz,
+    now: DateTime<Utc>,
+    last: &mut Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let slot = crate::cron::next_after(cron, tz, now - TICK_TOLERANCE).filter(|slot| *slot <= now)?;
+    if *last == Some(slot) {
+        return None;
+    }
+    *last = Some(slot);
+    Some(slot)
+}
+
+/// The next tick of `cron` in `tz` after `now`, to the second; the same search as the
+/// forecast's, so a wall time the clocks repeat is one tick.
 pub(super) fn next_tick(cron: &Cron, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let next = cron.find_next_occurrence(&now.with_timezone(&tz), false).ok()?;
-    Some(next.with_nanosecond(0)?.with_timezone(&Utc))
+    crate::cron::next_after(cron, tz, now)
 }
 
 fn utc_offset(tz: Tz) -> i32 {
@@ -286,6 +336,66 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// The night the clocks go back in Berlin (2027-10-31, 03:00 CEST → 02:00 CET): a
+    /// nightly 02:30 runs once, at 02:30 CEST, and its next run is the next night.
+    #[test]
+    fn a_nightly_in_the_repeated_hour_runs_once_and_next_the_next_night() {
+        let cron = crate::cron::parse("0 30 2 * * *").unwrap();
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let mut last = None;
+        // The genuine tick, half a second late.
+        assert_eq!(
+            admit(&cron, tz, utc("2027-10-31T00:30:00.5Z"), &mut last),
+            Some(utc("2027-10-31T00:30:00Z"))
+        );
+        assert_eq!(
+            next_tick(&cron, tz, utc("2027-10-31T00:30:00.5Z")),
+            Some(utc("2027-11-01T01:30:00Z"))
+        );
+        // The same run ticked twice (a job made again): once.
+        assert_eq!(admit(&cron, tz, utc("2027-10-31T00:31:00Z"), &mut last), None);
+        // The job made again at 02:00:30 CET ticks at once for 02:30 CEST: not a run.
+        let mut fresh = None;
+        assert_eq!(admit(&cron, tz, utc("2027-10-31T01:00:30Z"), &mut fresh), None);
+        assert_eq!(admit(&cron, tz, utc("2027-10-31T01:00:30Z"), &mut last), None);
+        // 02:30 CET is the same wall time: no second run, and the next is the next night.
+        assert_eq!(admit(&cron, tz, utc("2027-10-31T01:30:00Z"), &mut last), None);
+        assert_eq!(
+            next_tick(&cron, tz, utc("2027-10-31T01:00:30Z")),
+            Some(utc("2027-11-01T01:30:00Z"))
+        );
+        assert_eq!(
+            admit(&cron, tz, utc("2027-11-01T01:30:01Z"), &mut last),
+            Some(utc("2027-11-01T01:30:00Z"))
+        );
+    }
+
+    /// The night the clocks go forward (2027-03-28, 02:00 CET → 03:00 CEST): 02:30 does
+    /// not exist; the run is at 03:00 CEST, which the job made again at 03:00:30 admits.
+    #[test]
+    fn a_nightly_in_the_skipped_hour_runs_at_the_end_of_the_gap() {
+        let cron = crate::cron::parse("0 30 2 * * *").unwrap();
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let mut last = Some(utc("2027-03-27T01:30:00Z"));
+        assert_eq!(
+            next_tick(&cron, tz, utc("2027-03-27T01:30:00Z")),
+            Some(utc("2027-03-28T01:00:00Z"))
+        );
+        assert_eq!(
+            admit(&cron, tz, utc("2027-03-28T01:00:30Z"), &mut last),
+            Some(utc("2027-03-28T01:00:00Z"))
+        );
+        assert_eq!(admit(&cron, tz, utc("2027-03-28T01:30:00Z"), &mut last), None);
+        assert_eq!(
+            next_tick(&cron, tz, utc("2027-03-28T01:00:30Z")),
+            Some(utc("2027-03-29T00:30:00Z"))
+        );
+    }
 
     #[test]
     fn channels_hold_a_run_of_every_job() {

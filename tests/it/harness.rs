@@ -340,6 +340,33 @@ pub async fn output(mut cmd: std::process::Command) -> Output {
         .unwrap()
 }
 
+/// Runs a command to its end, or kills it after `limit` and fails the test (for a
+/// command that used to hang: the test fails instead of waiting forever).
+pub async fn output_within(mut cmd: std::process::Command, limit: Duration) -> Output {
+    use std::process::Stdio;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let waited = tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+    )
+    .await;
+    match waited {
+        Ok(o) => o.unwrap(),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("the command did not finish within {limit:?}");
+        }
+    }
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }

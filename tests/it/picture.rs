@@ -97,6 +97,29 @@ async fn plan_forecasts_every_deletion_from_one_read() {
     );
 }
 
+/// A year's forecast of a nightly 02:30 in Berlin crosses the night the clocks go back
+/// (2027-10-31): it used to find 02:30 CEST again and again until memory ran out.
+#[tokio::test]
+async fn a_forecast_across_the_autumn_clock_change_finishes() {
+    let server = MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_history(&server, daily("2026-11-22", 10), daily("2026-11-22", 10)).await;
+    let setup = Setup::new(&format!(
+        "[defaults]\ntimezone = \"Europe/Berlin\"\nschedule = \"0 30 2 * * *\"\n{}",
+        portal("acme", &server, "keep_daily = 7")
+    ));
+    let mut cmd = binary();
+    cmd.arg("--config").arg(setup.config());
+    cmd.args(["plan", "--json", "--at", "2026-12-04T12:00:00Z", "--forecast", "1y"]);
+    // A liveness bound, not a timing: the old code never returned.
+    let o = output_within(cmd, std::time::Duration::from_secs(120)).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let forecast = &plan["portals"][0]["forecast"];
+    assert_eq!(forecast["until"], "2027-12-04T12:00:00Z");
+    assert_eq!(forecast["passes"], 365, "{forecast}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemons_page_escapes_what_the_server_sends_and_forbids_scripts() {
     let mut acme = ten_backups("acme");
