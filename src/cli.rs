@@ -130,8 +130,13 @@ pub enum HistoryCommand {
     Clear {
         #[command(flatten)]
         target: TargetFlags,
+        /// Delete (without it, print what would be deleted)
         #[arg(long)]
         yes: bool,
+        /// Clear a portal with `protect` ids too (a clear also removes records the
+        /// history does not list, protected ones among them)
+        #[arg(long)]
+        force_protected: bool,
     },
 }
 
@@ -281,8 +286,12 @@ async fn dispatch(cli: Cli) -> Ended {
             Ok(t) => operator::history_list(&t, json).await,
             Err(ended) => ended,
         },
-        Command::History(HistoryCommand::Clear { target, yes }) => match resolve(&ctx, target) {
-            Ok(t) => operator::history_clear(&t, yes).await,
+        Command::History(HistoryCommand::Clear {
+            target,
+            yes,
+            force_protected,
+        }) => match resolve(&ctx, target) {
+            Ok(t) => operator::history_clear(&t, yes, force_protected).await,
             Err(ended) => ended,
         },
         Command::Backup(BackupCommand::Delete {

@@ -124,10 +124,28 @@ pub struct ClearResult {
 pub enum ClearRefused {
     /// The history holds protected backups.
     Protected(Vec<BackupId>),
+    /// The portal protects backups the history does not list: a clear would remove
+    /// them too if they are there unlisted (docs/docspace-api.md, "Clearing removes
+    /// what the history does not show").
+    ProtectsUnlisted(Vec<BackupId>),
     /// The history is not what the caller decided on any more.
     Changed,
     /// The history could not be read again.
     Unreadable(String),
+}
+
+impl ClearRefused {
+    /// Why `gates` forbid clearing a history that lists the protected ids `listed`:
+    /// any `protect` id does, listed or not.
+    pub fn by_protect(gates: &Gates, listed: &[BackupId]) -> Option<ClearRefused> {
+        if !listed.is_empty() {
+            Some(ClearRefused::Protected(listed.to_vec()))
+        } else if !gates.protect.is_empty() {
+            Some(ClearRefused::ProtectsUnlisted(gates.protect.iter().copied().collect()))
+        } else {
+            None
+        }
+    }
 }
 
 impl std::fmt::Display for ClearRefused {
@@ -136,6 +154,13 @@ impl std::fmt::Display for ClearRefused {
             ClearRefused::Protected(ids) => write!(
                 f,
                 "refusing to clear the history: it holds protected backup{} {}",
+                if ids.len() == 1 { "" } else { "s" },
+                list(ids)
+            ),
+            ClearRefused::ProtectsUnlisted(ids) => write!(
+                f,
+                "refusing to clear the history: the portal protects backup{} {}, and a clear also removes \
+                 records the history does not list (give --force-protected to clear anyway)",
                 if ids.len() == 1 { "" } else { "s" },
                 list(ids)
             ),
@@ -349,19 +374,20 @@ impl<'a> Executor<'a> {
     }
 
     /// Clears the whole history with one call, when it is still exactly `expected`
-    /// (the records the caller decided on) and holds no protected backup: reads it
-    /// again, writes a flushed audit intent, clears, then counts what is left (the
-    /// server answers `true` even when some files failed).
+    /// (the records the caller decided on) and the portal protects nothing (unless
+    /// `force_protected`): reads it again, writes a flushed audit intent, clears, then
+    /// counts what is left (the server answers `true` even when some files failed).
     pub async fn clear_history(
         &self,
         expected: &[HistoryRecord],
         reasons: Vec<String>,
+        force_protected: bool,
     ) -> Result<ClearResult, ClearRefused> {
         let portal = self.portal;
         let records = expected.len();
         let protected = self.protected_among(expected.iter().filter_map(|r| BackupId::parse(&r.id)));
-        if !protected.is_empty() {
-            return Err(ClearRefused::Protected(protected));
+        if !force_protected && let Some(refused) = ClearRefused::by_protect(&self.gates, &protected) {
+            return Err(refused);
         }
         let intent = AuditEntry::intent(portal, AuditAction::ClearHistory, self.gates.dry_run).reasons(reasons);
         let failed = |error: String| ClearResult {
@@ -389,7 +415,7 @@ impl<'a> Executor<'a> {
             .await
             .map_err(|e| ClearRefused::Unreadable(e.to_string()))?;
         let protected = self.protected_among(ids(&again));
-        if !protected.is_empty() {
+        if !force_protected && !protected.is_empty() {
             return Err(ClearRefused::Protected(protected));
         }
         if ids(&again) != ids(expected) || again.len() != records {

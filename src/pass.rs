@@ -288,6 +288,13 @@ pub async fn run_pass_within(
         report.read = Some(read);
         return report.ended_by(format!("{e}: nothing was deleted"));
     }
+    if read.plan.clear_withheld {
+        tracing::warn!(
+            portal = %portal.name,
+            "clear_history: not clearing, the portal protects backups and a clear also removes records the \
+             history does not list; deleting them one by one instead"
+        );
+    }
     if read.plan.clear_history {
         clear_history(&executor, &read.plan, &mut report).await;
     } else {
@@ -341,7 +348,7 @@ async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::t
 async fn clear_history(executor: &Executor<'_>, plan: &Plan, report: &mut PassReport) {
     let records: Vec<HistoryRecord> = plan.records_newest_first();
     let reasons = vec![format!("all {} records planned for deletion", records.len())];
-    match executor.clear_history(&records, reasons).await {
+    match executor.clear_history(&records, reasons, false).await {
         Ok(clear) => {
             if clear.outcome == Outcome::Failed {
                 report.error = Some(

@@ -176,6 +176,12 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                 if plan.clear_history {
                     out.push_str("  every record is to be deleted: the history will be cleared with one call\n");
                 }
+                if plan.clear_withheld {
+                    out.push_str(
+                        "  every record is to be deleted, one by one: the portal protects backups, and a clear would \
+                         also remove records the history does not list\n",
+                    );
+                }
                 if let Some(pos) = read.policy_conflict {
                     out.push_str(&format!(
                         "  warning: the schedule keeps only the newest {} scheduled backups, but the policy keeps \

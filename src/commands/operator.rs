@@ -13,7 +13,7 @@ use super::context::{Context, Ended, error, fail, select};
 use crate::audit::Outcome;
 use crate::config::{self, Config};
 use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
-use crate::executor::{self, DeletionItem, Executor, Gates};
+use crate::executor::{self, ClearRefused, DeletionItem, Executor, Gates};
 use crate::report::{history_table, schedule_json, schedule_summary};
 use crate::secret::Secret;
 use crate::state::{Access, StateDir};
@@ -289,7 +289,9 @@ pub async fn history_list(target: &Target, json_out: bool) -> Ended {
     Ended::Success
 }
 
-pub async fn history_clear(target: &Target, yes: bool) -> Ended {
+/// `history clear`: refuses a portal with any `protect` id unless `force_protected`,
+/// listed or not: the server's clear also removes records the history leaves out.
+pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) -> Ended {
     let records = match target.client.get_history().await {
         Ok(r) => sorted(r),
         Err(e) => return fail(format!("{}: {e}", target.name)),
@@ -301,13 +303,8 @@ pub async fn history_clear(target: &Target, yes: bool) -> Ended {
     let protected = target
         .gates
         .protected_among(records.iter().filter_map(|r| BackupId::parse(&r.id)));
-    if !protected.is_empty() {
-        return fail(format!(
-            "{}: refusing to clear the history: it holds protected backup{} {} (retention.protect)",
-            target.name,
-            if protected.len() == 1 { "" } else { "s" },
-            executor::list(&protected)
-        ));
+    if !force_protected && let Some(refused) = ClearRefused::by_protect(&target.gates, &protected) {
+        return fail(format!("{}: {refused}", target.name));
     }
     if !target.acts(yes) {
         println!(
@@ -327,7 +324,7 @@ pub async fn history_clear(target: &Target, yes: bool) -> Ended {
         Err(ended) => return ended,
     };
     let reasons = vec![format!("operator request: all {} records", records.len())];
-    match executor.clear_history(&records, reasons).await {
+    match executor.clear_history(&records, reasons, force_protected).await {
         Err(refused) => fail(format!("{}: {refused}", target.name)),
         Ok(clear) if clear.outcome == Outcome::DryRun => {
             println!(

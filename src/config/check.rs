@@ -88,8 +88,8 @@ impl Checker<'_> {
 /// some thirty keys a portal, and nearly all of them are fine.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct KeyPath<'a> {
-    table: &'a str,
-    key: &'a str,
+    pub table: &'a str,
+    pub key: &'a str,
 }
 
 impl fmt::Display for KeyPath<'_> {

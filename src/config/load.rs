@@ -61,7 +61,22 @@ fn merge_and_validate(
     for (i, (path, text)) in files.into_iter().enumerate() {
         match Toml::string(&text).data() {
             Ok(mut by_profile) => {
-                if let Some(dict) = by_profile.remove(&figment::Profile::Default) {
+                if let Some(mut dict) = by_profile.remove(&figment::Profile::Default) {
+                    if i >= main {
+                        // conf.d/ defines portals only: one portal's file must not change
+                        // the fleet's defaults, server or daemon.
+                        let others: Vec<String> = dict.keys().filter(|k| *k != "portals").cloned().collect();
+                        for key in others {
+                            dict.remove(&key);
+                            errors.push(ConfigError::new(
+                                path.display().to_string(),
+                                format!(
+                                    "[{key}] in conf.d/: files there define portals only ([portals.NAME]); \
+                                     put [{key}] in the main config file"
+                                ),
+                            ));
+                        }
+                    }
                     if let Some(figment::value::Value::Dict(_, portals)) = dict.get("portals") {
                         for name in portals.keys() {
                             origins.entry(name.clone()).or_default().push((path.clone(), i >= main));

@@ -80,17 +80,25 @@ pub(super) fn retention_policy(
         policy = policy.keep(def.rule, value);
     }
 
-    let (path, ids) = at.get(c, "protect", &r.protect, &d.protect);
+    // Protect is additive: the portal's own ids join those of [defaults.retention], so
+    // a fleet-wide hold cannot be undone by a portal's list (docs/reference.md, "Gates").
     let mut protect = BTreeSet::new();
-    for id in ids.unwrap_or_default() {
-        match BackupId::parse(&id) {
-            Some(id) => {
-                protect.insert(id);
+    let tables = [(at.own, &r.protect), (at.inherited, &d.protect)];
+    let distinct = if at.own == at.inherited { 1 } else { 2 };
+    for (table, field) in &tables[..distinct] {
+        let path = super::check::KeyPath { table, key: "protect" };
+        for id in c.get(path, field).unwrap_or_default() {
+            match BackupId::parse(&id) {
+                Some(id) => {
+                    protect.insert(id);
+                }
+                None => c.err(
+                    path,
+                    format!(
+                        "expected backup ids (GUIDs such as \"0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b\"), found {id:?}"
+                    ),
+                ),
             }
-            None => c.err(
-                path,
-                format!("expected backup ids (GUIDs such as \"0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b\"), found {id:?}"),
-            ),
         }
     }
     policy.protect = protect;

@@ -172,36 +172,25 @@ fn jitter_must_be_shorter_than_the_schedule() {
 fn precedence_is_file_then_conf_d_then_env_then_flags() {
     let dir = Dir::new(&format!("{GOOD}\n[log]\nlevel = \"warn\"\n"));
     assert_eq!(dir.load(&[]).unwrap().log.level, "warn");
-    dir.conf_d(
-        "10-log.toml",
-        "[log]\nlevel = \"error\"\n[portals.acme.retention]\nkeep_daily = 40\n",
-    );
-    let c = dir.load(&[]).unwrap();
-    assert_eq!(
-        (
-            c.log.level.as_str(),
-            c.portal("acme").unwrap().retention.rule(Rule::Daily)
-        ),
-        ("error", Keep::Count(40))
-    );
-    // conf.d files apply in name order: 20 after 10.
-    dir.conf_d("20-more.toml", "[log]\nlevel = \"info\"\n");
-    assert_eq!(dir.load(&[]).unwrap().log.level, "info");
+    let daily = |c: &Config| c.portal("acme").unwrap().retention.rule(Rule::Daily);
+    dir.conf_d("10-acme.toml", "[portals.acme.retention]\nkeep_daily = 40\n");
+    assert_eq!(daily(&dir.load(&[]).unwrap()), Keep::Count(40));
     let env = [
         ("DOCSPACE_RETENTION_LOG__LEVEL", "debug"),
         ("DOCSPACE_RETENTION_PORTALS__ACME__RETENTION__KEEP_DAILY", "60"),
     ];
     let c = dir.load(&env).unwrap();
-    assert_eq!(
-        (
-            c.log.level.as_str(),
-            c.portal("acme").unwrap().retention.rule(Rule::Daily)
-        ),
-        ("debug", Keep::Count(60))
-    );
+    assert_eq!((c.log.level.as_str(), daily(&c)), ("debug", Keep::Count(60)));
     let mut opts = dir.opts(&env);
     opts.overrides.log_level = Some("trace".into());
     assert_eq!(load(&opts).unwrap().log.level, "trace");
+    // conf.d/ defines portals only: a fleet table there is an error naming the file.
+    dir.conf_d("30-log.toml", "[log]\nlevel = \"error\"\n");
+    let e = dir.load(&[]).unwrap_err().to_string();
+    assert!(
+        e.contains("30-log.toml: [log] in conf.d/: files there define portals only"),
+        "{e}"
+    );
 }
 
 #[test]

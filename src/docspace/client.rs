@@ -313,7 +313,10 @@ impl DocSpaceClient {
 
     /// One call with retries on connection errors, timeouts, 429 and 502/503/504.
     /// 4xx other than 429 and a 500 are final (a DELETE answered 500 is settled by
-    /// reading the history, not by sending it again).
+    /// reading the history, not by sending it again). A clear or a schedule deletion is
+    /// retried only when it cannot have reached the server (a refused connection, a
+    /// 429 of the rate limiter): after a timeout, a broken connection or a gateway's
+    /// 5xx it may have happened, and the caller settles it by reading.
     async fn send_with_retries(
         &self,
         endpoint: Endpoint,
@@ -344,14 +347,13 @@ impl DocSpaceClient {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
-            let retryable = matches!(
-                error.kind,
-                ApiErrorKind::Timeout { .. }
-                    | ApiErrorKind::Connect { .. }
-                    | ApiErrorKind::Transport { .. }
-                    | ApiErrorKind::RateLimited { .. }
-                    | ApiErrorKind::Gateway { .. }
-            );
+            let retryable = match error.kind {
+                ApiErrorKind::Connect { .. } | ApiErrorKind::RateLimited { .. } => true,
+                ApiErrorKind::Timeout { .. } | ApiErrorKind::Transport { .. } | ApiErrorKind::Gateway { .. } => {
+                    !endpoint.is_sent_once()
+                }
+                _ => false,
+            };
             if !retryable || attempt >= self.endpoint.max_retries {
                 return Err(error);
             }

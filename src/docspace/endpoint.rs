@@ -42,8 +42,17 @@ impl Endpoint {
         match self {
             Endpoint::GetSchedule | Endpoint::GetHistory | Endpoint::GetVersion => Method::GET,
             Endpoint::Authenticate => Method::POST,
-            _ => Method::DELETE,
+            Endpoint::DeleteBackup | Endpoint::DeleteHistory | Endpoint::DeleteSchedule => Method::DELETE,
         }
+    }
+
+    /// A change whose second sending could do more than the first: a clear sent again
+    /// takes a backup made in between, a schedule deletion one the admin just made.
+    /// Once it may have reached the server it is never sent again on its own; its
+    /// outcome is settled by reading. (A backup's deletion names its id: sent again,
+    /// it can only delete that backup.)
+    pub(super) fn is_sent_once(&self) -> bool {
+        matches!(self, Endpoint::DeleteHistory | Endpoint::DeleteSchedule)
     }
 
     pub(super) fn path(&self) -> &'static str {

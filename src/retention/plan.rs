@@ -32,6 +32,9 @@ pub struct Plan {
     pub newest_managed: Option<DateTime<Utc>>,
     /// Delete the whole history with one call (docs/reference.md, "Clearing").
     pub clear_history: bool,
+    /// The policy asks for a clear and every record is to go, but the portal protects
+    /// ids: the records are deleted one by one instead.
+    pub clear_withheld: bool,
     /// The backups planned for deletion when the grace guard looked, and since when:
     /// what the state store keeps for the next pass.
     pub planned_since: Vec<(BackupId, DateTime<Utc>)>,
@@ -54,6 +57,7 @@ impl PartialEq for Plan {
                 self.temporary,
                 self.newest_managed,
                 self.clear_history,
+                self.clear_withheld,
                 &self.planned_since,
             ) == (
                 &other.guards,
@@ -62,6 +66,7 @@ impl PartialEq for Plan {
                 other.temporary,
                 other.newest_managed,
                 other.clear_history,
+                other.clear_withheld,
                 &other.planned_since,
             )
     }
@@ -205,11 +210,14 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
     follow_first_listing(&mut entries);
     let temporary = entries.iter().filter(|e| e.scope == Scope::Temporary).count();
 
-    let clear_history = policy.clear_history
+    // A portal that protects any id is never cleared: the server's clear also removes
+    // records the history does not list, protected ones among them. It is deleted per id.
+    let all_go = policy.clear_history
         && policy.min_keep == 0
         && policy.storage_types.is_empty()
         && !entries.is_empty()
         && entries.iter().all(|e| e.action == Action::Delete);
+    let clear_history = all_go && policy.protect.is_empty();
 
     Plan {
         records,
@@ -221,6 +229,7 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         temporary,
         newest_managed,
         clear_history,
+        clear_withheld: all_go && !clear_history,
     }
 }
 

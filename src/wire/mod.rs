@@ -331,8 +331,9 @@ fn envelope(body: &[u8]) -> Result<Option<Value>, WireError> {
     Ok(env.response.filter(|v| !v.is_null()))
 }
 
-/// The history. A missing `response` (the server's null) reads as no records; a
-/// `response` that is not an array fails the whole read.
+/// The history. A `response` that is missing, `null` or not an array fails the whole
+/// read: an unreadable answer is never an empty history (the server sends `[]` for
+/// that), so no verification, recovery or clear decision takes it for "all gone".
 ///
 /// Read without a `Value` tree of the records (the history is the largest answer, and
 /// that tree was most of the cost of reading it): each record keeps only the fields
@@ -347,7 +348,10 @@ pub fn parse_history(body: &[u8]) -> Result<Vec<HistoryRecord>, WireError> {
         ))
     })?;
     match env.response {
-        None => Ok(Vec::new()),
+        None => Err(WireError(
+            "expected a list of backup records in \"response\", found none: an unreadable answer, not an empty history"
+                .into(),
+        )),
         Some(HistoryResponse::Records(items)) => Ok(items.into_iter().map(HistoryRecord::from_fields).collect()),
         Some(HistoryResponse::Other(kind)) => Err(WireError(format!(
             "expected a list of backup records in \"response\", found {kind}"

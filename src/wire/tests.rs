@@ -51,12 +51,16 @@ fn history_reads_integer_and_named_enums_and_keeps_unknowns() {
 }
 
 #[test]
-fn history_without_response_is_empty_and_non_list_fails() {
-    assert!(
-        parse_history(br#"{"count":0,"status":0,"statusCode":200}"#)
-            .unwrap()
-            .is_empty()
-    );
+fn a_history_without_a_response_list_is_unreadable_not_empty() {
+    for body in [
+        &br#"{"count":0,"status":0,"statusCode":200}"#[..],
+        br#"{"response":null,"count":0}"#,
+        br#"{"response":true,"count":1}"#,
+    ] {
+        let err = parse_history(body).unwrap_err();
+        assert!(err.0.contains("backup records in \"response\""), "{err}");
+    }
+    assert!(parse_history(br#"{"response":[],"count":0}"#).unwrap().is_empty());
     assert!(parse_history(br#"{"response":{"a":1},"count":1}"#).is_err());
     let err = parse_history(b"<html><body>502</body></html>").unwrap_err();
     assert!(err.0.contains("not the DocSpace JSON envelope"), "{err}");
@@ -165,7 +169,10 @@ fn the_version_is_read_from_the_build_answer() {
 /// `response` as a `Value` tree, each item through [`HistoryRecord::from_json`].
 fn history_through_values(body: &[u8]) -> Result<Vec<HistoryRecord>, WireError> {
     match envelope(body)? {
-        None => Ok(Vec::new()),
+        None => Err(WireError(
+            "expected a list of backup records in \"response\", found none: an unreadable answer, not an empty history"
+                .into(),
+        )),
         Some(Value::Array(items)) => Ok(items.iter().map(HistoryRecord::from_json).collect()),
         Some(other) => Err(WireError(format!(
             "expected a list of backup records in \"response\", found {}",

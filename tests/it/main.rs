@@ -14,3 +14,4 @@ mod picture;
 mod properties;
 mod secrets;
 mod state;
+mod world;

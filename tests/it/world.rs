@@ -1,0 +1,264 @@
+//! Safe against the real server and the real operator (docs/reference.md, "Gates"):
+//! one portal whatever its spelling, protect united, hidden records, the server's
+//! clock and version, lost memory. Through the real binary.
+
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::*;
+
+const POLICY: &str = "keep_last = 2\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0\nmin_keep = 0";
+
+fn action_of(plan: &Value, n: usize) -> (String, Vec<String>) {
+    let backup = plan["portals"][0]["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == id(n))
+        .unwrap_or_else(|| panic!("backup {n} in {plan}"));
+    let reasons = backup["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    (backup["action"].as_str().unwrap().to_string(), reasons)
+}
+
+// ----- protect is additive; conf.d defines portals only -----
+
+#[tokio::test]
+async fn protect_of_the_defaults_and_of_a_portal_are_united() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    serve_history(&server, daily("2026-11-22", 8), daily("2026-11-22", 8)).await;
+    forbid_deletes(&server).await;
+    let setup = Setup::new(&format!(
+        "[defaults.retention]\nprotect = [\"{}\"]\n{}",
+        id(5),
+        portal("acme", &server, &format!("{POLICY}\nprotect = [\"{}\"]", id(7)))
+    ));
+    let o = setup.cli(&["plan", "--json", "--at", "2026-11-22T12:00:00Z"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for n in [5, 7] {
+        assert_eq!(
+            action_of(&plan, n),
+            ("keep".to_string(), vec!["protected".to_string()]),
+            "{n}"
+        );
+    }
+    assert_eq!(action_of(&plan, 6).0, "delete");
+    // The fleet-wide hold binds the operator command too.
+    let o = setup
+        .cli(&["backup", "delete", "--portal", "acme", &id(5), "--yes"])
+        .await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!("refusing to delete protected backup {}", id(5))),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test]
+async fn a_conf_d_file_with_fleet_tables_is_a_config_error_naming_it() {
+    let setup = Setup::new("");
+    setup.conf_d(
+        "beta.toml",
+        "[defaults.retention]\nmin_keep = 0\n[server]\nlisten = \"127.0.0.1:1\"\n\
+         [portals.beta]\nurl = \"https://beta.example.com\"\napi_key_file = \"KEYFILE\"\n\
+         [portals.beta.retention]\nkeep_last = 3\n",
+    );
+    let o = setup.cli(&["check-config"]).await;
+    assert_eq!(code(&o), 78, "{}", stdout(&o));
+    let file = setup.dir.path().join("conf.d").join("beta.toml");
+    for table in ["defaults", "server"] {
+        assert!(
+            stderr(&o).contains(&format!(
+                "{}: [{table}] in conf.d/: files there define portals only",
+                file.display()
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+// ----- a clear never takes what the list cannot show -----
+
+/// The protected backup 99 is on storage the server cannot reach now: the history
+/// leaves it out, and `deletebackuphistory` would remove it with the rest.
+#[tokio::test]
+async fn a_portal_with_protect_ids_is_never_cleared_by_the_command() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    serve_history(&server, daily("2026-11-22", 3), daily("2026-11-22", 3)).await;
+    let clears = Mock::given(method("DELETE"))
+        .and(path(DELETE_HISTORY))
+        .respond_with(ok_true())
+        .expect(0)
+        .named("no clear")
+        .mount_as_scoped(&server)
+        .await;
+    let setup = Setup::new(&portal(
+        "acme",
+        &server,
+        &format!("{POLICY}\nprotect = [\"{}\"]", id(99)),
+    ));
+    let o = setup.cli(&["history", "clear", "--portal", "acme", "--yes"]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "acme: refusing to clear the history: the portal protects backup {}, and a clear also removes records \
+             the history does not list (give --force-protected to clear anyway)",
+            id(99)
+        )),
+        "{}",
+        stderr(&o)
+    );
+    drop(clears);
+    // --force-protected is the only way.
+    Mock::given(method("DELETE"))
+        .and(path(DELETE_HISTORY))
+        .respond_with(ok_true())
+        .expect(1)
+        .named("the forced clear")
+        .mount(&server)
+        .await;
+    let o = setup
+        .cli(&["history", "clear", "--portal", "acme", "--yes", "--force-protected"])
+        .await;
+    // The mock's history still lists the three after the clear: a failed clear, sent once.
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stderr(&o).contains("3 records remain"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn a_pass_deletes_per_id_instead_of_clearing_a_portal_with_protect_ids() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    serve_history_times(&server, daily("2026-06-30", 4), 2, Vec::new()).await;
+    Mock::given(method("DELETE"))
+        .and(path(DELETE_HISTORY))
+        .respond_with(ok_true())
+        .expect(0)
+        .named("no clear")
+        .mount(&server)
+        .await;
+    for n in 1..=4 {
+        expect_delete(&server, n, 1).await;
+    }
+    let setup = Setup::new(&portal(
+        "acme",
+        &server,
+        &format!(
+            "max_age = \"30d\"\nmin_keep = 0\nclear_history = true\nstale_after = \"off\"\n\
+             max_delete_fraction = 1.0\nprotect = [\"{}\"]",
+            id(99)
+        ),
+    ));
+    let o = setup.cli(&["plan"]).await;
+    assert!(
+        stdout(&o).contains("every record is to be deleted, one by one: the portal protects backups"),
+        "{}",
+        stdout(&o)
+    );
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("deleted 4"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("clear_history: not clearing, the portal protects backups"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(setup.audit().iter().all(|l| l["action"] == "delete_backup"));
+}
+
+// ----- an unreadable answer is not an empty one -----
+
+#[tokio::test]
+async fn a_history_answer_without_a_list_never_settles_a_deletion_as_deleted() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    Mock::given(method("GET"))
+        .and(path(HISTORY))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(envelope(Value::Array(daily(&last_full_morning().to_string(), 3)))),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // Every later read answers with no list at all.
+    Mock::given(method("GET"))
+        .and(path(HISTORY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(no_value()))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    // The DELETE answers 500 and did nothing.
+    Mock::given(method("DELETE"))
+        .and(path(delete_path(&id(3))))
+        .respond_with(error_body(500, "Internal error"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let setup = Setup::new(&portal("acme", &server, POLICY));
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stderr(&o).contains("cannot verify deletions"), "{}", stderr(&o));
+    let audit = setup.audit();
+    assert!(audit.iter().all(|l| l["outcome"] != "deleted"), "{audit:?}");
+    assert_eq!(audit.len(), 1, "the intent, unsettled: {audit:?}");
+    // The next change settles it by reading, and the read still has no list: nothing
+    // is settled, nothing is sent.
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(setup.audit().iter().all(|l| l["outcome"] != "deleted"));
+}
+
+// ----- writes that may have happened are not repeated -----
+
+#[tokio::test]
+async fn a_clear_or_schedule_deletion_answered_504_is_settled_by_reading_never_sent_again() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    serve_history_times(&server, daily("2026-11-22", 3), 2, Vec::new()).await;
+    for (what, at) in [
+        ("the clear", DELETE_HISTORY),
+        ("the schedule deletion", DELETE_SCHEDULE),
+    ] {
+        Mock::given(method("DELETE"))
+            .and(path(at))
+            .respond_with(ResponseTemplate::new(504).set_body_string("<html>Gateway Time-out</html>"))
+            .expect(1)
+            .named(what)
+            .mount(&server)
+            .await;
+    }
+    // Retries allowed: a read would be retried, a change is not.
+    let setup = Setup::new(&portal("acme", &server, POLICY).replace("max_retries = 0", "max_retries = 3"));
+    let o = setup.cli(&["history", "clear", "--portal", "acme", "--yes"]).await;
+    // The history read again is empty: the clear happened behind the 504.
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("acme: backup history cleared (3 backups)"),
+        "{}",
+        stdout(&o)
+    );
+    // The schedule read again is still there: failed, and not sent a second time.
+    let o = setup.cli(&["schedule", "delete", "--portal", "acme", "--yes"]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let audit = setup.audit();
+    assert_eq!(audit.len(), 4, "{audit:?}");
+    assert_eq!(audit[1]["outcome"], "deleted");
+    assert_eq!(audit[3]["outcome"], "failed");
+}
