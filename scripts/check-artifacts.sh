@@ -59,6 +59,12 @@ ok = True
 for name in ["sidecar.yaml", "statefulset.yaml"]:
     docs = list(yaml.safe_load_all(open(f"deploy/kubernetes/{name}")))
     print(name, [d["kind"] for d in docs])
+    # The state directory lives on a persistent volume, never an emptyDir.
+    for d in docs:
+        for v in d.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", []):
+            if v["name"] == "state" and "persistentVolumeClaim" not in v:
+                print(f"  {name}: the state volume is not a PersistentVolumeClaim: {v}")
+                ok = False
     for d in docs:
         if d["kind"] != "ConfigMap":
             continue

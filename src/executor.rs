@@ -132,6 +132,8 @@ pub enum ClearRefused {
     Changed,
     /// The history could not be read again.
     Unreadable(String),
+    /// The dump of a server that may not know `Dump`.
+    Dump(String),
 }
 
 impl ClearRefused {
@@ -166,6 +168,7 @@ impl std::fmt::Display for ClearRefused {
             ),
             ClearRefused::Changed => f.write_str("the history changed since it was read: not clearing it"),
             ClearRefused::Unreadable(e) => write!(f, "cannot re-read the history before clearing it: {e}"),
+            ClearRefused::Dump(e) => f.write_str(e),
         }
     }
 }
@@ -280,6 +283,10 @@ impl<'a> Executor<'a> {
         if items.is_empty() {
             return done;
         }
+        if let Err(e) = self.dump_gate().await {
+            done.error = Some(e);
+            return done;
+        }
         if self.gates.dry_run {
             let mut lines = Vec::with_capacity(items.len() * 2);
             for item in items {
@@ -389,6 +396,7 @@ impl<'a> Executor<'a> {
         if !force_protected && let Some(refused) = ClearRefused::by_protect(&self.gates, &protected) {
             return Err(refused);
         }
+        self.dump_gate().await.map_err(ClearRefused::Dump)?;
         let intent = AuditEntry::intent(portal, AuditAction::ClearHistory, self.gates.dry_run).reasons(reasons);
         let failed = |error: String| ClearResult {
             outcome: Outcome::Failed,
@@ -459,12 +467,34 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// Refuses a change of the on-premise dump unless the server's version is known and
+    /// at least 3.1.0: older servers ignore `Dump` and act on the portal itself
+    /// (docs/docspace-api.md, "`Dump` exists from 3.1.0").
+    async fn dump_gate(&self) -> Result<(), String> {
+        if !self.client.dump() {
+            return Ok(());
+        }
+        let version = self.client.get_version().await.ok().flatten();
+        if version.as_deref().is_some_and(at_least_3_1) {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to change the dump: the server's DocSpace version is {}; before 3.1.0 the server ignores \
+             Dump and would act on the portal itself",
+            match &version {
+                Some(v) => format!("{v}, older than 3.1.0"),
+                None => "unknown".to_string(),
+            }
+        ))
+    }
+
     /// Deletes the backup schedule after a flushed audit intent, then reads the
     /// schedule again to settle the outcome. Refuses (sending nothing) on a server
     /// older than 3.1.0 or of unknown version unless `force`: there the server's own
     /// cleaner then deletes every scheduled backup (docs/docspace-api.md, "The server
     /// prunes too").
     pub async fn delete_schedule(&self, reasons: Vec<String>, force: bool) -> Result<ScheduleResult, String> {
+        self.dump_gate().await?;
         let version = self.client.get_version().await.ok().flatten();
         if !force && !version.as_deref().is_some_and(at_least_3_1) {
             return Err(format!(

@@ -25,7 +25,8 @@ pub const RUN_OUTCOMES: [&str; 3] = ["success", "failure", "skipped"];
 /// `deletions_total`'s outcomes.
 pub const DELETION_OUTCOMES: [&str; 4] = ["deleted", "already_gone", "failed", "dry_run"];
 /// `guard_blocks_total`'s guards (and the doubtful kinds counted with them).
-pub const GUARDS: [&str; 8] = [
+pub const GUARDS: [&str; 9] = [
+    "clock_skew",
     "stale",
     "server_changed",
     "grace",
@@ -103,7 +104,7 @@ pub struct PortalValues {
     pub backups: Option<i64>,
     pub planned_deletions: Option<i64>,
     pub deletions: Counts<4>,
-    pub guard_blocks: Counts<8>,
+    pub guard_blocks: Counts<9>,
     pub history_clears: Counts<3>,
     pub newest_backup: Option<f64>,
     pub schedule_present: Option<i64>,
@@ -113,6 +114,8 @@ pub struct PortalValues {
     pub temporary_backups: Option<i64>,
     pub schedule_period: Option<i64>,
     pub schedule_missing_since: Option<f64>,
+    /// How far the server's clock is ahead of ours at the last pass, in seconds.
+    pub server_clock_skew: Option<i64>,
     /// `server_info`'s version label.
     pub server_version: Option<String>,
     pub recovered: Counts<2>,
@@ -622,7 +625,7 @@ enum Number {
 }
 
 /// The per-portal families, in the order of their full names.
-static PORTAL_FAMILIES: [PortalFamily; 21] = [
+static PORTAL_FAMILIES: [PortalFamily; 22] = [
     PortalFamily {
         name: "api_requests_total",
         help: "DocSpace API requests by endpoint and HTTP status (\"error\": no answer).",
@@ -736,6 +739,12 @@ static PORTAL_FAMILIES: [PortalFamily; 21] = [
         help: "1 when the portal has a backup schedule.",
         kind: Kind::Gauge,
         series: Series::Single(|v| v.schedule_present.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "server_clock_skew_seconds",
+        help: "How far the server's clock (its Date header) is ahead of ours at the last pass; beyond 300 s either way a pass deletes nothing.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.server_clock_skew.map(Number::Int)),
     },
     PortalFamily {
         name: "server_info",

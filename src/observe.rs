@@ -201,6 +201,7 @@ impl Observer {
             let period = read.memory.period(schedule).and_then(|p| p.seconds()).unwrap_or(0);
             v.schedule_period = Some(period as i64);
             v.schedule_missing_since = Some(read.memory.schedule_missing_since.map_or(0.0, unix));
+            v.server_clock_skew = read.context.clock_skew_secs;
             // One series per portal: the old version's goes.
             v.server_version = Some(read.version.as_deref().unwrap_or("unknown").to_string());
         });

@@ -60,6 +60,7 @@ pub async fn read_and_plan(
                 to: to.into(),
             }),
         first_planned: memory.planned.clone(),
+        clock_skew_secs: client.clock_skew_secs(),
         ..PlanContext::new(now, portal.timezone)
     };
     let plan = plan_retention(history, &portal.retention, &ctx);

@@ -118,6 +118,9 @@ pub struct DocSpaceClient {
     session: Mutex<Option<SessionToken>>,
     backoff_base: Duration,
     limiter: DefaultDirectRateLimiter,
+    /// The server's clock against ours at its last answer with a `Date` header:
+    /// seconds ahead (negative: behind).
+    clock_skew: std::sync::Mutex<Option<i64>>,
 }
 
 impl DocSpaceClient {
@@ -132,6 +135,7 @@ impl DocSpaceClient {
             base,
             session: Mutex::new(None),
             backoff_base: BACKOFF_BASE,
+            clock_skew: std::sync::Mutex::new(None),
         }
     }
 
@@ -166,6 +170,15 @@ impl DocSpaceClient {
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// How far the server's clock was ahead of ours (seconds; negative: behind) at its
+    /// last answer that carried a `Date` header.
+    pub fn clock_skew_secs(&self) -> Option<i64> {
+        *self
+            .clock_skew
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether this client addresses the on-premise dump instead of the portal.
@@ -405,6 +418,21 @@ impl DocSpaceClient {
         let transport = |e: reqwest::Error| (self.transport_error(endpoint, e), None);
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
+        if let Some(server) = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        {
+            let skew = match server.duration_since(std::time::SystemTime::now()) {
+                Ok(ahead) => ahead.as_secs() as i64,
+                Err(behind) => -(behind.duration().as_secs() as i64),
+            };
+            *self
+                .clock_skew
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(skew);
+        }
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

@@ -28,6 +28,9 @@ pub struct PlanContext {
     pub server_change: Option<ServerChange>,
     /// When each backup was first planned for deletion by an earlier pass (grace).
     pub first_planned: FnvHashMap<BackupId, DateTime<Utc>>,
+    /// How far the server's clock (its `Date` header) is ahead of ours, in seconds;
+    /// `None` when no answer said.
+    pub clock_skew_secs: Option<i64>,
 }
 
 impl PlanContext {
@@ -39,6 +42,7 @@ impl PlanContext {
             schedule_period: None,
             server_change: None,
             first_planned: FnvHashMap::default(),
+            clock_skew_secs: None,
         }
     }
 }
@@ -107,6 +111,11 @@ pub enum Reason {
     Future {
         tolerance_secs: u64,
     },
+    /// The start time in the file name lies more than a day after `createdOn` (the
+    /// finish): one of the two clocks was wrong.
+    StartsAfterFinish {
+        start: chrono::NaiveDateTime,
+    },
     /// A real `expiresOn`: the server deletes it itself then.
     Temporary {
         expires: DateTime<Utc>,
@@ -142,6 +151,11 @@ impl fmt::Display for Reason {
             Reason::Future { tolerance_secs } => {
                 write!(f, "future: created after now + {tolerance_secs}s")
             }
+            Reason::StartsAfterFinish { start } => write!(
+                f,
+                "future: its file name says it started at {}, more than a day after it finished",
+                start.format("%Y-%m-%d %H:%M:%S")
+            ),
             Reason::Temporary { expires } => write!(f, "temporary: expires {}", crate::wire::rfc3339(*expires)),
             Reason::OlderThanMaxAge(d) => write!(f, "older than max_age {d}"),
             Reason::YoungerThanMaxAge(d) => write!(f, "younger than max_age {d}"),
@@ -211,6 +225,7 @@ impl std::ops::Deref for Planned<'_> {
 /// A guard, in the order they apply; the names are the metric's `guard` label values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Guard {
+    ClockSkew,
     Stale,
     ServerChanged,
     Grace,
@@ -220,7 +235,8 @@ pub enum Guard {
 }
 
 impl Guard {
-    pub const ALL: [Guard; 6] = [
+    pub const ALL: [Guard; 7] = [
+        Guard::ClockSkew,
         Guard::Stale,
         Guard::ServerChanged,
         Guard::Grace,
@@ -231,6 +247,7 @@ impl Guard {
 
     pub fn as_str(&self) -> &'static str {
         match self {
+            Guard::ClockSkew => "clock_skew",
             Guard::Stale => "stale",
             Guard::ServerChanged => "server_changed",
             Guard::Grace => "grace",
@@ -244,18 +261,36 @@ impl Guard {
 /// Why a deletion was blocked, with the limit that applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GuardLimit {
-    Stale { after: CalDuration },
+    /// The server's clock is this many seconds off ours (beyond the limit).
+    ClockSkew {
+        skew_secs: i64,
+    },
+    Stale {
+        after: CalDuration,
+    },
+    /// `stale_after = "auto"` with no schedule now and no remembered period.
+    StaleUnknown,
     ServerChanged(ServerChange),
-    Grace { until: DateTime<Utc> },
-    MinKeep { min: u32 },
-    MaxFraction { limit: usize, managed: usize },
-    MaxDeletions { limit: u32 },
+    Grace {
+        until: DateTime<Utc>,
+    },
+    MinKeep {
+        min: u32,
+    },
+    MaxFraction {
+        limit: usize,
+        managed: usize,
+    },
+    MaxDeletions {
+        limit: u32,
+    },
 }
 
 impl GuardLimit {
     pub fn guard(&self) -> Guard {
         match self {
-            GuardLimit::Stale { .. } => Guard::Stale,
+            GuardLimit::ClockSkew { .. } => Guard::ClockSkew,
+            GuardLimit::Stale { .. } | GuardLimit::StaleUnknown => Guard::Stale,
             GuardLimit::ServerChanged(_) => Guard::ServerChanged,
             GuardLimit::Grace { .. } => Guard::Grace,
             GuardLimit::MinKeep { .. } => Guard::MinKeep,
@@ -268,7 +303,18 @@ impl GuardLimit {
 impl std::fmt::Display for GuardLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            GuardLimit::ClockSkew { skew_secs } => write!(
+                f,
+                "clock_skew: the server's clock is {}s {} ours (more than {}s): its dates cannot be trusted this pass",
+                skew_secs.unsigned_abs(),
+                if *skew_secs > 0 { "ahead of" } else { "behind" },
+                super::guards::CLOCK_SKEW_LIMIT_SECS
+            ),
             GuardLimit::Stale { after } => write!(f, "stale: newest backup is older than {after}"),
+            GuardLimit::StaleUnknown => f.write_str(
+                "stale: no schedule and no remembered period (set stale_after to a duration to manage a portal \
+                 without a schedule)",
+            ),
             GuardLimit::ServerChanged(change) => write!(
                 f,
                 "DocSpace {} → {}: first pass after a server change only plans",

@@ -4,8 +4,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decision::{Action, Guard, GuardLimit, PlanContext, PlanEntry, Reason};
-use super::policy::RetentionPolicy;
+use super::policy::{RetentionPolicy, StaleAfter};
 use crate::wire::BackupId;
+
+/// How far the server's clock may be from ours before a pass deletes nothing.
+pub const CLOCK_SKEW_LIMIT_SECS: i64 = 300;
 
 /// What the guards did.
 pub(super) struct Guarded {
@@ -29,8 +32,23 @@ pub(super) fn apply_guards(
 ) -> Guarded {
     let mut blocked = Vec::new();
 
-    // 1. stale
-    if let (Some(after), Some(newest)) = (policy.stale_threshold(ctx.schedule_period.as_ref()), newest)
+    // 0. clock_skew: with the server's clock far from ours, neither its dates nor our
+    //    "now" can be trusted against each other: the pass deletes nothing.
+    if let Some(skew_secs) = ctx.clock_skew_secs.filter(|s| s.abs() > CLOCK_SKEW_LIMIT_SECS) {
+        block(
+            entries,
+            &mut candidates,
+            0,
+            GuardLimit::ClockSkew { skew_secs },
+            &mut blocked,
+        );
+    }
+    // 1. stale. With `auto` and no period to measure by (no schedule now, none
+    //    remembered: a lost state directory, or a portal never seen with one) it
+    //    fails closed: the backups may have stopped, and nothing says since when.
+    if policy.stale_after == StaleAfter::Auto && ctx.schedule_period.is_none() {
+        block(entries, &mut candidates, 0, GuardLimit::StaleUnknown, &mut blocked);
+    } else if let (Some(after), Some(newest)) = (policy.stale_threshold(ctx.schedule_period.as_ref()), newest)
         && newest < after.before(ctx.now, ctx.tz)
     {
         block(entries, &mut candidates, 0, GuardLimit::Stale { after }, &mut blocked);

@@ -273,6 +273,8 @@ fn classify(
                 tolerance_secs: policy.future_tolerance_secs,
             },
         )
+    } else if let Some(start) = starts_after_finish(record, created) {
+        (Scope::Doubtful(Doubt::Future), Reason::StartsAfterFinish { start })
     } else {
         return PlanEntry {
             index,
@@ -291,6 +293,15 @@ fn classify(
         action: Action::Keep,
         reasons: smallvec::smallvec![reason],
     }
+}
+
+/// The start time in the record's file name, when it lies more than a day after its
+/// `createdOn`. The name's time is UTC on SaaS and the server's local time on a
+/// standalone server: a day covers every UTC offset, so only a wrong clock gets here
+/// (docs/docspace-api.md, "Time and names").
+fn starts_after_finish(record: &HistoryRecord, created: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
+    let start = crate::wire::file_name_start(record.file_name.as_deref()?)?;
+    (start.and_utc() > created? + chrono::TimeDelta::days(1)).then_some(start)
 }
 
 /// restic's `ApplyPolicy` over the managed records (`managed` indexes `entries`,

@@ -223,7 +223,8 @@ impl From<Option<CalDuration>> for Keep {
 /// `stale_after`: how old the newest backup may get before deletions stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StaleAfter {
-    /// Twice the schedule's period; off when the portal has no schedule.
+    /// Twice the schedule's period (now, else remembered); with neither, every
+    /// deletion is held.
     Auto,
     Off,
     After(CalDuration),

@@ -922,9 +922,18 @@ fn stale_auto_uses_twice_the_schedule_period() {
         &with_schedule("2027-01-23T14:31:00Z", Some(Period::Unknown("9".into()))),
     );
     assert_eq!(p.deletion_count(), 0);
-    // No schedule: auto is off.
-    let p = plan(fixture(), &policy, &with_schedule(MUCH_LATER, None));
-    assert_eq!(p.deletion_count(), 87);
+    // No schedule now and none remembered (a lost state directory): auto holds every
+    // deletion, however fresh the backups.
+    let p = plan(fixture(), &policy, &with_schedule("2026-11-22T15:00:00Z", None));
+    assert_eq!(p.deletion_count(), 0);
+    assert_eq!(p.guards, [(Guard::Stale, 87)]);
+    assert_eq!(
+        reasons_of(&p, "2026-06-01T03:00:00Z"),
+        [
+            "stale: no schedule and no remembered period (set stale_after to a duration to manage a portal without a \
+          schedule)"
+        ]
+    );
 }
 
 #[test]

@@ -331,6 +331,21 @@ fn envelope(body: &[u8]) -> Result<Option<Value>, WireError> {
     Ok(env.response.filter(|v| !v.is_null()))
 }
 
+/// The backup's start time in its file name (`{alias}_{yyyy-MM-dd_HH-mm-ss}.{ext}`):
+/// the last such stamp in the name, as a wall time (UTC on SaaS, the server's local
+/// time on a standalone server).
+pub fn file_name_start(name: &str) -> Option<chrono::NaiveDateTime> {
+    const SHAPE: &[u8; 19] = b"0000-00-00_00-00-00";
+    let bytes = name.as_bytes();
+    let at = (0..=bytes.len().checked_sub(SHAPE.len())?).rev().find(|&i| {
+        bytes[i..i + SHAPE.len()]
+            .iter()
+            .zip(SHAPE)
+            .all(|(b, s)| if *s == b'0' { b.is_ascii_digit() } else { b == s })
+    })?;
+    chrono::NaiveDateTime::parse_from_str(&name[at..at + SHAPE.len()], "%Y-%m-%d_%H-%M-%S").ok()
+}
+
 /// The history. A `response` that is missing, `null` or not an array fails the whole
 /// read: an unreadable answer is never an empty history (the server sends `[]` for
 /// that), so no verification, recovery or clear decision takes it for "all gone".
@@ -582,7 +597,9 @@ pub fn parse_bool(body: &[u8]) -> Result<Option<bool>, WireError> {
 }
 
 /// The DocSpace version from `GET /api/2.0/settings/version/build`
-/// (`{"docSpace": "3.7.2.1733", …}`), `None` when the answer does not name one.
+/// (`{"docSpace": "3.7.2.1733", …}`), `None` when the answer does not name one, or
+/// names a build default instead of a release (docs/docspace-api.md, "Version strings
+/// lie by default"): `3.1.0` exactly, `0.0.0…`, an unexpanded `${…}`.
 pub fn parse_version(body: &[u8]) -> Result<Option<String>, WireError> {
     let value = envelope(body)?;
     Ok(value
@@ -591,7 +608,13 @@ pub fn parse_version(body: &[u8]) -> Result<Option<String>, WireError> {
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|v| !is_build_default(v))
         .map(str::to_string))
+}
+
+/// A version string a build reports when nobody set one.
+fn is_build_default(version: &str) -> bool {
+    version == "3.1.0" || version.starts_with("0.0.0") || version.contains("${")
 }
 
 /// The answer of `POST /api/2.0/authentication`.

@@ -163,6 +163,15 @@ fn the_version_is_read_from_the_build_answer() {
         None
     );
     assert!(parse_version(b"<html>").is_err());
+    // Build defaults are no versions: unknown.
+    for default in ["3.1.0", "0.0.0", "0.0.0.0", "${VERSION}", "3.${BUILD}"] {
+        let body = format!(r#"{{"response":{{"docSpace":"{default}"}}}}"#);
+        assert_eq!(parse_version(body.as_bytes()).unwrap(), None, "{default}");
+    }
+    for real in ["3.1.0.512", "3.1.1", "3.0.4.100"] {
+        let body = format!(r#"{{"response":{{"docSpace":"{real}"}}}}"#);
+        assert_eq!(parse_version(body.as_bytes()).unwrap().as_deref(), Some(real));
+    }
 }
 
 /// The history as it was read before records were read field by field: the whole
@@ -256,5 +265,32 @@ mod history_reads_as_values_do {
         fn on_any_body(body in body()) {
             prop_assert_eq!(parse_history(body.as_bytes()), history_through_values(body.as_bytes()), "{}", body);
         }
+    }
+}
+
+#[test]
+fn the_start_time_is_read_from_the_file_name() {
+    let at = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+    assert_eq!(
+        file_name_start("acme_2026-11-21_03-00-07.tar.gz"),
+        Some(at("2026-11-21 03:00:07"))
+    );
+    // An alias with underscores and digits; the last stamp counts.
+    assert_eq!(
+        file_name_start("my_portal_2020-01-01_00-00-00_2026-03-01_02-15-00.tar.gz"),
+        Some(at("2026-03-01 02:15:00"))
+    );
+    assert_eq!(
+        file_name_start("workspace_2026-11-21_03-00-00.tar"),
+        Some(at("2026-11-21 03:00:00"))
+    );
+    for name in [
+        "",
+        "acme.tar.gz",
+        "acme_2026-13-01_03-00-00.tar.gz",
+        "acme_2026-11-21T03-00-00.tar.gz",
+        "é_2026",
+    ] {
+        assert_eq!(file_name_start(name), None, "{name}");
     }
 }

@@ -327,7 +327,11 @@ async fn the_request_budget_spaces_requests() {
     serve_history(&server, daily("2026-11-22", 5), daily("2026-11-22", 3)).await;
     expect_delete(&server, 4, 1).await;
     expect_delete(&server, 5, 1).await;
-    let setup = Setup::new(&portal("acme", &server, POLICY).replace("max_retries = 0", "requests_per_minute = 60"));
+    // No schedule: the stale guard would hold every deletion unless it is off.
+    let setup = Setup::new(
+        &portal("acme", &server, &format!("{POLICY}\nstale_after = \"off\""))
+            .replace("max_retries = 0", "requests_per_minute = 60"),
+    );
     let config = setup.load();
     let (portal, client, audit) = first_portal(&config);
     let started = std::time::Instant::now();

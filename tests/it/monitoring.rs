@@ -30,6 +30,7 @@ const CONTRACT_METRICS: &[&str] = &[
     "docspace_retention_schedule_period_seconds",
     "docspace_retention_schedule_missing_since_timestamp_seconds",
     "docspace_retention_server_info",
+    "docspace_retention_server_clock_skew_seconds",
 ];
 
 fn known(name: &str) -> bool {
@@ -188,7 +189,10 @@ fn the_daemon_defines_every_spec_metric() {
         policy_conflict: None,
         memory: Default::default(),
         news: Default::default(),
-        context: PlanContext::new(now, chrono_tz::Tz::UTC),
+        context: PlanContext {
+            clock_skew_secs: Some(1),
+            ..PlanContext::new(now, chrono_tz::Tz::UTC)
+        },
     });
     observer.pass_finished(&report);
     let text = observer.render_metrics();
@@ -355,7 +359,10 @@ fn the_exposition_is_byte_for_byte_what_the_prometheus_crate_wrote() {
         ..RetentionPolicy::default()
     }
     .keep(Rule::Last, 4);
-    let ctx = PlanContext::new(now, chrono_tz::Tz::UTC);
+    let ctx = PlanContext {
+        clock_skew_secs: Some(-2),
+        ..PlanContext::new(now, chrono_tz::Tz::UTC)
+    };
     let plan = plan_retention(records, &policy, &ctx);
     let schedule = BackupSchedule {
         storage_type: StorageType::Documents,
@@ -441,7 +448,15 @@ fn the_exposition_is_byte_for_byte_what_the_prometheus_crate_wrote() {
     observer.config_reload(Err("portals.x.url: expected a URL"));
 
     let text = observer.render_metrics();
-    let golden = include_str!("golden/metrics.txt");
+    // After a deliberate change of the exposition: UPDATE_GOLDEN=1, then review the diff.
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/golden/metrics.txt"),
+            &text,
+        )
+        .unwrap();
+    }
+    let golden = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/golden/metrics.txt")).unwrap();
     if text != golden {
         let first = text
             .lines()

@@ -148,7 +148,7 @@ async fn a_stale_portal_is_guarded_and_sends_no_delete() {
 #[tokio::test]
 async fn min_keep_and_limits_guard_the_pass() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     serve_history(&server, daily("2026-11-22", 10), daily("2026-11-22", 8)).await;
     // keep_last 1 wants 9 deletions; max 2 per run: the two oldest only.
     for n in 1..=8 {
@@ -171,7 +171,7 @@ async fn min_keep_and_limits_guard_the_pass() {
 async fn a_500_on_delete_whose_record_is_gone_counts_as_deleted() {
     // docs/docspace-api.md, "Delete order": record removed, file delete failed, answer 500.
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     serve_history(&server, daily("2026-11-22", 6), daily("2026-11-22", 5)).await;
     Mock::given(method("DELETE"))
         .and(path(delete_path(&id(6))))
@@ -193,7 +193,7 @@ async fn a_500_on_delete_whose_record_is_gone_counts_as_deleted() {
 #[tokio::test]
 async fn a_500_whose_record_remains_is_a_failure_and_is_not_retried() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     serve_history(&server, daily("2026-11-22", 6), daily("2026-11-22", 6)).await;
     Mock::given(method("DELETE"))
         .and(path(delete_path(&id(6))))
@@ -218,7 +218,7 @@ async fn a_500_whose_record_remains_is_a_failure_and_is_not_retried() {
 async fn true_from_the_server_is_not_believed_when_the_record_remains() {
     // An id of another tenant answers true and deletes nothing.
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     serve_history(&server, daily("2026-11-22", 6), daily("2026-11-22", 6)).await;
     expect_delete(&server, 6, 1).await;
     let setup = Setup::new(&portal("acme", &server, KEEP5));
@@ -236,7 +236,7 @@ async fn true_from_the_server_is_not_believed_when_the_record_remains() {
 #[tokio::test]
 async fn a_404_for_a_record_that_is_gone_is_already_gone() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     serve_history(&server, daily("2026-11-22", 6), daily("2026-11-22", 5)).await;
     Mock::given(method("DELETE"))
         .and(path(delete_path(&id(6))))
@@ -253,7 +253,7 @@ async fn a_404_for_a_record_that_is_gone_is_already_gone() {
 #[tokio::test]
 async fn records_vanishing_during_the_pass_are_reported_not_fixed() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     // After the delete of 6, record 2 (kept) has vanished too.
     let after: Vec<Value> = daily("2026-11-22", 5)
         .into_iter()
@@ -270,7 +270,7 @@ async fn records_vanishing_during_the_pass_are_reported_not_fixed() {
 #[tokio::test]
 async fn an_unverifiable_pass_fails_and_leaves_its_deletions_to_the_next_pass() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     Mock::given(method("GET"))
         .and(path(HISTORY))
         .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 7)))))
@@ -324,7 +324,7 @@ async fn failing_read(endpoint: &str, response: ResponseTemplate, expected: &str
         .with_priority(1)
         .mount(&server)
         .await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     serve_history(&server, daily("2026-11-22", 8), Vec::new()).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(&portal("acme", &server, KEEP5));
@@ -418,7 +418,7 @@ async fn the_real_wire_format_is_read() {
     // Dates with 7 fractional digits and Z, offsets, no zone; named and integer enums;
     // unknown enum numbers; a record without createdOn; the schedule with no response.
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     let history = vec![
         json!({"id": id(1), "fileName": "a", "storageType": "Documents", "createdOn": "2026-11-22T03:00:00.1234567Z", "expiresOn": "0001-01-01T00:00:00"}),
         json!({"id": id(2), "fileName": "b", "storageType": 0, "createdOn": "2026-11-21T05:00:00+02:00", "expiresOn": "0001-01-01T00:00:00"}),
@@ -593,7 +593,7 @@ async fn login_problems_are_explained() {
 #[tokio::test]
 async fn retries_follow_retry_after_and_recover() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     Mock::given(method("GET"))
         .and(path(HISTORY))
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
@@ -619,7 +619,7 @@ async fn retries_follow_retry_after_and_recover() {
 #[tokio::test]
 async fn an_audit_log_that_cannot_be_written_stops_deletions() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     serve_history(&server, daily("2026-11-22", 8), Vec::new()).await;
     forbid_deletes(&server).await;
     let setup = Setup::new(&portal("acme", &server, KEEP5));
@@ -643,7 +643,7 @@ async fn an_audit_log_that_cannot_be_written_stops_deletions() {
 #[tokio::test]
 async fn an_id_listed_twice_is_deleted_with_one_call() {
     let server = MockServer::start().await;
-    serve_schedule(&server, no_value()).await;
+    serve_schedule(&server, schedule(0, None)).await;
     let mut history = daily("2026-11-22", 6);
     // The server lists backup 6 twice (with two dates); both copies are old enough to go.
     let mut twin = history[5].clone();

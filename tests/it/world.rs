@@ -262,3 +262,230 @@ async fn a_clear_or_schedule_deletion_answered_504_is_settled_by_reading_never_s
     assert_eq!(audit[1]["outcome"], "deleted");
     assert_eq!(audit[3]["outcome"], "failed");
 }
+
+// ----- lost memory fails closed -----
+
+/// A fresh state directory and a portal whose schedule the server deleted: nothing
+/// says how long ago backups stopped, so nothing is deleted until a schedule is seen
+/// or `stale_after` is a duration.
+#[tokio::test]
+async fn a_portal_without_schedule_and_without_memory_deletes_nothing() {
+    let server = wiremock::MockServer::start().await;
+    let fresh = daily(&last_full_morning().to_string(), 20);
+    serve_version(&server).await;
+    let no_schedule = Mock::given(method("GET"))
+        .and(path(SCHEDULE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(no_value()))
+        .mount_as_scoped(&server)
+        .await;
+    serve_history(&server, fresh.clone(), fresh.clone()).await;
+    let deletes = Mock::given(method("DELETE"))
+        .respond_with(ok_true())
+        .expect(0)
+        .named("no DELETE while nothing is remembered")
+        .mount_as_scoped(&server)
+        .await;
+    let policy = "keep_last = 5\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0";
+    let setup = Setup::new(&portal("acme", &server, policy));
+    for _ in 0..2 {
+        let o = setup.cli(&["once"]).await;
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(stdout(&o).contains("deleted 0"), "{}", stdout(&o));
+    }
+    let o = setup.cli(&["plan", "--json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        action_of(&plan, 20),
+        (
+            "keep".to_string(),
+            vec![
+                "stale: no schedule and no remembered period (set stale_after to a duration to manage a portal \
+                 without a schedule)"
+                    .to_string()
+            ]
+        )
+    );
+    drop(deletes);
+    // A duration in the config manages it.
+    setup.write(&portal("acme", &server, &format!("{policy}\nstale_after = \"3d\"")));
+    let o = setup.cli(&["plan", "--json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(action_of(&plan, 20).0, "delete");
+    // So does a schedule seen again, with the config back on auto.
+    drop(no_schedule);
+    let server = wiremock::MockServer::start().await;
+    serve_version(&server).await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_history(&server, fresh.clone(), fresh[..5].to_vec()).await;
+    setup.write(&portal("acme", &server, policy));
+    for n in 6..=20 {
+        expect_delete(&server, n, 1).await;
+    }
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("deleted 15"), "{}", stdout(&o));
+}
+
+// ----- the server's clock -----
+
+/// A server whose clock is a year behind: its "fresh" backups are a year old to us.
+/// That pass deletes nothing, and says why.
+#[tokio::test]
+async fn a_server_clock_far_from_ours_stops_deletions_for_the_pass() {
+    let server = wiremock::MockServer::start().await;
+    let behind = chrono::Utc::now() - chrono::TimeDelta::days(365);
+    let date = httpdate::fmt_http_date(behind.into());
+    let last = (behind - chrono::TimeDelta::hours(7)).date_naive().to_string();
+    let answer = |body: Value| {
+        ResponseTemplate::new(200)
+            .set_body_json(body)
+            .insert_header("Date", date.as_str())
+    };
+    for (at, body) in [
+        (SCHEDULE, schedule(0, None)),
+        (HISTORY, envelope(Value::Array(daily(&last, 10)))),
+        (VERSION, envelope(serde_json::json!({"docSpace": "3.7.2.1733"}))),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(at))
+            .respond_with(answer(body))
+            .mount(&server)
+            .await;
+    }
+    forbid_deletes(&server).await;
+    let policy = "keep_daily = 3\nmax_age = \"30d\"\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0";
+    let setup = Setup::new(&portal("acme", &server, policy));
+    let o = setup.cli(&["plan", "--json"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let (action, reasons) = action_of(&plan, 10);
+    assert_eq!(action, "keep");
+    let skew = reasons.last().unwrap();
+    assert!(skew.starts_with("clock_skew: the server's clock is 315"), "{reasons:?}");
+    assert!(
+        skew.ends_with("s behind ours (more than 300s): its dates cannot be trusted this pass"),
+        "{skew}"
+    );
+    assert_eq!(plan["portals"][0]["guards"][0]["guard"], "clock_skew");
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("deleted 0"), "{}", stdout(&o));
+}
+
+/// A record whose file name says it started more than a day after it finished: one
+/// of the clocks was wrong, and it is kept whatever the rules say.
+#[tokio::test]
+async fn a_record_that_started_after_it_finished_is_doubtful_and_kept() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    let today = last_full_morning();
+    let mut history = daily(&today.to_string(), 6);
+    // Backup 6 finished six days ago by createdOn, but its name says it started today.
+    history[5]["fileName"] = Value::from(format!("acme_{today}_03-00-00.tar.gz"));
+    let after = vec![history[0].clone(), history[1].clone(), history[5].clone()];
+    serve_history_times(&server, history, 2, after).await;
+    for n in 3..=5 {
+        expect_delete(&server, n, 1).await;
+    }
+    expect_delete(&server, 6, 0).await;
+    let setup = Setup::new(&portal(
+        "acme",
+        &server,
+        &POLICY.replace("min_keep = 0", "min_keep = 1"),
+    ));
+    let o = setup.cli(&["plan", "--json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        action_of(&plan, 6),
+        (
+            "keep".to_string(),
+            vec![format!(
+                "future: its file name says it started at {today} 03:00:00, more than a day after it finished"
+            )]
+        )
+    );
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("deleted 3"), "{}", stdout(&o));
+}
+
+// ----- Dump and version -----
+
+async fn serve_version_string(server: &wiremock::MockServer, version: &str) {
+    Mock::given(method("GET"))
+        .and(path(VERSION))
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(serde_json::json!({"docSpace": version}))))
+        .mount(server)
+        .await;
+}
+
+/// Before 3.1.0 the server ignores `Dump`: `deletebackuphistory?Dump=true` clears the
+/// portal's own history. A version that is not known to be 3.1.0 or later refuses.
+#[tokio::test]
+async fn the_dump_is_never_changed_on_a_server_that_may_not_know_it() {
+    for version in ["3.0.4.512", "3.1.0", "0.0.0.0", "${VERSION}"] {
+        let server = wiremock::MockServer::start().await;
+        // The same answers for the portal and the dump (Dump=true or false).
+        Mock::given(method("GET"))
+            .and(path(SCHEDULE))
+            .respond_with(ResponseTemplate::new(200).set_body_json(schedule(0, None)))
+            .mount(&server)
+            .await;
+        serve_version_string(&server, version).await;
+        let fresh = daily(&last_full_morning().to_string(), 3);
+        serve_history(&server, fresh.clone(), fresh).await;
+        forbid_deletes(&server).await;
+        let setup = Setup::new(&portal("acme", &server, POLICY));
+        let o = setup
+            .cli(&["history", "clear", "--portal", "acme", "--dump", "--yes"])
+            .await;
+        assert_eq!(code(&o), 1, "{version}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("acme: refusing to change the dump: the server's DocSpace version is "),
+            "{version}: {}",
+            stderr(&o)
+        );
+        // A dump = true portal's pass, the same.
+        setup.write(&portal("acme", &server, POLICY).replace("max_retries = 0", "max_retries = 0\ndump = true"));
+        let o = setup.cli(&["once"]).await;
+        assert_eq!(code(&o), 1, "{version}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("refusing to change the dump"),
+            "{version}: {}",
+            stderr(&o)
+        );
+        assert!(setup.audit().is_empty(), "{version}");
+    }
+}
+
+/// `3.1.0` is what a build from source reports: unknown, so deleting the schedule
+/// (which before 3.1 makes the server's cleaner delete every scheduled backup) needs
+/// `--force`.
+#[tokio::test]
+async fn a_build_default_version_is_unknown_and_schedule_delete_needs_force() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version_string(&server, "3.1.0").await;
+    let deletes = Mock::given(method("DELETE"))
+        .and(path(DELETE_SCHEDULE))
+        .respond_with(ok_true())
+        .expect(1)
+        .named("the forced schedule deletion")
+        .mount_as_scoped(&server)
+        .await;
+    let setup = Setup::new(&portal("acme", &server, POLICY));
+    let o = setup.cli(&["schedule", "delete", "--portal", "acme", "--yes"]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("refusing to delete the schedule: the server's DocSpace version is unknown"),
+        "{}",
+        stderr(&o)
+    );
+    let o = setup
+        .cli(&["schedule", "delete", "--portal", "acme", "--yes", "--force"])
+        .await;
+    // The schedule read again is still there (the mock does not change): failed, sent once.
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    drop(deletes);
+}
