@@ -90,6 +90,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
             directory: None,
         },
         portals: vec![portal],
+        default_protect: Default::default(),
         warnings: Vec::new(),
         sources: Vec::new(),
     }

@@ -9,6 +9,8 @@
 //! - `docspace`: the HTTP client of a portal, its errors and its factory.
 //! - `retention`: the pure planner, its one rule table and the guards.
 //! - `calendar`: restic's date arithmetic; `cron`: the schedules' cron strings.
+//! - `identity`: what makes two portals one (a URL by any spelling, the server's
+//!   tenant).
 //! - `executor`: the only code that changes a portal (every DELETE), with every gate:
 //!   the portal's lock (`lock`), interrupted changes settled first, dry run, protect.
 //! - `state`: what lives in `daemon.state_dir` (the audit log, the locks).
@@ -34,6 +36,7 @@ pub mod daemon;
 pub mod demo;
 pub mod docspace;
 pub mod executor;
+pub mod identity;
 pub mod listener;
 pub mod lock;
 pub mod logging;

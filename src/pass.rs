@@ -155,6 +155,28 @@ pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) 
     (f, assumes)
 }
 
+/// Asks the server who it is and claims that tenant for `portal` in this fleet; an
+/// answer that names no tenant (an older server, an error) claims nothing.
+async fn identify(portal: &PortalConfig, client: &DocSpaceClient, state: &StateDir) -> Result<(), String> {
+    let (alias, standalone) = match client.get_settings().await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            tracing::debug!(portal = %portal.name, error = %e, "the server did not say which tenant it is");
+            return Ok(());
+        }
+    };
+    let identified = crate::identity::Identified {
+        tenant: crate::identity::Tenant {
+            alias,
+            standalone,
+            dump: portal.dump,
+        },
+        addresses: crate::identity::addresses(&portal.url).await,
+    };
+    state.tenants().claim(&portal.name, identified)
+}
+
 /// Everything a pass did, for logs, metrics, `/status` and the `once` summary.
 #[derive(Debug, Clone)]
 pub struct PassReport {
@@ -272,6 +294,14 @@ pub async fn run_pass_within(
             Err(_) => return report.ended_by(exceeded()),
         };
     report.recovered = executor.recovered().to_vec();
+    // One portal, one definition: a second name for a tenant another portal of this
+    // fleet already is gets no pass.
+    if let Err(e) = tokio::time::timeout_at(deadline, identify(portal, client, state))
+        .await
+        .unwrap_or(Ok(()))
+    {
+        return report.ended_by(e);
+    }
     let memory = match state.memory(&portal.name).await {
         Ok(m) => m,
         Err(e) => return report.ended_by(e),

@@ -85,6 +85,7 @@ pub enum SimEndpoint {
     DeleteHistory,
     DeleteSchedule,
     GetVersion,
+    GetSettings,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -277,6 +278,7 @@ async fn handle(
         (&Method::DELETE, "api/2.0/backup/deletebackupschedule") => SimEndpoint::DeleteSchedule,
         (&Method::DELETE, a) if a.starts_with("api/2.0/backup/deletebackup/") => SimEndpoint::DeleteBackup,
         (&Method::GET, "api/2.0/settings/version/build") => SimEndpoint::GetVersion,
+        (&Method::GET, "api/2.0/settings") => SimEndpoint::GetSettings,
         _ => return Some(respond(StatusCode::NOT_FOUND, "text/plain", "not found")),
     };
     let auth = req
@@ -373,6 +375,12 @@ fn answer(
             .as_ref()
             .map(|v| json!({"docSpace": v, "documentServer": "8.3.1.26"})));
     }
+    // Anonymous too: who the portal is (each portal of the simulator is its own tenant).
+    if route == SimEndpoint::GetSettings {
+        return ok(Some(
+            json!({"tenantAlias": name, "standalone": false, "timezone": "UTC"}),
+        ));
+    }
     // API keys work only as Bearer (a bare key is rejected with an empty 401).
     if auth.strip_prefix("Bearer ") != Some(p.portal.api_key.as_str()) {
         return respond(StatusCode::UNAUTHORIZED, "text/plain", "");
@@ -434,7 +442,7 @@ fn answer(
             p.portal.schedule = None;
             ok(Some(json!(true)))
         }
-        SimEndpoint::GetVersion => unreachable!("answered above"),
+        SimEndpoint::GetVersion | SimEndpoint::GetSettings => unreachable!("answered above"),
     }
 }
 

@@ -33,7 +33,7 @@ pub struct TargetArgs {
 
 /// The portal an operator command works on.
 pub struct Target {
-    /// The config name, or the URL's host for an ad-hoc `--url`.
+    /// The config name, or `url-…` (the canonical URL) for an ad-hoc `--url`.
     pub name: String,
     pub client: DocSpaceClient,
     /// Dry run (the portal's, or `--dry-run`) and the protected ids.
@@ -117,9 +117,10 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(usage("--url: expected an http:// or https:// URL with a host".into()));
     }
-    // A configured portal reached by its URL keeps its gates: its protect list, dry
-    // run and lock belong to it, not to the way it is named.
-    let same = |u: &reqwest::Url| u.as_str().trim_end_matches('/') == url.as_str().trim_end_matches('/');
+    // A configured portal reached by its URL, however spelled, keeps its gates: its
+    // protect list, dry run and lock belong to it, not to the way it is named.
+    let canonical = crate::identity::canonical_url(&url);
+    let same = |u: &reqwest::Url| crate::identity::canonical_url(u) == canonical;
     if let Some(p) = config.portals.iter().find(|p| same(&p.url) && p.dump == args.dump) {
         return Err(usage(format!(
             "--url is portal {} of the config: use --portal {} (its protect list, dry run and lock apply)",
@@ -147,13 +148,16 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
         url: url.clone(),
         ca_file: None,
     };
-    let name = url.host_str().unwrap_or("portal").to_string();
+    // Named by its canonical URL, never by its host: a lock named after a host would
+    // let two spellings, or a portal of that name, run side by side.
+    let name = crate::identity::adhoc_name(&url);
     Ok(Target {
         client: clients.client(&name, endpoint).map_err(fail)?,
         name,
+        // The fleet-wide hold of [defaults.retention] binds a portal not in the config too.
         gates: Gates {
             dry_run,
-            ..Gates::default()
+            protect: config.default_protect.clone(),
         },
         state_dir,
     })

@@ -83,9 +83,13 @@ pub(super) fn retention_policy(
     // Protect is additive: the portal's own ids join those of [defaults.retention], so
     // a fleet-wide hold cannot be undone by a portal's list (docs/reference.md, "Gates").
     let mut protect = BTreeSet::new();
-    let tables = [(at.own, &r.protect), (at.inherited, &d.protect)];
-    let distinct = if at.own == at.inherited { 1 } else { 2 };
-    for (table, field) in &tables[..distinct] {
+    // `[defaults.retention]` checked on its own is its own inherited table.
+    let tables = if at.own == at.inherited {
+        vec![(at.inherited, &d.protect)]
+    } else {
+        vec![(at.own, &r.protect), (at.inherited, &d.protect)]
+    };
+    for (table, field) in &tables {
         let path = super::check::KeyPath { table, key: "protect" };
         for id in c.get(path, field).unwrap_or_default() {
             match BackupId::parse(&id) {

@@ -38,7 +38,7 @@ pub(super) struct Settings {
     max_retries: u32,
     requests_per_minute: u32,
     ca_file: Option<PathBuf>,
-    retention: RetentionPolicy,
+    pub(super) retention: RetentionPolicy,
 }
 
 pub(super) fn portal_settings(

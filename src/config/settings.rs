@@ -106,6 +106,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Sorted by name.
     pub portals: Vec<PortalConfig>,
+    /// `[defaults.retention].protect`: what an ad-hoc `--url` target honours too.
+    pub default_protect: std::collections::BTreeSet<crate::wire::BackupId>,
     /// Things that work but deserve a look (logged at start).
     pub warnings: Vec<String>,
     /// The files that were read, in merge order.

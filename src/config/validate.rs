@@ -50,7 +50,7 @@ pub(super) fn validate(
 
     let defaults_table = c.table("defaults", &raw.defaults);
     // Check `[defaults]` on its own too, so its mistakes show even without portals.
-    let _ = portal_settings(&mut c, "defaults", &RawPortal::default(), &defaults_table, false);
+    let fleet = portal_settings(&mut c, "defaults", &RawPortal::default(), &defaults_table, false);
 
     let mut portals = Vec::new();
     let raw_portals = c.get("portals", &raw.portals).unwrap_or_default();
@@ -86,13 +86,15 @@ pub(super) fn validate(
         daemon,
         log,
         portals,
+        default_protect: fleet.retention.protect,
         warnings: c.warnings,
         sources: Vec::new(),
     })
 }
 
-/// Two portals with the same `url` and `dump` are one portal defined twice: their
-/// passes would fight over the same backups behind two locks.
+/// Two portals with the same `url` (by any spelling: crate::identity) and `dump` are
+/// one portal defined twice: their passes would fight over the same backups behind
+/// two locks, each deleting what the other protects.
 fn same_portal_twice(c: &mut Checker<'_>, portals: &[PortalConfig], defined_in: &dyn Fn(&str) -> Option<PathBuf>) {
     let place = |name: &str| match defined_in(name) {
         Some(file) => format!("portals.{name} (in {})", file.display()),
@@ -100,7 +102,7 @@ fn same_portal_twice(c: &mut Checker<'_>, portals: &[PortalConfig], defined_in: 
     };
     let mut first: BTreeMap<(String, bool), &str> = BTreeMap::new();
     for p in portals {
-        let key = (p.url.as_str().trim_end_matches('/').to_string(), p.dump);
+        let key = (crate::identity::canonical_url(&p.url), p.dump);
         match first.get(&key) {
             Some(other) => c.err(
                 format!("portals.{}.url", p.name),

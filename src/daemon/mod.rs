@@ -243,6 +243,7 @@ impl Daemon {
             rt.stop();
             self.timetable.leave(name).await;
             self.shared.observer.portal_removed(name);
+            self.shared.state.tenants().forget(name);
             tracing::info!(portal = name, "portal removed");
         }
     }

@@ -203,6 +203,13 @@ impl DocSpaceClient {
         wire::parse_version(&answer.body).map_err(|error| decode(Endpoint::GetVersion, &answer, error))
     }
 
+    /// Who the server says it is (anonymous): its tenant's alias and whether it is an
+    /// on-premise installation; `None` when the answer names no alias.
+    pub async fn get_settings(&self) -> Result<Option<(String, bool)>, ApiError> {
+        let answer = self.send_with_retries(Endpoint::GetSettings, None, None, None).await?;
+        wire::parse_settings(&answer.body).map_err(|error| decode(Endpoint::GetSettings, &answer, error))
+    }
+
     /// Deletes one backup. The answer does not say whether it is gone (docs/docspace-api.md,
     /// "Traps"): callers settle that by reading the history again.
     pub async fn delete_backup(&self, id: BackupId) -> Result<Option<bool>, ApiError> {

@@ -13,10 +13,11 @@ pub enum Endpoint {
     DeleteSchedule,
     Authenticate,
     GetVersion,
+    GetSettings,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 7] = [
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::GetSchedule,
         Endpoint::GetHistory,
         Endpoint::DeleteBackup,
@@ -24,6 +25,7 @@ impl Endpoint {
         Endpoint::DeleteSchedule,
         Endpoint::Authenticate,
         Endpoint::GetVersion,
+        Endpoint::GetSettings,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -35,12 +37,13 @@ impl Endpoint {
             Endpoint::DeleteSchedule => "delete_schedule",
             Endpoint::Authenticate => "authenticate",
             Endpoint::GetVersion => "get_version",
+            Endpoint::GetSettings => "get_settings",
         }
     }
 
     pub(super) fn method(&self) -> Method {
         match self {
-            Endpoint::GetSchedule | Endpoint::GetHistory | Endpoint::GetVersion => Method::GET,
+            Endpoint::GetSchedule | Endpoint::GetHistory | Endpoint::GetVersion | Endpoint::GetSettings => Method::GET,
             Endpoint::Authenticate => Method::POST,
             Endpoint::DeleteBackup | Endpoint::DeleteHistory | Endpoint::DeleteSchedule => Method::DELETE,
         }
@@ -64,13 +67,14 @@ impl Endpoint {
             Endpoint::DeleteSchedule => "/api/2.0/backup/deletebackupschedule",
             Endpoint::Authenticate => "/api/2.0/authentication",
             Endpoint::GetVersion => "/api/2.0/settings/version/build",
+            Endpoint::GetSettings => "/api/2.0/settings",
         }
     }
 
     pub(super) fn takes_dump(&self) -> bool {
         !matches!(
             self,
-            Endpoint::DeleteBackup | Endpoint::Authenticate | Endpoint::GetVersion
+            Endpoint::DeleteBackup | Endpoint::Authenticate | Endpoint::GetVersion | Endpoint::GetSettings
         )
     }
 }

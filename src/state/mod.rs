@@ -18,6 +18,9 @@ pub struct StateDir {
     path: PathBuf,
     audit: Arc<AuditLog>,
     db: Option<Arc<StateDb>>,
+    /// The tenants this process's portals were identified as (one portal, one
+    /// definition, whatever the URL says).
+    tenants: crate::identity::Tenants,
 }
 
 /// Whether the state database may be written.
@@ -45,6 +48,7 @@ impl StateDir {
             path: path.to_path_buf(),
             audit,
             db: db.map(Arc::new),
+            tenants: crate::identity::Tenants::default(),
         }))
     }
 
@@ -54,6 +58,11 @@ impl StateDir {
 
     pub fn audit(&self) -> &Arc<AuditLog> {
         &self.audit
+    }
+
+    /// The tenants the portals of this process were identified as.
+    pub fn tenants(&self) -> &crate::identity::Tenants {
+        &self.tenants
     }
 
     /// Takes the lock of `portal` (never waits).

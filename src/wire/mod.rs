@@ -612,6 +612,20 @@ pub fn parse_version(body: &[u8]) -> Result<Option<String>, WireError> {
         .map(str::to_string))
 }
 
+/// `GET /api/2.0/settings` as an anonymous caller sees it: `(tenantAlias, standalone)`,
+/// `None` when it names no alias.
+pub fn parse_settings(body: &[u8]) -> Result<Option<(String, bool)>, WireError> {
+    let value = envelope(body)?;
+    let Some(v) = value.as_ref() else { return Ok(None) };
+    let alias = v
+        .get("tenantAlias")
+        .and_then(Value::as_str)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .filter(|a| !a.is_empty() && a.len() <= 255);
+    let standalone = v.get("standalone").and_then(Value::as_bool).unwrap_or(false);
+    Ok(alias.map(|a| (a, standalone)))
+}
+
 /// A version string a build reports when nobody set one.
 fn is_build_default(version: &str) -> bool {
     version == "3.1.0" || version.starts_with("0.0.0") || version.contains("${")

@@ -421,7 +421,9 @@ async fn operator_commands_take_an_ad_hoc_url() {
     // ...but without --config none is needed.
     let o = run_binary(args[2..].to_vec(), Vec::new()).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).starts_with("127.0.0.1: 2 backups"), "{}", stdout(&o));
+    // Named by its canonical URL (locks and audit too), never by its bare host.
+    let name = format!("url-127.0.0.1_{}_", server.address().port());
+    assert!(stdout(&o).starts_with(&format!("{name}: 2 backups")), "{}", stdout(&o));
     let o = run_binary(
         vec!["history".into(), "list".into(), "--url".into(), server.uri()],
         Vec::new(),

@@ -43,8 +43,8 @@ async fn a_pass_deletes_exactly_the_planned_backups_oldest_first_and_verifies() 
     assert_eq!(report.count(Outcome::Deleted), 3);
     assert_eq!(report.kept(), 5);
 
-    // GET schedule, GET version (anonymous), GET history, 3 DELETEs oldest first, the
-    // verifying GET history.
+    // GET settings (anonymous: who the server says it is), GET schedule, GET version
+    // (anonymous), GET history, 3 DELETEs oldest first, the verifying GET history.
     let calls: Vec<String> = server
         .received_requests()
         .await
@@ -55,6 +55,7 @@ async fn a_pass_deletes_exactly_the_planned_backups_oldest_first_and_verifies() 
     assert_eq!(
         calls,
         [
+            "GET /api/2.0/settings".to_string(),
             format!("GET {SCHEDULE}"),
             format!("GET {VERSION}"),
             format!("GET {HISTORY}"),
@@ -126,8 +127,8 @@ async fn dry_run_sends_no_delete_but_audits_and_plans() {
     assert_eq!(audit.len(), 6);
     assert!(audit.iter().all(|l| l["dry_run"] == true));
     assert_eq!(audit[1]["outcome"], "dry_run");
-    // No verification read when nothing was sent: schedule, version, history.
-    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    // No verification read when nothing was sent: settings, schedule, version, history.
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
 }
 
 #[tokio::test]
@@ -578,7 +579,9 @@ async fn login_problems_are_explained() {
             .respond_with(answer)
             .mount(&server)
             .await;
+        // No backup call without a login (the anonymous settings read may come).
         Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex("^/api/2.0/backup/"))
             .respond_with(ResponseTemplate::new(200).set_body_json(no_value()))
             .expect(0)
             .mount(&server)

@@ -489,3 +489,193 @@ async fn a_build_default_version_is_unknown_and_schedule_delete_needs_force() {
     assert_eq!(code(&o), 1, "{}", stdout(&o));
     drop(deletes);
 }
+
+// ----- one portal, whatever its spelling -----
+
+/// `[portals.acme]` is `http://127.0.0.1:PORT/p/acme`; the same portal spelled
+/// `http://LocalHost:PORT/P/acme/` is acme: its protect, dry run and lock, or a refusal.
+#[tokio::test]
+async fn an_alias_url_of_a_configured_portal_is_that_portal() {
+    let server = wiremock::MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ok_true())
+        .expect(0)
+        .named("any request")
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let setup = Setup::new(&format!(
+        "[portals.acme]\nurl = \"http://127.0.0.1:{port}/p/acme\"\napi_key_file = \"KEYFILE\"\ndry_run = true\n\
+         [portals.acme.retention]\n{POLICY}\nprotect = [\"{}\"]\n",
+        id(1)
+    ));
+    let key = setup.key_file().display().to_string();
+    for alias in [
+        format!("http://LocalHost:{port}/p/acme/"),
+        format!("http://localhost:{port}//P/Acme"),
+        format!("http://[::1]:{port}/p/acme"),
+    ] {
+        for command in [
+            vec![
+                "backup",
+                "delete",
+                "--url",
+                &alias,
+                "--api-key-file",
+                &key,
+                &id(1),
+                "--yes",
+            ],
+            vec!["history", "clear", "--url", &alias, "--api-key-file", &key, "--yes"],
+        ] {
+            let o = setup.cli(&command).await;
+            assert_eq!(code(&o), 2, "{alias} {command:?}: {}", stdout(&o));
+            assert!(
+                stderr(&o).contains("--url is portal acme of the config: use --portal acme"),
+                "{alias}: {}",
+                stderr(&o)
+            );
+        }
+    }
+    assert!(!setup.state().join("locks").join("localhost.lock").exists());
+}
+
+/// An ad-hoc target that is no configured portal: the global --dry-run and the
+/// fleet-wide protect bind it, and its lock and audit lines are named by its
+/// canonical URL, not by a host that could be a portal's name.
+#[tokio::test]
+async fn an_adhoc_url_honours_dry_run_and_the_fleet_wide_protect() {
+    let server = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex("/other/api/2.0/backup/getbackuphistory"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(daily("2026-11-22", 3)))))
+        .mount(&server)
+        .await;
+    forbid_deletes(&server).await;
+    let setup = Setup::new(&format!(
+        "[defaults.retention]\nprotect = [\"{}\"]\n{}",
+        id(2),
+        portal("acme", &server, POLICY)
+    ));
+    let url = format!("http://LOCALHOST:{}/other/", server.address().port());
+    let key = setup.key_file().display().to_string();
+    let o = setup
+        .cli(&[
+            "backup",
+            "delete",
+            "--url",
+            &url,
+            "--api-key-file",
+            &key,
+            &id(2),
+            "--yes",
+        ])
+        .await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!("refusing to delete protected backup {}", id(2))),
+        "{}",
+        stderr(&o)
+    );
+    let o = setup
+        .cli(&[
+            "--dry-run",
+            "backup",
+            "delete",
+            "--url",
+            &url,
+            "--api-key-file",
+            &key,
+            &id(3),
+            "--yes",
+        ])
+        .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("dry run: would delete"), "{}", stdout(&o));
+    let name = format!("url-127.0.0.1_{}_other_", server.address().port());
+    assert!(
+        setup.audit().iter().all(|l| l["portal"] == name.as_str()),
+        "{:?}",
+        setup.audit()
+    );
+    assert!(setup.state().join("locks").join(format!("{name}.lock")).exists());
+}
+
+#[tokio::test]
+async fn two_spellings_of_one_portal_in_the_config_are_a_config_error() {
+    let setup = Setup::new(
+        "[portals.acme]\nurl = \"http://127.0.0.1:8080/p/acme\"\napi_key_file = \"KEYFILE\"\n\
+         [portals.acme.retention]\nkeep_last = 3\n\
+         [portals.acme2]\nurl = \"http://LocalHost:8080/P/acme/\"\napi_key_file = \"KEYFILE\"\n\
+         [portals.acme2.retention]\nkeep_last = 3\n",
+    );
+    let o = setup.cli(&["check-config"]).await;
+    assert_eq!(code(&o), 78, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "portals.acme (in {0}) and portals.acme2 (in {0}) have the same url and dump: one portal, one definition",
+            setup.config().display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Two entries whose URLs differ, but whose server says they are one tenant (a
+/// second route to the same portal): the second is refused for the pass, and never
+/// two passes change one history.
+#[tokio::test]
+async fn two_entries_the_server_names_one_tenant_are_one_portal() {
+    let server = wiremock::MockServer::start().await;
+    let fresh = daily(&last_full_morning().to_string(), 3);
+    for prefix in ["a", "b"] {
+        let at = |api: &str| wiremock::matchers::path(format!("/{prefix}{api}"));
+        Mock::given(method("GET"))
+            .and(at("/api/2.0/settings"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(envelope(
+                serde_json::json!({"tenantAlias": "Acme", "standalone": false}),
+            )))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(at(SCHEDULE))
+            .respond_with(ResponseTemplate::new(200).set_body_json(schedule(0, None)))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(at(HISTORY))
+            .respond_with(ResponseTemplate::new(200).set_body_json(envelope(Value::Array(fresh.clone()))))
+            .mount(&server)
+            .await;
+    }
+    // One of the two passes deletes backup 3 (the mock still lists it: a failure).
+    Mock::given(method("DELETE"))
+        .respond_with(ok_true())
+        .expect(1)
+        .named("one DELETE of one pass")
+        .mount(&server)
+        .await;
+    let entry = |name: &str, prefix: &str| {
+        format!(
+            "[portals.{name}]\nurl = \"{}/{prefix}\"\napi_key_file = \"KEYFILE\"\n[portals.{name}.retention]\n{POLICY}\n",
+            server.uri()
+        )
+    };
+    // One pass at a time, in name order: acme claims the tenant first.
+    let setup = Setup::empty();
+    setup.write_raw(&format!(
+        "[daemon]\nstate_dir = \"STATE\"\nmax_concurrent_portals = 1\n[log]\nlevel = \"warn\"\n{}{}",
+        entry("acme", "a"),
+        entry("acme-b", "b")
+    ));
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(
+            "refused: the server says this is the same portal as portals.acme (tenantAlias \"acme\", cloud): one \
+             portal, one definition"
+        ),
+        "{}",
+        stdout(&o)
+    );
+}
