@@ -16,6 +16,7 @@
 //! again, never by the server's answer alone.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -31,6 +32,10 @@ use crate::wire::{BackupId, HistoryRecord};
 pub struct Gates {
     pub dry_run: bool,
     pub protect: BTreeSet<BackupId>,
+    /// The daemon's current gates of the portal, which a reload replaces: read again
+    /// before every change, so a reload that sets `dry_run` or adds a `protect` id
+    /// binds the next DELETE of a pass already running.
+    pub live: Option<Arc<LiveGates>>,
 }
 
 impl Gates {
@@ -39,12 +44,53 @@ impl Gates {
         Gates {
             dry_run: portal.dry_run,
             protect: portal.retention.protect.clone(),
+            live: None,
         }
+    }
+
+    /// These gates, bound to what `live` says at each change too.
+    pub fn following(mut self, live: Arc<LiveGates>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// The gates at this moment: the pass's own, tightened by the live ones (a reload
+    /// can add a hold during a pass, never lift one).
+    pub fn now(&self) -> Gates {
+        let mut now = Gates {
+            dry_run: self.dry_run,
+            protect: self.protect.clone(),
+            live: None,
+        };
+        if let Some(live) = &self.live {
+            let current = live.get();
+            now.dry_run |= current.dry_run;
+            now.protect.extend(current.protect);
+        }
+        now
     }
 
     /// The ids among `ids` that `protect` names.
     pub fn protected_among(&self, ids: impl IntoIterator<Item = BackupId>) -> Vec<BackupId> {
         ids.into_iter().filter(|id| self.protect.contains(id)).collect()
+    }
+}
+
+/// A portal's gates as the daemon's current config says, replaced by each reload.
+#[derive(Debug, Default)]
+pub struct LiveGates(std::sync::RwLock<Gates>);
+
+impl LiveGates {
+    pub fn new(gates: Gates) -> Self {
+        LiveGates(std::sync::RwLock::new(gates))
+    }
+
+    pub fn set(&self, gates: Gates) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = gates;
+    }
+
+    pub fn get(&self) -> Gates {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
@@ -134,6 +180,8 @@ pub enum ClearRefused {
     Unreadable(String),
     /// The dump of a server that may not know `Dump`.
     Dump(String),
+    /// A reload set `dry_run` after the history was read.
+    DryRunSinceRead,
 }
 
 impl ClearRefused {
@@ -169,6 +217,7 @@ impl std::fmt::Display for ClearRefused {
             ClearRefused::Changed => f.write_str("the history changed since it was read: not clearing it"),
             ClearRefused::Unreadable(e) => write!(f, "cannot re-read the history before clearing it: {e}"),
             ClearRefused::Dump(e) => f.write_str(e),
+            ClearRefused::DryRunSinceRead => f.write_str("dry_run was set by a reload: not clearing the history"),
         }
     }
 }
@@ -245,7 +294,7 @@ impl<'a> Executor<'a> {
     }
 
     pub fn dry_run(&self) -> bool {
-        self.gates.dry_run
+        self.gates.now().dry_run
     }
 
     /// The changes an earlier run left unfinished, settled when this was opened.
@@ -253,9 +302,9 @@ impl<'a> Executor<'a> {
         &self.recovered
     }
 
-    /// The ids among `ids` that the portal protects.
+    /// The ids among `ids` that the portal protects now.
     pub fn protected_among(&self, ids: impl IntoIterator<Item = BackupId>) -> Vec<BackupId> {
-        self.gates.protected_among(ids)
+        self.gates.now().protected_among(ids)
     }
 
     /// Deletes `items` one at a time, in the given order, each after a flushed audit
@@ -287,7 +336,7 @@ impl<'a> Executor<'a> {
             done.error = Some(e);
             return done;
         }
-        if self.gates.dry_run {
+        if self.gates.now().dry_run {
             let mut lines = Vec::with_capacity(items.len() * 2);
             for item in items {
                 let intent = item.intent(portal, true);
@@ -314,6 +363,20 @@ impl<'a> Executor<'a> {
                     "pass deadline exceeded: {left} deletions left for the next pass"
                 ));
                 break;
+            }
+            // The gates as they are now: a reload during the pass binds this DELETE.
+            let gates = self.gates.now();
+            if gates.dry_run {
+                tracing::warn!(
+                    portal,
+                    left = items.len() - i,
+                    "dry_run was set by a reload during the pass: the remaining deletions are not sent"
+                );
+                break;
+            }
+            if !force_protected && gates.protect.contains(&item.id) {
+                tracing::warn!(portal, backup = %item.id, "protected by a reload during the pass: not deleted");
+                continue;
             }
             let intent = item.intent(portal, false);
             if let Err(e) = self.state.audit().record(intent.clone()).await {
@@ -393,18 +456,19 @@ impl<'a> Executor<'a> {
         let portal = self.portal;
         let records = expected.len();
         let protected = self.protected_among(expected.iter().filter_map(|r| BackupId::parse(&r.id)));
-        if !force_protected && let Some(refused) = ClearRefused::by_protect(&self.gates, &protected) {
+        if !force_protected && let Some(refused) = ClearRefused::by_protect(&self.gates.now(), &protected) {
             return Err(refused);
         }
         self.dump_gate().await.map_err(ClearRefused::Dump)?;
-        let intent = AuditEntry::intent(portal, AuditAction::ClearHistory, self.gates.dry_run).reasons(reasons);
+        let dry_run = self.gates.now().dry_run;
+        let intent = AuditEntry::intent(portal, AuditAction::ClearHistory, dry_run).reasons(reasons);
         let failed = |error: String| ClearResult {
             outcome: Outcome::Failed,
             records,
             http_status: None,
             error: Some(error),
         };
-        if self.gates.dry_run {
+        if dry_run {
             let result = intent.result(Outcome::DryRun, None, None);
             if let Err(e) = self.state.audit().record_all(vec![intent, result]).await {
                 return Ok(failed(e));
@@ -422,9 +486,14 @@ impl<'a> Executor<'a> {
             .get_history()
             .await
             .map_err(|e| ClearRefused::Unreadable(e.to_string()))?;
-        let protected = self.protected_among(ids(&again));
-        if !force_protected && !protected.is_empty() {
-            return Err(ClearRefused::Protected(protected));
+        // The gates once more, right before the one call that takes everything.
+        let gates = self.gates.now();
+        let protected = gates.protected_among(ids(&again));
+        if !force_protected && let Some(refused) = ClearRefused::by_protect(&gates, &protected) {
+            return Err(refused);
+        }
+        if gates.dry_run {
+            return Err(ClearRefused::DryRunSinceRead);
         }
         if ids(&again) != ids(expected) || again.len() != records {
             return Err(ClearRefused::Changed);
@@ -510,12 +579,13 @@ impl<'a> Executor<'a> {
     }
 
     async fn delete_schedule_now(&self, reasons: Vec<String>) -> ScheduleResult {
-        let intent = AuditEntry::intent(self.portal, AuditAction::DeleteSchedule, self.gates.dry_run).reasons(reasons);
+        let dry_run = self.gates.now().dry_run;
+        let intent = AuditEntry::intent(self.portal, AuditAction::DeleteSchedule, dry_run).reasons(reasons);
         let failed = |error: String| ScheduleResult {
             outcome: Outcome::Failed,
             error: Some(error),
         };
-        if self.gates.dry_run {
+        if dry_run {
             let result = intent.result(Outcome::DryRun, None, None);
             return match self.state.audit().record_all(vec![intent, result]).await {
                 Ok(()) => ScheduleResult {

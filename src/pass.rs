@@ -267,6 +267,18 @@ pub async fn run_pass(
     run_pass_within(portal, client, state, now, pass_deadline(portal)).await
 }
 
+/// [`run_pass`] with gates that may tighten while it runs (the daemon's, which a
+/// reload replaces).
+pub async fn run_pass_gated(
+    portal: &PortalConfig,
+    client: &DocSpaceClient,
+    state: &StateDir,
+    now: DateTime<Utc>,
+    gates: Gates,
+) -> PassReport {
+    run(portal, client, state, now, pass_deadline(portal), gates).await
+}
+
 /// [`run_pass`] with an explicit time limit.
 pub async fn run_pass_within(
     portal: &PortalConfig,
@@ -274,6 +286,17 @@ pub async fn run_pass_within(
     state: &StateDir,
     now: DateTime<Utc>,
     limit: std::time::Duration,
+) -> PassReport {
+    run(portal, client, state, now, limit, Gates::of(portal)).await
+}
+
+async fn run(
+    portal: &PortalConfig,
+    client: &DocSpaceClient,
+    state: &StateDir,
+    now: DateTime<Utc>,
+    limit: std::time::Duration,
+    gates: Gates,
 ) -> PassReport {
     let mut report = PassReport::new(&portal.name, portal.dry_run, now);
     let deadline = tokio::time::Instant::now() + limit;
@@ -284,15 +307,14 @@ pub async fn run_pass_within(
         )
     };
     // The lock first, then what an interrupted run left, and only then the plan.
-    let executor =
-        match tokio::time::timeout_at(deadline, Executor::open(&portal.name, client, state, Gates::of(portal))).await {
-            Ok(Ok(executor)) => executor,
-            Ok(Err(e)) => {
-                report.locked = matches!(e, OpenError::Locked);
-                return report.ended_by(e.to_string());
-            }
-            Err(_) => return report.ended_by(exceeded()),
-        };
+    let executor = match tokio::time::timeout_at(deadline, Executor::open(&portal.name, client, state, gates)).await {
+        Ok(Ok(executor)) => executor,
+        Ok(Err(e)) => {
+            report.locked = matches!(e, OpenError::Locked);
+            return report.ended_by(e.to_string());
+        }
+        Err(_) => return report.ended_by(exceeded()),
+    };
     report.recovered = executor.recovered().to_vec();
     // One portal, one definition: a second name for a tenant another portal of this
     // fleet already is gets no pass.

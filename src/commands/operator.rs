@@ -158,6 +158,7 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
         gates: Gates {
             dry_run,
             protect: config.default_protect.clone(),
+            live: None,
         },
         state_dir,
     })

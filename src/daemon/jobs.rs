@@ -15,17 +15,29 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::PortalConfig;
 use crate::docspace::{Clients, DocSpaceClient};
+use crate::executor::{Gates, LiveGates};
 use crate::observe::Observer;
-use crate::pass::{PassReport, run_pass};
+use crate::pass::{PassReport, run_pass_gated};
 use crate::state::StateDir;
 
-/// What runs one pass: [`run_pass`], unless a test puts something else in.
-pub type PassFn =
-    Arc<dyn Fn(Arc<PortalConfig>, Arc<DocSpaceClient>, Arc<StateDir>) -> BoxFuture<'static, PassReport> + Send + Sync>;
+/// What runs one pass: [`run_pass`] bound to the portal's live gates, unless a test
+/// puts something else in.
+pub type PassFn = Arc<
+    dyn Fn(Arc<PortalConfig>, Arc<DocSpaceClient>, Arc<StateDir>, Arc<LiveGates>) -> BoxFuture<'static, PassReport>
+        + Send
+        + Sync,
+>;
 
-/// The pass the daemon runs.
+/// The pass the daemon runs: its gates are read again at every change, so a reload
+/// during the pass binds it (docs/reference.md, "Gates").
 pub fn real_pass() -> PassFn {
-    Arc::new(|config, client, state| async move { run_pass(&config, &client, &state, Utc::now()).await }.boxed())
+    Arc::new(|config, client, state, live| {
+        async move {
+            let gates = Gates::of(&config).following(live);
+            run_pass_gated(&config, &client, &state, Utc::now(), gates).await
+        }
+        .boxed()
+    })
 }
 
 /// What every job needs.
@@ -48,6 +60,8 @@ pub(super) struct Shared {
 pub(super) struct PortalRuntime {
     pub name: String,
     current: RwLock<(Arc<PortalConfig>, Arc<DocSpaceClient>)>,
+    /// The gates of the current config, for passes already running.
+    live: Arc<LiveGates>,
     stop: CancellationToken,
 }
 
@@ -55,6 +69,7 @@ impl PortalRuntime {
     pub fn new(config: Arc<PortalConfig>, client: DocSpaceClient, stop: CancellationToken) -> Self {
         PortalRuntime {
             name: config.name.clone(),
+            live: Arc::new(LiveGates::new(Gates::of(&config))),
             current: RwLock::new((config, Arc::new(client))),
             stop,
         }
@@ -70,6 +85,7 @@ impl PortalRuntime {
         let old = self.config();
         let retime =
             old.schedule != config.schedule || old.timezone != config.timezone || old.jitter_secs != config.jitter_secs;
+        self.live.set(Gates::of(&config));
         *self.current.write().expect("portal lock") = (config, Arc::new(client));
         retime
     }
@@ -153,7 +169,12 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
         (Arc::clone(&current.0), Arc::clone(&current.1))
     };
     shared.observer.pass_started(&rt.name);
-    let pass = (shared.pass)(Arc::clone(&config), client, Arc::clone(&shared.state));
+    let pass = (shared.pass)(
+        Arc::clone(&config),
+        client,
+        Arc::clone(&shared.state),
+        Arc::clone(&rt.live),
+    );
     let report = match AssertUnwindSafe(pass).catch_unwind().await {
         Ok(report) => report,
         Err(panic) => {

@@ -512,11 +512,11 @@ async fn a_panicking_pass_does_not_leave_its_portal_running() {
     let calls = std::sync::Arc::new(AtomicUsize::new(0));
     let real = daemon::real_pass();
     let seen = std::sync::Arc::clone(&calls);
-    let pass: daemon::PassFn = std::sync::Arc::new(move |config, client, state| {
+    let pass: daemon::PassFn = std::sync::Arc::new(move |config, client, state, live| {
         if seen.fetch_add(1, Ordering::SeqCst) == 0 {
             async { panic!("a bug in the pass") }.boxed()
         } else {
-            real(config, client, state)
+            real(config, client, state, live)
         }
     });
     let handle = setup

@@ -679,3 +679,54 @@ async fn two_entries_the_server_names_one_tenant_are_one_portal() {
         stdout(&o)
     );
 }
+
+// ----- gates are read at the moment of the change -----
+
+/// A reload that protects every backup still there binds the DELETEs of the pass
+/// already running: at most the one in flight when the reload lands still goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_during_a_pass_binds_its_next_delete() {
+    use docspace_retention::simulator::{SimOptions, Simulator, realistic_portal};
+    use std::time::Duration;
+    let mut acme = realistic_portal("acme", KEY, chrono::Utc::now(), 24);
+    acme.schedule.as_mut().unwrap().backups_stored = Some(60);
+    let total = acme.backups.len();
+    let slow = SimOptions {
+        latency: Duration::from_millis(250),
+        ..SimOptions::default()
+    };
+    let sim = Simulator::start(vec![acme], slow, 0).await.unwrap();
+    let setup = Setup::daemon(&sim_portal("acme", &sim));
+    let handle = setup.start_daemon().await;
+    let addr = handle.addr();
+    eventually("the pass deletes", Duration::from_secs(20), || async {
+        sim.backups("acme").len() <= total - 2
+    })
+    .await;
+    let ids: Vec<String> = sim.backups("acme").iter().map(|b| format!("\"{}\"", b.id)).collect();
+    setup.write_daemon(&format!(
+        "{}[portals.acme.retention]\nprotect = [{}]\n",
+        sim_portal("acme", &sim),
+        ids.join(", ")
+    ));
+    handle.reload();
+    eventually("the reload", Duration::from_secs(10), || async {
+        metric(
+            &metrics(addr).await,
+            r#"docspace_retention_config_reloads_total{outcome="success"}"#,
+        ) == Some(1.0)
+    })
+    .await;
+    let at_reload = sim.backups("acme").len();
+    assert!(at_reload > 3, "the pass ended before the reload: {at_reload} left");
+    // The running pass had about 5 s of deletions left: give it all of them.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let left = sim.backups("acme").len();
+    assert!(
+        at_reload - left <= 1,
+        "{} deleted after the reload protected them",
+        at_reload - left
+    );
+    handle.shutdown();
+    handle.wait().await;
+}
