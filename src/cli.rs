@@ -202,6 +202,7 @@ fn exit_code(ended: Ended) -> ExitCode {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::secret::keep_out_of_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {

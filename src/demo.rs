@@ -110,20 +110,20 @@ pub async fn run(dry_run: bool) -> Ended {
     config.portals[0].retention.protect.extend(protected);
     let _ = crate::logging::init(&config.log, false);
 
-    println!("docspace-retention demo");
-    println!("=======================");
-    println!(
+    crate::outln!("docspace-retention demo");
+    crate::outln!("=======================");
+    crate::outln!(
         "A simulated DocSpace portal \"demo\" is running at {} with {records} backups: one every night \
          for 120 days, a manual one every nine days, and a temporary download from an hour ago.",
         sim.url("demo")
     );
-    println!(
+    crate::outln!(
         "The daemon manages it every 20 seconds with this policy: keep_last 3, keep_daily 14, keep_weekly 8, \
          keep_monthly 6, one backup protected; guards: min_keep 3, at most 15 deletions and half the history \
          per pass.{}",
         if dry_run { " DRY RUN: nothing is deleted." } else { "" }
     );
-    println!();
+    crate::outln!();
     let portal = &config.portals[0];
     let clients = match Clients::new() {
         Ok(c) => c,
@@ -137,21 +137,21 @@ pub async fn run(dry_run: bool) -> Ended {
             result: Ok(read),
             forecast: None,
         };
-        println!("The plan for the first pass (newest first; \"delete\" rows go, oldest first):");
-        println!();
+        crate::outln!("The plan for the first pass (newest first; \"delete\" rows go, oldest first):");
+        crate::outln!();
         let table = crate::report::plan_table(std::slice::from_ref(&plan));
         let lines: Vec<&str> = table.lines().collect();
         const SHOWN: usize = 30;
         for line in lines.iter().take(SHOWN) {
-            println!("{line}");
+            crate::outln!("{line}");
         }
         if lines.len() > SHOWN {
-            println!(
+            crate::outln!(
                 "… {} more rows (the guards keep some deletions for later passes)",
                 lines.len() - SHOWN
             );
         }
-        println!();
+        crate::outln!();
     }
 
     let signals = match crate::daemon::Signals::install() {
@@ -163,18 +163,18 @@ pub async fn run(dry_run: bool) -> Ended {
         Err(e) => return fail(format!("{e}\n(is another demo or daemon using {DEMO_LISTEN}?)")),
     };
     let base = format!("http://{}", handle.addr());
-    println!("The daemon is running. Passes start at :00, :20 and :40 each minute; their logs follow below.");
-    println!("Open {base}/ in a browser: every backup on a time line, coloured by its fate.");
-    println!("Try, in another terminal:");
-    println!("  curl {base}/status                       # last pass per portal: kept, deleted, blocked");
-    println!("  curl -s {base}/metrics | grep deletions  # Prometheus metrics");
-    println!("  curl {base}/readyz");
-    println!(
+    crate::outln!("The daemon is running. Passes start at :00, :20 and :40 each minute; their logs follow below.");
+    crate::outln!("Open {base}/ in a browser: every backup on a time line, coloured by its fate.");
+    crate::outln!("Try, in another terminal:");
+    crate::outln!("  curl {base}/status                       # last pass per portal: kept, deleted, blocked");
+    crate::outln!("  curl -s {base}/metrics | grep deletions  # Prometheus metrics");
+    crate::outln!("  curl {base}/readyz");
+    crate::outln!(
         "  tail -f {}/audit.jsonl            # every deletion, intent then result",
         state_dir.display()
     );
-    println!("Stop with Ctrl-C.");
-    println!();
+    crate::outln!("Stop with Ctrl-C.");
+    crate::outln!();
     signals.forward(handle.controller());
     let stopped = handle.wait().await;
     drop(sim);

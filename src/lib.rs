@@ -23,7 +23,10 @@
 //! - `daemon`: cron jobs, reload, shutdown, signals and systemd.
 //! - `admin`: the admin endpoints; `listener`: the one HTTP accept loop.
 //! - `demo` and `simulator`: the try-it-now mode and the built-in DocSpace stand-in.
-//! - `shard`, `logging`, `secret`: fleet sharding, log setup, secrets that cannot leak.
+//! - `shard`, `logging`, `secret`: fleet sharding, log setup, secrets that cannot leak;
+//!   `output`: the one writer of standard output (a closed pipe ends the printing only).
+
+#![deny(clippy::print_stdout)]
 
 pub mod admin;
 pub mod audit;
@@ -42,6 +45,7 @@ pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod observe;
+pub mod output;
 pub mod pass;
 pub mod picture;
 pub mod report;

@@ -80,6 +80,25 @@ pub fn mask_api_keys(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Keeps the keys in this process's memory out of core dumps and away from other
+/// processes of the same user: no core file (`RLIMIT_CORE` 0) and not dumpable (no
+/// ptrace attach, no core on a crash even where a core pattern pipes it). Called
+/// first thing by every command; a failure is reported and the command goes on (a
+/// sandbox may forbid the calls; the unit sets `LimitCORE=0` as well).
+pub fn keep_out_of_core_dumps() {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    if let Err(e) = setrlimit(Resource::Core, none) {
+        eprintln!("warning: cannot disable core dumps (RLIMIT_CORE): {e}");
+    }
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        eprintln!("warning: cannot mark the process not dumpable: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,9 +90,9 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
         .collect()
         .await;
     if out.json {
-        println!("{}", report::plan_json(now, &plans));
+        crate::outln!("{}", report::plan_json(now, &plans));
     } else {
-        print!("{}", report::plan_table(&plans));
+        crate::out!("{}", report::plan_table(&plans));
     }
     if let Some(file) = &out.html
         && let Err(e) = std::fs::write(file, report::plan_page(now, &plans))
@@ -157,7 +157,7 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
     while let Some(joined) = results.next().await {
         let (ok, line) = joined.unwrap_or_else(|e| (false, format!("pass task failed: {e}")));
         all_ok &= ok;
-        println!("{line}");
+        crate::outln!("{line}");
     }
     if all_ok { Ended::Success } else { Ended::Failure }
 }

@@ -61,7 +61,7 @@ impl Target {
             .await
             .map_err(|e| fail(format!("{}: {e}", self.name)))?;
         for r in executor.recovered() {
-            println!(
+            crate::outln!(
                 "{}: settled an interrupted {} of an earlier run{}: {}",
                 self.name,
                 action_words(r.action),
@@ -130,14 +130,12 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
     if !url.username().is_empty() || url.password().is_some() {
         return Err(usage("--url: must not contain a user name or password".into()));
     }
+    // The file's name is never echoed: it may be the key itself, given by mistake.
     let key = std::fs::read_to_string(key_file)
-        .map_err(|e| usage(format!("--api-key-file: cannot read {}: {e}", key_file.display())))?;
+        .map_err(|e| usage(format!("--api-key-file: {}", config::unreadable_file(&e))))?;
     let key = key.trim();
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(usage(format!(
-            "--api-key-file: {} holds no usable API key",
-            key_file.display()
-        )));
+        return Err(usage("--api-key-file: the file holds no usable API key".to_string()));
     }
     let endpoint = PortalEndpoint {
         credential: Credential::ApiKey(Secret::new(key)),
@@ -184,9 +182,9 @@ pub async fn schedule_show(target: &Target, json_out: bool) -> Ended {
                 .collect::<serde_json::Map<_, _>>()
                 .into();
         }
-        println!("{}", json!({"portal": target.name, "schedule": value}));
+        crate::outln!("{}", json!({"portal": target.name, "schedule": value}));
     } else {
-        println!("{}: {}", target.name, describe_schedule(schedule.as_ref()));
+        crate::outln!("{}: {}", target.name, describe_schedule(schedule.as_ref()));
     }
     Ended::Success
 }
@@ -213,12 +211,12 @@ pub async fn schedule_delete(target: &Target, yes: bool, force: bool) -> Ended {
         Err(e) => return fail(format!("{}: {e}", target.name)),
     };
     let Some(schedule) = schedule else {
-        println!("{}: no backup schedule: nothing to delete", target.name);
+        crate::outln!("{}: no backup schedule: nothing to delete", target.name);
         return Ended::Success;
     };
     eprintln!("{SCHEDULE_DELETE_WARNING}");
     if !target.acts(yes) {
-        println!(
+        crate::outln!(
             "would delete the backup schedule of {} ({}); nothing was changed. Run again with --yes to delete it.",
             target.name,
             schedule_summary(Some(&schedule))
@@ -242,7 +240,7 @@ pub async fn schedule_delete(target: &Target, yes: bool, force: bool) -> Ended {
     };
     match (result.outcome, result.error) {
         (Outcome::DryRun, _) => {
-            println!(
+            crate::outln!(
                 "{}: dry run: would delete the backup schedule ({}); nothing was changed",
                 target.name,
                 schedule_summary(Some(&schedule))
@@ -250,7 +248,7 @@ pub async fn schedule_delete(target: &Target, yes: bool, force: bool) -> Ended {
             Ended::Success
         }
         (_, None) => {
-            println!("{}: backup schedule deleted", target.name);
+            crate::outln!("{}: backup schedule deleted", target.name);
             Ended::Success
         }
         (_, Some(e)) => fail(format!("{}: deleting the schedule failed: {e}", target.name)),
@@ -286,10 +284,10 @@ pub async fn history_list(target: &Target, json_out: bool) -> Ended {
                 })
             })
             .collect();
-        println!("{}", json!({"portal": target.name, "backups": list}));
+        crate::outln!("{}", json!({"portal": target.name, "backups": list}));
     } else {
-        println!("{}: {} backups", target.name, records.len());
-        print!("{}", history_table(&records));
+        crate::outln!("{}: {} backups", target.name, records.len());
+        crate::out!("{}", history_table(&records));
     }
     Ended::Success
 }
@@ -302,7 +300,7 @@ pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) ->
         Err(e) => return fail(format!("{}: {e}", target.name)),
     };
     if records.is_empty() {
-        println!("{}: the backup history is empty: nothing to delete", target.name);
+        crate::outln!("{}: the backup history is empty: nothing to delete", target.name);
         return Ended::Success;
     }
     let protected = target
@@ -312,12 +310,12 @@ pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) ->
         return fail(format!("{}: {refused}", target.name));
     }
     if !target.acts(yes) {
-        println!(
+        crate::outln!(
             "would delete all {} backups of {} and their files; nothing was changed. Run again with --yes to delete them.",
             records.len(),
             target.name
         );
-        print!("{}", history_table(&records));
+        crate::out!("{}", history_table(&records));
         return Ended::Success;
     }
     let state = match target.state() {
@@ -332,7 +330,7 @@ pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) ->
     match executor.clear_history(&records, reasons, force_protected).await {
         Err(refused) => fail(format!("{}: {refused}", target.name)),
         Ok(clear) if clear.outcome == Outcome::DryRun => {
-            println!(
+            crate::outln!(
                 "{}: dry run: would delete all {} backups and their files; nothing was changed",
                 target.name,
                 records.len()
@@ -341,7 +339,7 @@ pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) ->
         }
         Ok(clear) => match clear.error {
             None => {
-                println!("{}: backup history cleared ({} backups)", target.name, records.len());
+                crate::outln!("{}: backup history cleared ({} backups)", target.name, records.len());
                 Ended::Success
             }
             Some(e) => fail(format!("{}: clearing the history failed: {e}", target.name)),
@@ -380,14 +378,14 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool, force_p
                 items.push(DeletionItem::new(*id, r, vec![reason.to_string()]))
             }
             Some(_) => {}
-            None => println!("{id}: not in the history of {} (already gone): skipped", target.name),
+            None => crate::outln!("{id}: not in the history of {} (already gone): skipped", target.name),
         }
     }
     if items.is_empty() {
         return Ended::Success;
     }
     if !target.acts(yes) {
-        println!(
+        crate::outln!(
             "would delete {} backups of {}; nothing was changed. Run again with --yes to delete them.",
             items.len(),
             target.name
@@ -396,7 +394,7 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool, force_p
             .iter()
             .filter_map(|i| by_id.get(&i.id).map(|r| (*r).clone()))
             .collect();
-        print!("{}", history_table(&chosen));
+        crate::out!("{}", history_table(&chosen));
         return Ended::Success;
     }
     let state = match target.state() {
@@ -415,8 +413,8 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool, force_p
                 ended = Ended::Failure;
                 eprintln!("{}: failed: {}", r.id, r.error.as_deref().unwrap_or("unknown error"));
             }
-            Outcome::DryRun => println!("{}: dry run: would delete; nothing was changed", r.id),
-            other => println!("{}: {}", r.id, other.as_str()),
+            Outcome::DryRun => crate::outln!("{}: dry run: would delete; nothing was changed", r.id),
+            other => crate::outln!("{}: {}", r.id, other.as_str()),
         }
     }
     if let Some(e) = done.error {

@@ -49,7 +49,7 @@ pub async fn healthcheck(url: &str) -> Ended {
     };
     match client.get(url).send().await {
         Ok(r) if r.status() == reqwest::StatusCode::OK => {
-            println!("ok");
+            crate::outln!("ok");
             Ended::Success
         }
         Ok(r) => fail(format!("{url} answered {}", r.status())),
@@ -68,11 +68,11 @@ pub fn check_config(ctx: &Context, print: bool) -> Ended {
     }
     if print {
         // Secrets are "***" already; a key pasted into a URL or a file name is masked.
-        print!("{}", mask_api_keys(&config::print_config(&config)));
+        crate::out!("{}", mask_api_keys(&config::print_config(&config)));
     } else {
         let names: Vec<&str> = config.portals.iter().map(|p| p.name.as_str()).collect();
         let files: Vec<String> = config.sources.iter().map(|p| p.display().to_string()).collect();
-        println!(
+        crate::outln!(
             "configuration OK: {} portal{} ({}) from {}",
             names.len(),
             if names.len() == 1 { "" } else { "s" },

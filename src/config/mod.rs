@@ -16,7 +16,7 @@ mod settings;
 mod validate;
 
 pub use load::{load, load_str};
-pub use portal::check_cron;
+pub use portal::{check_cron, unreadable_file};
 pub use print::print_config;
 pub use settings::*;
 

@@ -378,16 +378,30 @@ fn read_secret_file(c: &mut Checker<'_>, path: &str, file: &Path) -> Option<Secr
     let read = match c.secret_files.get(file) {
         Some(read) => read.clone(),
         None => {
+            // The file's name is never echoed: whatever was put where a file name
+            // belongs may be the secret itself (a password pasted into
+            // password_file). The key path says which file.
             let read = match std::fs::read_to_string(file) {
-                Ok(text) if text.trim().is_empty() => Err(format!("{} is empty", file.display())),
+                Ok(text) if text.trim().is_empty() => Err("the file is empty".to_string()),
                 Ok(text) => Ok(Secret::new(text.trim())),
-                Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+                Err(e) => Err(unreadable_file(&e)),
             };
             c.secret_files.insert(file.to_path_buf(), read.clone());
             read
         }
     };
     read.map_err(|e| c.err(path, e)).ok()
+}
+
+/// Why a file named by a secret's key cannot be read, without its name.
+pub fn unreadable_file(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".to_string(),
+        std::io::ErrorKind::PermissionDenied => "file not readable (permission denied)".to_string(),
+        std::io::ErrorKind::IsADirectory => "a directory, not a file".to_string(),
+        std::io::ErrorKind::InvalidData => "not a text file".to_string(),
+        kind => format!("file cannot be read ({kind})"),
+    }
 }
 
 /// A credential must fit in an HTTP header; the message never shows it.

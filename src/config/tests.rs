@@ -475,7 +475,7 @@ fn credential_files_and_variables_must_hold_a_key() {
     let missing = GOOD.replace("KEYFILE", "/nonexistent/key");
     assert_error(
         Dir::new(&missing).load(&[]),
-        "portals.acme.api_key_file: cannot read /nonexistent/key",
+        "portals.acme.api_key_file: file not found",
     );
     let dir = Dir::new(GOOD);
     std::fs::write(dir.path().join("key"), "\n").unwrap();

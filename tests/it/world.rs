@@ -730,3 +730,111 @@ async fn a_reload_during_a_pass_binds_its_next_delete() {
     handle.shutdown();
     handle.wait().await;
 }
+
+// ----- output never aborts work -----
+
+/// `once | head -1`: the reader goes away before the first line. The passes go on,
+/// every deletion gets its result line, and the exit code is the passes'.
+#[tokio::test]
+async fn a_closed_stdout_ends_the_printing_not_the_passes() {
+    use std::process::Stdio;
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    let fresh = daily(&last_full_morning().to_string(), 5);
+    serve_history(&server, fresh.clone(), fresh[..2].to_vec()).await;
+    for n in 3..=5 {
+        expect_delete(&server, n, 1).await;
+    }
+    let setup = Setup::new(&portal("acme", &server, POLICY));
+    let mut cmd = binary();
+    cmd.arg("--config").arg(setup.config()).arg("once");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let audit = setup.audit();
+    assert_eq!(
+        audit.iter().filter(|l| l["outcome"] == "deleted").count(),
+        3,
+        "{audit:?}"
+    );
+}
+
+// ----- secrets by position; no core dumps -----
+
+/// A password pasted where its file's name belongs is never echoed; the key path and
+/// "file not found" say what is wrong.
+#[tokio::test]
+async fn a_secret_given_as_a_file_name_is_never_echoed() {
+    let password = "correct-horse-Battery-9";
+    let setup = Setup::new(&format!(
+        "[portals.acme]\nurl = \"https://acme.example.com\"\n[portals.acme.login]\nuser = \"admin@acme.example\"\n\
+         password_file = \"{password}\"\n[portals.acme.retention]\nkeep_last = 3\n\
+         [portals.beta]\nurl = \"https://beta.example.com\"\napi_key_file = \"{password}\"\n\
+         [portals.beta.retention]\nkeep_last = 3\n"
+    ));
+    for args in [vec!["check-config"], vec!["plan"], vec!["check-config", "--print"]] {
+        let o = setup.cli(&args).await;
+        assert_eq!(code(&o), 78, "{args:?}");
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(!all.contains(password), "{args:?} echoed it: {all}");
+        assert!(
+            all.contains("portals.acme.login.password_file: file not found"),
+            "{all}"
+        );
+        assert!(all.contains("portals.beta.api_key_file: file not found"), "{all}");
+    }
+    let o = run_binary(
+        vec![
+            "history".into(),
+            "list".into(),
+            "--url".into(),
+            "https://x.example".into(),
+            "--api-key-file".into(),
+            password.into(),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(code(&o), 2);
+    assert!(!stderr(&o).contains(password), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--api-key-file: file not found"), "{}", stderr(&o));
+}
+
+/// Keys live in the daemon's memory: it runs with no core file size.
+#[tokio::test]
+async fn the_process_makes_no_core_dump() {
+    let setup = Setup::daemon("[portals.acme]\nurl = \"http://127.0.0.1:9/\"\n");
+    setup.fixed_port();
+    let mut child = binary()
+        .arg("--config")
+        .arg(setup.config())
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits = format!("/proc/{}/limits", child.id());
+    let mut core = String::new();
+    for _ in 0..100 {
+        core = std::fs::read_to_string(&limits)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if core == "Max core file size 0 0 bytes" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(core, "Max core file size 0 0 bytes");
+}
