@@ -64,8 +64,9 @@ impl std::error::Error for DropConnection {}
 pub struct Limits {
     /// A connection that has not sent a request's headers within this is dropped.
     pub header_timeout: Option<Duration>,
-    /// At most this many connections are served at once; the next ones wait in the
-    /// kernel's backlog until one closes.
+    /// At most this many connections are open at once; one more is closed as soon as
+    /// it is accepted. The accept loop never waits for a free place, so connections
+    /// that send nothing can never keep a probe waiting in the kernel's backlog.
     pub max_connections: Option<usize>,
 }
 
@@ -81,14 +82,6 @@ where
     let graceful = GracefulShutdown::new();
     let slots = limits.max_connections.map(|n| Arc::new(Semaphore::new(n)));
     loop {
-        let slot = match &slots {
-            Some(slots) => tokio::select! {
-                biased;
-                () = stop.cancelled() => break,
-                slot = Arc::clone(slots).acquire_owned() => slot.ok(),
-            },
-            None => None,
-        };
         let accepted = tokio::select! {
             biased;
             () = stop.cancelled() => break,
@@ -101,6 +94,17 @@ where
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let slot = match &slots {
+            Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    tracing::debug!("too many open connections: closing a new one");
+                    drop(stream);
+                    continue;
+                }
+            },
+            None => None,
         };
         let _ = stream.set_nodelay(true);
         let handler = Arc::clone(&handler);
