@@ -195,44 +195,67 @@ impl AuditLog {
             .map_err(|e| format!("cannot read the audit log {}: {e}", self.path.display()))
     }
 
-    /// `portal`'s lines from byte `offset` of the file `inode` on, in order. A line
-    /// cut at `offset` (another process was writing) is skipped; lines that are not
-    /// audit entries are ignored. When the log is another file now, or shorter than
-    /// `offset` (it was rotated), all of it is read.
-    pub fn lines_since(&self, inode: Option<u64>, offset: u64, portal: &str) -> Result<Vec<AuditEntry>, String> {
-        use std::io::{BufRead, Read, Seek, SeekFrom};
+    /// `portal`'s lines of a batch begun at byte `offset` of the file `inode`, at
+    /// `since`, in order. A line cut at `offset` (another process was writing) is
+    /// skipped; lines that are not audit entries are ignored.
+    ///
+    /// The log may have been rotated since the batch began (logrotate renames it, or
+    /// copies and truncates it): then the batch's first lines are in a rotated file
+    /// beside it. So, when the batch's time is known, every uncompressed rotated file
+    /// written since it is read too, and only lines from `since` on are kept (a line in
+    /// two files counts once): interrupted changes are settled across a rotation.
+    pub fn lines_since(
+        &self,
+        inode: Option<u64>,
+        offset: u64,
+        since: Option<DateTime<Utc>>,
+        portal: &str,
+    ) -> Result<Vec<AuditEntry>, String> {
         use std::os::unix::fs::MetadataExt;
         let shown = |e: std::io::Error| format!("cannot read the audit log {}: {e}", self.path.display());
-        let mut file = File::open(&self.path).map_err(shown)?;
-        let meta = file.metadata().map_err(shown)?;
-        let same_file = inode.is_none_or(|i| i == meta.ino());
-        let start = if !same_file || offset > meta.len() { 0 } else { offset };
-        let mut cut = false;
-        if start > 0 {
-            file.seek(SeekFrom::Start(start - 1)).map_err(shown)?;
-            let mut before = [0u8];
-            file.read_exact(&mut before).map_err(shown)?;
-            cut = before[0] != b'\n';
-        }
-        let mut reader = std::io::BufReader::new(file);
+        let meta = std::fs::metadata(&self.path).map_err(shown)?;
+        let unmoved = inode.is_none_or(|i| i == meta.ino()) && offset <= meta.len();
+        let Some(since) = since else {
+            // A mark from before batches carried their time: the offset alone.
+            return read_lines(&self.path, if unmoved { offset } else { 0 }, portal).map_err(shown);
+        };
+        let mut files = self.rotated_since(since);
+        files.push((self.path.clone(), if unmoved { offset } else { 0 }));
+        let mut seen = std::collections::HashSet::new();
         let mut entries = Vec::new();
-        let mut line = Vec::new();
-        let mut first = true;
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line).map_err(shown)? == 0 {
-                break;
-            }
-            if std::mem::take(&mut first) && cut {
-                continue;
-            }
-            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&line)
-                && entry.portal == portal
-            {
-                entries.push(entry);
+        for (path, start) in files {
+            for entry in read_lines(&path, start, portal).map_err(shown)? {
+                let at = DateTime::parse_from_rfc3339(&entry.ts).map(|t| t.with_timezone(&Utc));
+                if at.is_ok_and(|t| t >= since) && seen.insert(serde_json::to_string(&entry).unwrap_or_default()) {
+                    entries.push(entry);
+                }
             }
         }
         Ok(entries)
+    }
+
+    /// The uncompressed rotated files beside the log (`audit.jsonl.1`,
+    /// `audit.jsonl-20261204`) written at or after `since`, oldest first, each from its
+    /// start.
+    fn rotated_since(&self, since: DateTime<Utc>) -> Vec<(PathBuf, u64)> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name().and_then(|n| n.to_str())) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| {
+                e.file_name().to_str().is_some_and(|other| {
+                    other != name && other.starts_with(name) && !other.ends_with(".gz") && !other.ends_with(".zst")
+                })
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .filter(|(modified, _)| DateTime::<Utc>::from(*modified) >= since)
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, path)| (path, 0)).collect()
     }
 
     /// Appends one line and waits until it is on disk.
@@ -290,6 +313,41 @@ fn end_torn_line(file: &mut File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `portal`'s entries in the file at `path` from byte `offset` on; a line cut at
+/// `offset` (another process was writing) is skipped, lines that are not audit entries
+/// are ignored.
+fn read_lines(path: &Path, offset: u64, portal: &str) -> std::io::Result<Vec<AuditEntry>> {
+    use std::io::{BufRead, Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let start = offset.min(file.metadata()?.len());
+    let mut cut = false;
+    if start > 0 {
+        file.seek(SeekFrom::Start(start - 1))?;
+        let mut before = [0u8];
+        file.read_exact(&mut before)?;
+        cut = before[0] != b'\n';
+    }
+    let mut reader = std::io::BufReader::new(file);
+    let mut entries = Vec::new();
+    let mut line = Vec::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if std::mem::take(&mut first) && cut {
+            continue;
+        }
+        if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&line)
+            && entry.portal == portal
+        {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
+}
+
 /// The writer thread: block for one line, take all others already waiting, write
 /// them in one go, `fsync` once, answer everyone.
 fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path: &Path) {
@@ -298,6 +356,9 @@ fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path:
     let mut waiting = Vec::new();
     // 0 is no inode: a failed stat makes the first group reopen the path.
     let mut inode = file.metadata().map_or(0, |m| m.ino());
+    // A group that failed (a full disk) may have left half a line: the next group
+    // ends it first, so it never glues onto the next line.
+    let mut torn = false;
     while let Ok(first) = queue.recv() {
         buffer.clear();
         waiting.clear();
@@ -306,9 +367,11 @@ fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path:
             waiting.push(done);
         }
         let result = follow_rename(&mut file, &mut inode, path)
+            .and_then(|()| if torn { end_torn_line(&mut file) } else { Ok(()) })
             .and_then(|()| file.write_all(&buffer))
             .and_then(|()| file.sync_data())
             .map_err(|e| format!("cannot write the audit log {}: {e}", path.display()));
+        torn = result.is_err();
         for done in waiting.drain(..) {
             let _ = done.send(result.clone());
         }
@@ -331,7 +394,7 @@ mod tests {
         let log = AuditLog::open(dir.path()).unwrap();
         let (inode, end) = log.end().unwrap();
         log.record(intent("acme", "b1")).await.unwrap();
-        let lines = log.lines_since(Some(inode), end, "acme").unwrap();
+        let lines = log.lines_since(Some(inode), end, None, "acme").unwrap();
         assert_eq!(lines.len(), 1, "the intent after a torn line is found");
         assert_eq!(lines[0].backup_id.as_deref(), Some("b1"));
     }
@@ -347,7 +410,7 @@ mod tests {
         log.record(intent("acme", "new")).await.unwrap();
         // The line went to the file at the path, and a mark from before the rotation
         // makes readers read the whole new file.
-        let lines = log.lines_since(Some(inode), end, "acme").unwrap();
+        let lines = log.lines_since(Some(inode), end, None, "acme").unwrap();
         let ids: Vec<_> = lines.iter().filter_map(|l| l.backup_id.as_deref()).collect();
         assert_eq!(ids, ["new"]);
         assert_eq!(
@@ -357,6 +420,52 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_begun_before_a_rotation_is_read_across_it() {
+        let ids = |lines: Vec<AuditEntry>| -> Vec<String> { lines.into_iter().filter_map(|l| l.backup_id).collect() };
+        let at = |ts: &str| DateTime::parse_from_rfc3339(ts).unwrap().with_timezone(&Utc);
+        let stamped = |id: &str, ts: &str| {
+            let mut e = intent("acme", id);
+            e.ts = ts.to_string();
+            e
+        };
+        for copytruncate in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(AUDIT_FILE);
+            let log = AuditLog::open(dir.path()).unwrap();
+            log.record(stamped("before", "2026-12-04T10:00:00Z")).await.unwrap();
+            let (inode, end) = log.end().unwrap();
+            log.record(stamped("b1", "2026-12-04T10:00:05Z")).await.unwrap();
+            let rotated = dir.path().join("audit.jsonl-20261204");
+            if copytruncate {
+                std::fs::copy(&path, &rotated).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+            } else {
+                std::fs::rename(&path, &rotated).unwrap();
+            }
+            log.record(stamped("b2", "2026-12-04T10:00:06Z")).await.unwrap();
+            let since = Some(at("2026-12-04T10:00:05Z"));
+            assert_eq!(
+                ids(log.lines_since(Some(inode), end, since, "acme").unwrap()),
+                ["b1", "b2"],
+                "copytruncate {copytruncate}"
+            );
+            // Not yet truncated: the copy and the log hold the same lines, read once.
+            if copytruncate {
+                std::fs::copy(&path, dir.path().join("audit.jsonl.1")).unwrap();
+                assert_eq!(
+                    ids(log.lines_since(Some(inode), end, since, "acme").unwrap()),
+                    ["b1", "b2"]
+                );
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

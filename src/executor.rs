@@ -634,6 +634,7 @@ impl<'a> Executor<'a> {
         self.lock.open_batch(Batch {
             audit_inode: Some(inode),
             audit_offset,
+            since: Some(Utc::now().timestamp()),
             dump: self.client.dump(),
         })
     }
@@ -661,11 +662,12 @@ impl<'a> Executor<'a> {
             other = self.client.with_dump(batch.dump);
             &other
         };
-        let open = open_intents(
-            self.state
-                .audit()
-                .lines_since(batch.audit_inode, batch.audit_offset, self.portal)?,
-        );
+        let open = open_intents(self.state.audit().lines_since(
+            batch.audit_inode,
+            batch.audit_offset,
+            batch.since.and_then(|s| DateTime::from_timestamp(s, 0)),
+            self.portal,
+        )?);
         if open.is_empty() {
             return self.lock.close_batch();
         }

@@ -21,6 +21,10 @@ pub struct Batch {
     #[serde(default)]
     pub audit_inode: Option<u64>,
     pub audit_offset: u64,
+    /// When the batch began, in Unix seconds (before its first intent): its lines
+    /// are found by time in a rotated log too.
+    #[serde(default)]
+    pub since: Option<i64>,
     /// The batch changed the on-premise dump, not the portal.
     pub dump: bool,
 }
@@ -162,6 +166,7 @@ mod tests {
         let batch = Batch {
             audit_inode: Some(7),
             audit_offset: 1234,
+            since: None,
             dump: false,
         };
         lock.open_batch(batch).unwrap();

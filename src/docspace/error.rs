@@ -164,7 +164,7 @@ impl fmt::Display for ApiErrorKind {
                 f,
                 "login as {user:?} needs two-factor authentication, which a service cannot answer; use an API key"
             ),
-            PaymentRequired => f.write_str("402 Payment Required: portal unpaid or over its quota"),
+            PaymentRequired => f.write_str("portal unpaid (402): payment required, or over its quota"),
             Forbidden { message } => {
                 f.write_str(
                     "403 Forbidden: needs owner or admin (backup calls need the portal owner or a DocSpace admin)",

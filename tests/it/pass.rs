@@ -346,7 +346,7 @@ async fn read_errors_say_what_happened_and_delete_nothing() {
     failing_read(
         SCHEDULE,
         ResponseTemplate::new(402),
-        "get_schedule: 402 Payment Required: portal unpaid",
+        "get_schedule: portal unpaid (402)",
     )
     .await;
     failing_read(

@@ -838,3 +838,64 @@ async fn the_process_makes_no_core_dump() {
     let _ = child.wait();
     assert_eq!(core, "Max core file size 0 0 bytes");
 }
+
+// ----- open intents survive rotation -----
+
+/// A `once` killed with three intents open; then logrotate moves the audit log
+/// (renamed, or copied and truncated) before the next run, which still settles them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_deletions_are_settled_across_a_rotation_of_the_audit_log() {
+    use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, Simulator};
+    use std::time::Duration;
+    for copytruncate in [false, true] {
+        let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+            .await
+            .unwrap();
+        for stall in [Duration::ZERO, Duration::ZERO, Duration::from_secs(120)] {
+            sim.inject("acme", SimEndpoint::DeleteBackup, Fault::Stall(stall));
+        }
+        let setup = Setup::new(&format!(
+            "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
+             max_delete_fraction = 1.0\n",
+            sim_portal("acme", &sim)
+        ));
+        let mut child = binary()
+            .arg("--config")
+            .arg(setup.config())
+            .arg("once")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        eventually("three intents", Duration::from_secs(10), || async {
+            setup.audit().iter().filter(|l| l["phase"] == "intent").count() == 3
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        std::process::Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status()
+            .unwrap();
+        tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        let log = setup.state().join("audit.jsonl");
+        let rotated = setup.state().join("audit.jsonl.1");
+        if copytruncate {
+            std::fs::copy(&log, &rotated).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&log)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        } else {
+            std::fs::rename(&log, &rotated).unwrap();
+        }
+        let o = setup.cli(&["once"]).await;
+        assert_eq!(code(&o), 0, "copytruncate {copytruncate}: {}", stderr(&o));
+        let recovered: Vec<Value> = setup.audit().into_iter().filter(|l| l["recovered"] == true).collect();
+        assert_eq!(recovered.len(), 3, "copytruncate {copytruncate}: {recovered:?}");
+        assert_eq!(sim.backups("acme").len(), 3);
+    }
+}
