@@ -270,8 +270,9 @@ impl HistoryRecord {
     }
 }
 
-/// `getbackupschedule`'s value when a schedule exists.
-#[derive(Clone, Debug, PartialEq)]
+/// `getbackupschedule`'s value when a schedule exists. Its `Debug` shows the storage
+/// parameters redacted: a report or a log that prints a schedule never leaks them.
+#[derive(Clone, PartialEq)]
 pub struct BackupSchedule {
     pub storage_type: StorageType,
     /// Storage parameters as sent. They can hold cloud credentials: never log them,
@@ -284,6 +285,21 @@ pub struct BackupSchedule {
     pub backups_stored: Option<u32>,
     pub last_backup_time: WireTime,
     pub dump: bool,
+}
+
+impl fmt::Debug for BackupSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupSchedule")
+            .field("storage_type", &self.storage_type)
+            .field("storage_params", &redacted_storage_params(&self.storage_params))
+            .field("period", &self.period)
+            .field("hour", &self.hour)
+            .field("day", &self.day)
+            .field("backups_stored", &self.backups_stored)
+            .field("last_backup_time", &self.last_backup_time)
+            .field("dump", &self.dump)
+            .finish()
+    }
 }
 
 /// Storage parameter names whose values are shown; everything else is `***`.

@@ -294,3 +294,26 @@ fn the_start_time_is_read_from_the_file_name() {
         assert_eq!(file_name_start(name), None, "{name}");
     }
 }
+
+#[test]
+fn a_schedule_printed_for_debugging_shows_its_storage_params_redacted() {
+    let body =
+        br#"{"response":{"storageType":5,"storageParams":{"bucket":"b","secretkey":"AKIA-SECRET-1","module":"s3"},
+        "cronParams":{"period":0,"hour":3,"day":0},"lastBackupTime":"2026-11-22T03:00:00","dump":false},"count":1}"#;
+    let schedule = parse_schedule(body).unwrap().unwrap();
+    let shown = format!("{schedule:?} {:?}", Some(&schedule));
+    assert!(!shown.contains("AKIA-SECRET-1"), "{shown}");
+    assert!(shown.contains("\"bucket\", \"b\""), "{shown}");
+}
+
+#[test]
+fn never_is_never_in_every_spelling() {
+    for never in [
+        "0001-01-01T00:00:00",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00.0000000Z",
+        "0001-01-01T00:00:00+03:00",
+    ] {
+        assert_eq!(parse_time(never), WireTime::Never, "{never}");
+    }
+}
