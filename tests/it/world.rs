@@ -899,3 +899,20 @@ async fn interrupted_deletions_are_settled_across_a_rotation_of_the_audit_log() 
         assert_eq!(sim.backups("acme").len(), 3);
     }
 }
+
+// ----- smaller ones -----
+
+/// An unpaid portal answers 402 with an empty body on every backup call.
+#[tokio::test]
+async fn an_unpaid_portal_fails_its_pass_saying_so() {
+    let server = wiremock::MockServer::start().await;
+    serve_version(&server).await;
+    Mock::given(wiremock::matchers::path_regex("^/api/2.0/backup/"))
+        .respond_with(ResponseTemplate::new(402))
+        .mount(&server)
+        .await;
+    let setup = Setup::new(&portal("acme", &server, POLICY));
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("portal unpaid (402)"), "{}", stdout(&o));
+}
