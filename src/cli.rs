@@ -197,6 +197,7 @@ fn exit_code(ended: Ended) -> ExitCode {
         Ended::Failure => 1,
         Ended::Usage => 2,
         Ended::Config => 78,
+        Ended::StateUnusable => 65,
     })
 }
 

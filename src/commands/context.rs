@@ -15,6 +15,8 @@ pub enum Ended {
     Usage,
     /// The configuration is invalid.
     Config,
+    /// The state database is damaged or unreadable: restarting will not help.
+    StateUnusable,
 }
 
 /// What every command knows from the global options.

@@ -19,6 +19,18 @@ pub async fn run_daemon(ctx: &Context) -> Ended {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot install signal handlers: {e}")),
     };
+    // A damaged state database stops the service for good (exit 65, which the unit
+    // does not restart on): a restart every 10 s would not repair it.
+    let db = config.daemon.state_dir.join(crate::state::STATE_FILE);
+    if db.exists()
+        && let Err(e) = crate::state::StateDb::open(&db)
+    {
+        tracing::error!(error = %e, "cannot start: the state is unusable");
+        super::context::error(format!(
+            "{e}: state unusable; restarting will not help (docs/runbook.md)"
+        ));
+        return Ended::StateUnusable;
+    }
     let opts = ctx.load_options();
     let reload: daemon::ReloadFn = std::sync::Arc::new(move || config::load(&opts).map(Config::own_shard));
     let handle = match daemon::start(config, reload).await {

@@ -22,15 +22,46 @@ pub(super) struct Checker<'a> {
     pub ca_files: HashMap<std::path::PathBuf, Result<(), String>>,
     /// Each secret file read, and what it held (or why it could not be read).
     pub secret_files: HashMap<std::path::PathBuf, Result<crate::secret::Secret, String>>,
+    /// The main config file's directory: relative paths of `[defaults]` (and of the
+    /// environment) are resolved against it.
+    pub main_dir: std::path::PathBuf,
+    /// The directory of the file that defines the portal being checked.
+    pub portal_dir: Option<std::path::PathBuf>,
 }
 
 impl Checker<'_> {
+    /// A path from the config as the process will open it: relative paths are relative
+    /// to the file that names them (under systemd the working directory is `/`).
+    /// `own`: it was set in the portal's own table, not inherited from `[defaults]`.
+    pub fn resolve(&self, own: bool, path: std::path::PathBuf) -> std::path::PathBuf {
+        if path.is_absolute() {
+            return path;
+        }
+        let base = match (own, &self.portal_dir) {
+            (true, Some(dir)) => dir,
+            _ => &self.main_dir,
+        };
+        base.join(path)
+    }
+
     pub fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError::new(path, message));
     }
 
     pub fn unknown(&mut self, prefix: &str, unknown: &Unknown, known: &[&str]) {
         for key in unknown.keys() {
+            // A retention key one table too high: say where it belongs.
+            let portal_table =
+                prefix == "defaults" || (prefix.starts_with("portals.") && !prefix.contains(".retention"));
+            let retention_key = super::raw::RETENTION_KEYS.contains(&key.as_str())
+                || crate::retention::RULES.iter().any(|r| r.key == key.as_str());
+            if portal_table && retention_key {
+                self.err(
+                    format!("{prefix}.{key}"),
+                    format!("unknown key: {key} belongs under [{prefix}.retention]"),
+                );
+                continue;
+            }
             let hint = known
                 .iter()
                 .map(|k| (strsim::levenshtein(k, key), *k))

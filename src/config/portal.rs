@@ -15,9 +15,27 @@ use crate::docspace::Credential;
 use crate::retention::RetentionPolicy;
 use crate::secret::Secret;
 
-/// Checks a cron string the way the scheduler will read it: six fields, seconds first.
+/// Checks a cron string the way the scheduler will read it: six fields, seconds first,
+/// and a run within the next four years (`0 0 0 30 2 *` never runs: no pass, no alert).
 pub fn check_cron(expr: &str) -> Result<(), String> {
-    crate::cron::parse(expr).map(|_| ())
+    let cron = crate::cron::parse(expr)?;
+    let now = chrono::Utc::now();
+    match crate::cron::next_after(&cron, Tz::UTC, now) {
+        Some(next) if next <= now + chrono::TimeDelta::days(4 * 366) => Ok(()),
+        _ => Err(format!("{expr:?} never runs (no run in the next four years)")),
+    }
+}
+
+/// "did you mean" for a mistyped zone: the closest IANA name, case aside.
+fn zone_hint(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| (strsim::levenshtein(&tz.name().to_ascii_lowercase(), &lower), tz.name()))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, n)| format!(" (did you mean {n}?)"))
+        .unwrap_or_default()
 }
 
 /// The shortest time between two runs of `schedule` in `zone`; `None` when the
@@ -76,7 +94,10 @@ pub(super) fn portal_settings(
     let timezone = tz_name.parse::<Tz>().unwrap_or_else(|_| {
         c.err(
             path,
-            format!("unknown time zone {tz_name:?} (use an IANA name such as \"Europe/Berlin\")"),
+            format!(
+                "unknown time zone {tz_name:?}{} (use an IANA name such as \"Europe/Berlin\")",
+                zone_hint(&tz_name)
+            ),
         );
         Tz::UTC
     });
@@ -130,7 +151,8 @@ pub(super) fn portal_settings(
         "an integer of at least 1",
     );
     let (path, ca) = at.get(c, "ca_file", &p.ca_file, &d.ca_file);
-    let ca_file = ca.filter(|s| !s.is_empty()).map(PathBuf::from);
+    let own = path.table != "defaults";
+    let ca_file = ca.filter(|s| !s.is_empty()).map(|f| c.resolve(own, PathBuf::from(f)));
     if let Some(ca) = &ca_file {
         let checked = match c.ca_files.get(ca) {
             Some(checked) => checked.clone(),
@@ -295,7 +317,8 @@ fn credential(
     match set[0] {
         "api_key_file" => {
             let path = join(&table, "api_key_file");
-            let file = PathBuf::from(c.get(&path, &src.api_key_file)?);
+            let named = PathBuf::from(c.get(&path, &src.api_key_file)?);
+            let file = c.resolve(has_own, named);
             let key = read_secret_file(c, &path, &file)?;
             check_header_safe(c, &path, &key)?;
             Some((Credential::ApiKey(key), CredentialSource::ApiKeyFile(file)))
@@ -353,7 +376,9 @@ fn credential(
                 );
             }
             let pw_path = join(&path, "password_file");
-            let file = c.get(&pw_path, &login.password_file).map(PathBuf::from);
+            let file = c
+                .get(&pw_path, &login.password_file)
+                .map(|f| c.resolve(has_own, PathBuf::from(f)));
             if file.is_none() && !matches!(login.password_file, Field::Invalid(_)) {
                 c.err(&pw_path, "missing: a file holding the password");
             }
@@ -386,6 +411,15 @@ fn read_secret_file(c: &mut Checker<'_>, path: &str, file: &Path) -> Option<Secr
                 Ok(text) => Ok(Secret::new(text.trim())),
                 Err(e) => Err(unreadable_file(&e)),
             };
+            // As ssh and restic do: a key others can read is worth a warning, once per
+            // file (not an error: a group-readable file is how some deployments hand
+            // keys to a service user).
+            use std::os::unix::fs::PermissionsExt;
+            if read.is_ok() && std::fs::metadata(file).is_ok_and(|m| m.permissions().mode() & 0o044 != 0) {
+                c.warnings.push(format!(
+                    "{path}: the file is readable by its group or by others; chmod 600 it"
+                ));
+            }
             c.secret_files.insert(file.to_path_buf(), read.clone());
             read
         }

@@ -13,6 +13,9 @@ impl Dir {
     fn new(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key"), "sk-file-secret\n").unwrap();
+        // As a key file should be: readable by its owner only (else a warning).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path().join("key"), std::fs::Permissions::from_mode(0o600)).unwrap();
         let text = config.replace("KEYFILE", &dir.path().join("key").display().to_string());
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
         Dir { dir }

@@ -29,6 +29,8 @@ pub(super) fn validate(
         schedules: HashMap::new(),
         ca_files: HashMap::new(),
         secret_files: HashMap::new(),
+        main_dir: opts.path.parent().map(PathBuf::from).unwrap_or_default(),
+        portal_dir: None,
     };
     c.unknown("", &raw.unknown, TOP_KEYS);
 
@@ -66,6 +68,7 @@ pub(super) fn validate(
         let Some(portal) = c.get(&path, field) else {
             continue;
         };
+        c.portal_dir = defined_in(name).and_then(|f| f.parent().map(PathBuf::from));
         if let Some(p) = portal_config(&mut c, name, &portal, &defaults_table) {
             portals.push(p);
         }
@@ -167,17 +170,44 @@ fn daemon_config(c: &mut Checker<'_>, raw: &RawConfig) -> DaemonConfig {
     }
 }
 
+const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// A log level, or a filter of `target=level` directives. A bare word that is no level
+/// is refused: the filter would read it as a target's name and silence everything
+/// else (`"inof"`, `--log-level verbose`), errors included.
+pub fn check_log_level(level: &str) -> Result<(), String> {
+    let expected = "expected error, warn, info, debug, trace or directives such as \"info,docspace_retention=debug\"";
+    for directive in level.split(',').map(str::trim) {
+        let word = directive.rsplit_once('=').map_or(directive, |(_, lvl)| lvl).trim();
+        if !LEVELS.contains(&word.to_ascii_lowercase().as_str()) {
+            let hint = LEVELS
+                .iter()
+                .map(|l| (strsim::levenshtein(l, &word.to_ascii_lowercase()), *l))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map(|(_, l)| format!(" (did you mean {l}?)"))
+                .unwrap_or_default();
+            return Err(format!("{expected}, found {word:?}{hint}"));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(level)
+        .map(|_| ())
+        .map_err(|e| format!("{expected}: {e}"))
+}
+
 fn log_config(c: &mut Checker<'_>, raw: &RawConfig) -> LogConfig {
     let log = c.table("log", &raw.log);
     c.unknown("log", &log.unknown, LOG_KEYS);
     let level = c
         .get("log.level", &log.level)
         .unwrap_or_else(|| defaults::LOG_LEVEL.into());
-    if tracing_subscriber::EnvFilter::builder().parse(&level).is_err() {
-        c.err(
-            "log.level",
-            format!("expected trace, debug, info, warn, error or a filter directive, found {level:?}"),
-        );
+    if let Err(e) = check_log_level(&level) {
+        let path = match c.opts.overrides.log_level.is_some() {
+            true => "log.level (--log-level)",
+            false => "log.level",
+        };
+        c.err(path, e);
     }
     let format = match c
         .get("log.format", &log.format)

@@ -199,6 +199,9 @@ impl Setup {
     pub fn empty() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key"), format!("{KEY}\n")).unwrap();
+        // As a key file should be: readable by its owner only (else a warning).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path().join("key"), std::fs::Permissions::from_mode(0o600)).unwrap();
         Setup { dir }
     }
 

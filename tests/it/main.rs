@@ -6,6 +6,7 @@ mod harness;
 
 mod cli;
 mod daemon;
+mod day;
 mod faults;
 mod gates;
 mod monitoring;

@@ -285,9 +285,15 @@ async fn the_state_database_is_never_recreated_and_its_failures_delete_nothing()
     let o = setup.cli(&["once"]).await;
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains(&db.display().to_string()), "{}", stderr(&o));
+    // The daemon stops with 65, which the unit does not restart on.
     let o = setup.cli(&["run"]).await;
-    assert_eq!(code(&o), 1);
+    assert_eq!(code(&o), 65);
     assert!(stderr(&o).contains(&db.display().to_string()), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("state unusable; restarting will not help"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(
         std::fs::read_to_string(&db).unwrap(),
         "somebody's notes, not a database"
