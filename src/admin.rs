@@ -143,12 +143,12 @@ pub fn route(admin: &Admin, method: &Method, path: &str, query: Option<&str>) ->
 }
 
 /// What one client may take of the admin server (docs/reference.md, "Gates"): a
-/// connection that sends no headers for 10 s is dropped, and at most 1,024 are open at
+/// connection that sends no headers for 10 s is dropped, and at most 256 are open at
 /// once (one more is closed at once, never queued), so idle or slow clients cannot
-/// starve `/healthz` and `/readyz`.
+/// starve `/healthz` and `/readyz`, nor take the descriptors passes need.
 pub const LIMITS: Limits = Limits {
     header_timeout: Some(Duration::from_secs(10)),
-    max_connections: Some(1024),
+    max_connections: Some(256),
 };
 
 /// Serves the admin endpoints on `listener` until `stop` is cancelled.

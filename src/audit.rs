@@ -77,6 +77,13 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The same line, dated now: an intent is dated when it is written, after the
+    /// batch mark it belongs to (recovery finds a batch's lines by time).
+    pub fn dated_now(mut self) -> Self {
+        self.ts = rfc3339(Utc::now());
+        self
+    }
+
     /// An intent line for `action` on `portal`.
     pub fn intent(portal: &str, action: AuditAction, dry_run: bool) -> Self {
         AuditEntry {
@@ -219,8 +226,10 @@ impl AuditLog {
             // A mark from before batches carried their time: the offset alone.
             return read_lines(&self.path, if unmoved { offset } else { 0 }, portal).map_err(shown);
         };
+        // The log itself is read whole: copied, truncated and grown again past the
+        // mark, its bytes below the mark are the batch's too.
         let mut files = self.rotated_since(since);
-        files.push((self.path.clone(), if unmoved { offset } else { 0 }));
+        files.push((self.path.clone(), 0));
         let mut seen = std::collections::HashSet::new();
         let mut entries = Vec::new();
         for (path, start) in files {

@@ -501,6 +501,7 @@ impl<'a> Executor<'a> {
         if let Err(e) = self.open_batch() {
             return Ok(failed(e));
         }
+        let intent = intent.dated_now();
         if let Err(e) = self.state.audit().record(intent.clone()).await {
             return Ok(failed(e));
         }
@@ -598,6 +599,7 @@ impl<'a> Executor<'a> {
         if let Err(e) = self.open_batch() {
             return failed(e);
         }
+        let intent = intent.dated_now();
         if let Err(e) = self.state.audit().record(intent.clone()).await {
             return failed(e);
         }

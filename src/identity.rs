@@ -15,9 +15,11 @@ use std::sync::Mutex;
 
 use url::{Host, Url};
 
-/// The URL as what it addresses: scheme, host without case (every loopback name and
-/// address as `127.0.0.1`, no trailing dot), the port even when it is the scheme's
-/// default, and the path without case, repeated or trailing slashes.
+/// The URL as what it addresses: the host without case (every loopback name and
+/// address as `127.0.0.1`, no trailing dot), the port unless it is its scheme's
+/// default, and the path decoded, without case, repeated or trailing slashes. The
+/// scheme is left out: `http://` and `https://` of one host are one portal (a proxy
+/// that redirects one to the other), and treating them as one only refuses more.
 pub fn canonical_url(url: &Url) -> String {
     let host = match url.host() {
         Some(Host::Domain(d)) => {
@@ -36,28 +38,32 @@ pub fn canonical_url(url: &Url) -> String {
         Some(Host::Ipv6(ip)) => format!("[{ip}]"),
         None => String::new(),
     };
-    let port = url.port_or_known_default().map(|p| format!(":{p}")).unwrap_or_default();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     let path: Vec<String> = url
         .path()
         .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .to_lowercase()
+        })
         .filter(|s| !s.is_empty())
-        .map(str::to_ascii_lowercase)
         .collect();
     let path = if path.is_empty() {
         String::new()
     } else {
         format!("/{}", path.join("/"))
     };
-    format!("{}://{host}{port}{path}", url.scheme())
+    format!("{host}{port}{path}")
 }
 
 /// The name an ad-hoc `--url` target is known by in locks, the audit log and messages:
-/// its canonical URL with every character a file name cannot hold replaced. It starts
-/// with `url-` and holds a dot or `_`, so it never equals a configured portal's name.
+/// its canonical URL with every character a file name cannot hold replaced, and a hash
+/// of the canonical URL (`/c_d` and `/c/d` read alike). It starts with `url-` and holds
+/// a dot or `_`, so it never equals a configured portal's name.
 pub fn adhoc_name(url: &Url) -> String {
     let canonical = canonical_url(url);
-    let body = canonical.split_once("://").map_or(canonical.as_str(), |(_, rest)| rest);
-    let safe: String = body
+    let safe: String = canonical
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -67,7 +73,7 @@ pub fn adhoc_name(url: &Url) -> String {
             }
         })
         .collect();
-    format!("url-{safe}_")
+    format!("url-{safe}_{:08x}", crate::shard::stable_hash(&canonical) as u32)
 }
 
 /// Who a server says it is: its tenant's alias and whether it is an on-premise
@@ -130,32 +136,35 @@ pub async fn addresses(url: &Url) -> Vec<SocketAddr> {
     out
 }
 
-/// The tenants the portals of one fleet (a daemon, a `once`) were identified as. The
-/// first portal seen as a tenant holds it; another that the server names the same
-/// tenant is refused for as long as the first is known, so two definitions of one
-/// portal never both change it.
+/// The tenants the portals of one fleet (a daemon, a `once`) were identified as. Once
+/// two portals are seen as one tenant, both are refused from then on (neither
+/// definition's gates can be trusted to be the whole truth about that portal) until a
+/// reload removes one of them.
 #[derive(Debug, Default)]
 pub struct Tenants {
     seen: Mutex<HashMap<String, Identified>>,
 }
 
 impl Tenants {
-    /// Records `portal` as `identified`, or names the portal that already is that
-    /// tenant.
+    /// Records `portal` as `identified`, or names a portal that is that tenant too.
     pub fn claim(&self, portal: &str, identified: Identified) -> Result<(), String> {
         let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((other, _)) = seen
+        let mut twins: Vec<&String> = seen
             .iter()
-            .find(|(name, known)| name.as_str() != portal && known.same_portal(&identified))
-        {
-            return Err(format!(
+            .filter(|(name, known)| name.as_str() != portal && known.same_portal(&identified))
+            .map(|(name, _)| name)
+            .collect();
+        twins.sort();
+        let refused = twins.first().map(|other| {
+            format!(
                 "refused: the server says this is the same portal as portals.{other} ({}): one portal, one \
                  definition; remove one of them from the config",
                 identified.tenant
-            ));
-        }
+            )
+        });
+        // Remembered either way: the first of the two is refused at its next pass too.
         seen.insert(portal.to_string(), identified);
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 
     /// Forgets a portal (removed by a reload).
@@ -177,6 +186,8 @@ mod tests {
         let one = c("http://127.0.0.1:8080/p/acme");
         for spelling in [
             "http://LocalHost:8080/p/acme/",
+            "https://127.0.0.1:8080/p/acme",
+            "http://127.0.0.1:8080/p/%61cme",
             "HTTP://localhost:8080/P/Acme",
             "http://127.0.0.1:8080//p//acme//",
             "http://[::1]:8080/p/acme",
@@ -186,11 +197,11 @@ mod tests {
             assert_eq!(c(spelling), one, "{spelling}");
         }
         assert_eq!(c("https://Acme.Example.com./"), c("https://acme.example.com:443"));
-        assert_eq!(c("http://acme.example.com"), "http://acme.example.com:80");
+        assert_eq!(c("http://acme.example.com"), c("https://acme.example.com/"));
+        assert_eq!(c("http://acme.example.com"), "acme.example.com");
         for other in [
             "http://127.0.0.1:8081/p/acme",
             "http://127.0.0.1:8080/p/acme2",
-            "https://127.0.0.1:8080/p/acme",
             "http://10.0.0.1:8080/p/acme",
         ] {
             assert_ne!(c(other), one, "{other}");
@@ -200,8 +211,11 @@ mod tests {
     #[test]
     fn adhoc_names_are_never_portal_names() {
         let n = adhoc_name(&Url::parse("http://LocalHost:8080/p/acme/").unwrap());
-        assert_eq!(n, "url-127.0.0.1_8080_p_acme_");
+        assert!(n.starts_with("url-127.0.0.1_8080_p_acme_"), "{n}");
         assert!(n.contains('.') || n.contains('_'));
+        let a = adhoc_name(&Url::parse("http://h/c_d").unwrap());
+        let b = adhoc_name(&Url::parse("http://h/c/d").unwrap());
+        assert_ne!(a, b);
     }
 
     #[test]
@@ -219,15 +233,18 @@ mod tests {
         tenants.claim("acme", acme(at(80))).unwrap();
         tenants.claim("acme", acme(at(80))).unwrap();
         let e = tenants.claim("acme-alias", acme(at(80))).unwrap_err();
-        assert!(e.contains("same portal as portals.acme"), "{e}");
+        assert!(e.contains("same portal as portals.acme "), "{e}");
+        // From then on the first is refused too.
+        let e = tenants.claim("acme", acme(at(80))).unwrap_err();
+        assert!(e.contains("same portal as portals.acme-alias "), "{e}");
         // Another server that calls its tenant the same: not the same portal.
         tenants.claim("elsewhere", acme(at(81))).unwrap();
         // The dump of the same server is another history.
         let mut dump = acme(at(80));
         dump.tenant.dump = true;
         tenants.claim("acme-dump", dump).unwrap();
+        // A reload removes one: the other runs again.
         tenants.forget("acme");
-        tenants.forget("elsewhere");
         tenants.claim("acme-alias", acme(at(80))).unwrap();
     }
 }

@@ -44,6 +44,8 @@ pub async fn read_and_plan(
     now: DateTime<Utc>,
     memory: &PortalMemory,
 ) -> Result<PortalRead, ApiError> {
+    // The server's clock as this read finds it, not as an earlier pass did.
+    client.forget_clock_skew();
     let schedule = client.get_schedule().await?;
     // Anonymous and never a reason to fail: an unreadable version is "unknown".
     let version = client.get_version().await.unwrap_or_else(|e| {
@@ -318,11 +320,10 @@ async fn run(
     report.recovered = executor.recovered().to_vec();
     // One portal, one definition: a second name for a tenant another portal of this
     // fleet already is gets no pass.
-    if let Err(e) = tokio::time::timeout_at(deadline, identify(portal, client, state))
-        .await
-        .unwrap_or(Ok(()))
-    {
-        return report.ended_by(e);
+    match tokio::time::timeout_at(deadline, identify(portal, client, state)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return report.ended_by(e),
+        Err(_) => return report.ended_by(exceeded()),
     }
     let memory = match state.memory(&portal.name).await {
         Ok(m) => m,

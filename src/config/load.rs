@@ -171,6 +171,10 @@ fn merge_tables(into: &mut figment::value::Dict, other: figment::value::Dict) {
     for (key, value) in other {
         match (into.get_mut(&key), value) {
             (Some(Value::Dict(_, existing)), Value::Dict(_, incoming)) => merge_tables(existing, incoming),
+            // A hold is never lifted by a later file: `protect` lists add up.
+            (Some(Value::Array(_, existing)), Value::Array(_, incoming)) if key == "protect" => {
+                existing.extend(incoming);
+            }
             (_, value) => {
                 into.insert(key, value);
             }

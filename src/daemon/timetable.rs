@@ -272,7 +272,11 @@ async fn add_job(
         let portals: Vec<Arc<PortalRuntime>> = match admit(&cron, tz, now, &mut lock(&last_slot)) {
             Some(_) => lock(&members).values().cloned().collect(),
             None => {
-                tracing::debug!(timezone = %tz, "a tick with no run of its schedule due: skipped");
+                tracing::warn!(
+                    timezone = %tz,
+                    "a tick with no run of its schedule due now (late by more than 5 minutes, or a run that \
+                     already ran): skipped"
+                );
                 Vec::new()
             }
         };
@@ -309,7 +313,12 @@ pub(super) fn admit(
     now: DateTime<Utc>,
     last: &mut Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
-    let slot = crate::cron::next_after(cron, tz, now - TICK_TOLERANCE).filter(|slot| *slot <= now)?;
+    // The latest run due by now and not run yet (a fast cron has several in the window).
+    let from = last.map_or(now - TICK_TOLERANCE, |l| l.max(now - TICK_TOLERANCE));
+    let mut slot = crate::cron::next_after(cron, tz, from).filter(|slot| *slot <= now)?;
+    while let Some(next) = crate::cron::next_after(cron, tz, slot).filter(|next| *next <= now) {
+        slot = next;
+    }
     if *last == Some(slot) {
         return None;
     }
@@ -394,6 +403,26 @@ mod tests {
         assert_eq!(
             next_tick(&cron, tz, utc("2027-03-28T01:00:30Z")),
             Some(utc("2027-03-29T00:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_fast_cron_admits_each_run_once_as_its_latest_due() {
+        let cron = crate::cron::parse("0 * * * * *").unwrap();
+        let mut last = None;
+        assert_eq!(
+            admit(&cron, Tz::UTC, utc("2027-01-01T12:00:00.3Z"), &mut last),
+            Some(utc("2027-01-01T12:00:00Z"))
+        );
+        assert_eq!(admit(&cron, Tz::UTC, utc("2027-01-01T12:00:40Z"), &mut last), None);
+        assert_eq!(
+            admit(&cron, Tz::UTC, utc("2027-01-01T12:01:00.2Z"), &mut last),
+            Some(utc("2027-01-01T12:01:00Z"))
+        );
+        // A tick three runs late is for the latest of them.
+        assert_eq!(
+            admit(&cron, Tz::UTC, utc("2027-01-01T12:04:30Z"), &mut last),
+            Some(utc("2027-01-01T12:04:00Z"))
         );
     }
 

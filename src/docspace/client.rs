@@ -181,6 +181,14 @@ impl DocSpaceClient {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Forgets the last clock reading (a pass measures its own).
+    pub fn forget_clock_skew(&self) {
+        *self
+            .clock_skew
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     /// Whether this client addresses the on-premise dump instead of the portal.
     pub fn dump(&self) -> bool {
         self.endpoint.dump

@@ -422,7 +422,8 @@ async fn operator_commands_take_an_ad_hoc_url() {
     let o = run_binary(args[2..].to_vec(), Vec::new()).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // Named by its canonical URL (locks and audit too), never by its bare host.
-    let name = format!("url-127.0.0.1_{}_", server.address().port());
+    let name = docspace_retention::identity::adhoc_name(&server.uri().parse().unwrap());
+    assert!(name.starts_with(&format!("url-127.0.0.1_{}_", server.address().port())));
     assert!(stdout(&o).starts_with(&format!("{name}: 2 backups")), "{}", stdout(&o));
     let o = run_binary(
         vec!["history".into(), "list".into(), "--url".into(), server.uri()],
