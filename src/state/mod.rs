@@ -4,6 +4,7 @@
 
 mod db;
 mod memory;
+mod owner;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct StateDir {
     /// The tenants this process's portals were identified as (one portal, one
     /// definition, whatever the URL says).
     tenants: crate::identity::Tenants,
+    /// Who the files made here belong to.
+    owner: owner::Owner,
 }
 
 /// Whether the state database may be written.
@@ -37,18 +40,34 @@ pub enum Access {
 impl StateDir {
     /// Opens the state directory (creating it), its audit log and its database.
     pub fn open(path: &Path, access: Access) -> Result<Arc<StateDir>, String> {
+        // Whose directory it is, before anything is made in it (a new one is ours).
+        let existing = match path.exists() {
+            true => Some(owner::Owner::of(path)?),
+            false => None,
+        };
         let audit = AuditLog::open(path)?;
+        let owner = match existing {
+            Some(owner) => owner,
+            None => owner::Owner::of(path)?,
+        };
+        owner.adopt(audit.path())?;
         let file = path.join(STATE_FILE);
         let db = match access {
             Access::Write => Some(StateDb::open(&file)?),
             Access::Read => StateDb::open_read_only(&file)?,
             Access::None => None,
         };
+        if db.is_some() {
+            for suffix in ["", "-wal", "-shm"] {
+                owner.adopt(&path.join(format!("{STATE_FILE}{suffix}")))?;
+            }
+        }
         Ok(Arc::new(StateDir {
             path: path.to_path_buf(),
             audit,
             db: db.map(Arc::new),
             tenants: crate::identity::Tenants::default(),
+            owner,
         }))
     }
 
@@ -65,9 +84,14 @@ impl StateDir {
         &self.tenants
     }
 
-    /// Takes the lock of `portal` (never waits).
+    /// Takes the lock of `portal` (never waits); the lock file and its directory
+    /// belong to the state directory's owner.
     pub fn lock(&self, portal: &str) -> Result<PortalLock, LockError> {
-        PortalLock::try_acquire(&self.path.join("locks"), portal)
+        let locks = self.path.join("locks");
+        let lock = PortalLock::try_acquire(&locks, portal)?;
+        self.owner.adopt(&locks).map_err(LockError::Io)?;
+        self.owner.adopt(lock.path()).map_err(LockError::Io)?;
+        Ok(lock)
     }
 
     /// What is remembered of `portal` (read off the async threads: another process
@@ -100,5 +124,15 @@ impl StateDir {
 /// Reads the state database of `state_dir` without creating or changing anything
 /// (for `plan`): `None` when there is none yet.
 pub fn read_only(state_dir: &Path) -> Result<Option<StateDb>, String> {
-    StateDb::open_read_only(&state_dir.join(STATE_FILE))
+    let db = StateDb::open_read_only(&state_dir.join(STATE_FILE))?;
+    // Reading a WAL database may create its -shm and -wal files: root gives them to
+    // the directory's owner (a user who is not the owner creates nothing here).
+    if db.is_some()
+        && let Ok(owner) = owner::Owner::of(state_dir)
+    {
+        for suffix in ["-wal", "-shm"] {
+            owner.adopt(&state_dir.join(format!("{STATE_FILE}{suffix}")))?;
+        }
+    }
+    Ok(db)
 }

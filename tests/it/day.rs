@@ -95,3 +95,96 @@ async fn relative_paths_are_relative_to_the_config_file_and_open_keys_are_warned
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!stderr(&o).contains("readable by its group"), "{}", stderr(&o));
 }
+
+/// A command run as root never breaks the service: what it creates in the state
+/// directory belongs to the directory's owner (here uid 65534, as the service's
+/// dynamic user would be), who then runs passes as before.
+#[tokio::test]
+async fn files_a_root_command_creates_belong_to_the_state_directory_owner() {
+    use docspace_retention::simulator::{SimOptions, Simulator};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if effective_uid() != 0 {
+        eprintln!("skipped: needs root to run a command as root and another as uid 65534");
+        return;
+    }
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let setup = Setup::new(&format!(
+        "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\nmax_delete_fraction = 1.0\n",
+        sim_portal("acme", &sim)
+    ));
+    // The service's side: a state directory of uid 65534, a key it can read, and a
+    // copy of the binary it can run.
+    let service = 65534;
+    std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(setup.state()).unwrap();
+    std::os::unix::fs::chown(setup.state(), Some(service), Some(service)).unwrap();
+    std::os::unix::fs::chown(setup.key_file(), Some(service), Some(service)).unwrap();
+    std::fs::set_permissions(setup.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let bin = setup.dir.path().join("docspace-retention");
+    std::fs::copy(env!("CARGO_BIN_EXE_docspace-retention"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // Root, as an operator would from a shell: a dry run and a plan.
+    for args in [vec!["once", "--dry-run"], vec!["plan"]] {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.arg("--config").arg(setup.config()).args(&args);
+        let o = output(cmd).await;
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+    }
+    let mut root_owned = Vec::new();
+    for entry in walk(&setup.state()) {
+        if std::fs::symlink_metadata(&entry).unwrap().uid() != service {
+            root_owned.push(entry);
+        }
+    }
+    assert!(root_owned.is_empty(), "left to root: {root_owned:?}");
+
+    // The service's own pass, as uid 65534: it deletes as planned.
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("--config")
+        .arg(setup.config())
+        .arg("once");
+    let o = output(cmd).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(sim.backups("acme").len(), 3);
+
+    // Another user who is not the owner (and can read the key) is refused, and told
+    // whom to run as.
+    std::fs::set_permissions(setup.key_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid", "65533", "--regid", "65533", "--clear-groups"])
+        .arg(&bin)
+        .arg("--config")
+        .arg(setup.config())
+        .arg("--dry-run")
+        .arg("once");
+    let o = output(cmd).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("belongs to uid 65534, and this command runs as uid 65533"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn effective_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(u32::MAX)
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
