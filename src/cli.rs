@@ -29,6 +29,11 @@ pub struct Cli {
     /// Force every portal to dry-run: plan, audit and count, but delete nothing
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Where to read keys named under /run/credentials/ (the service's systemd
+    /// credentials) in a command from a shell [default: $DOCSPACE_RETENTION_CREDENTIALS_DIRECTORY,
+    /// else /etc/docspace-retention/credentials]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub credentials_dir: Option<PathBuf>,
     /// Log level or filter (RUST_LOG, when set, wins)
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -233,6 +238,7 @@ fn context(cli: &Cli) -> Context {
         config_path,
         config_chosen,
         overrides: Overrides {
+            credentials_dir: cli.credentials_dir.clone(),
             log_level: cli.log_level.clone(),
             log_format: cli.log_format.clone(),
             dry_run: cli.dry_run,

@@ -30,12 +30,54 @@ pub(super) struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// A key file named under `/run/credentials/<unit>/`, as a command from a shell
+    /// reads it: systemd makes that directory only while the service runs. Unless
+    /// `$CREDENTIALS_DIRECTORY` says the service's credentials are here, the file is
+    /// read from `--credentials-dir` (`DOCSPACE_RETENTION_CREDENTIALS_DIRECTORY`), or
+    /// from the package's `/etc/docspace-retention/credentials`, where the key of
+    /// credential `portals_NAME` is the file `NAME`.
+    fn credential(&self, path: std::path::PathBuf) -> std::path::PathBuf {
+        use super::settings::{CREDENTIALS_DIR_VAR, PACKAGE_CREDENTIALS_DIR};
+        let env = |name: &str| {
+            self.opts
+                .env
+                .iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| std::path::PathBuf::from(v))
+        };
+        let Ok(rest) = path.strip_prefix("/run/credentials") else {
+            return path;
+        };
+        let mut parts = rest.components();
+        let (Some(_unit), Some(name)) = (parts.next(), parts.next().and_then(|c| c.as_os_str().to_str())) else {
+            return path;
+        };
+        if parts.next().is_some() || path.exists() {
+            return path;
+        }
+        if env("CREDENTIALS_DIRECTORY").is_some() {
+            return path;
+        }
+        let dir = self
+            .opts
+            .overrides
+            .credentials_dir
+            .clone()
+            .or_else(|| env(CREDENTIALS_DIR_VAR))
+            .unwrap_or_else(|| PACKAGE_CREDENTIALS_DIR.into());
+        let direct = dir.join(name);
+        match name.strip_prefix("portals_") {
+            Some(bare) if !direct.exists() => dir.join(bare),
+            _ => direct,
+        }
+    }
+
     /// A path from the config as the process will open it: relative paths are relative
     /// to the file that names them (under systemd the working directory is `/`).
     /// `own`: it was set in the portal's own table, not inherited from `[defaults]`.
     pub fn resolve(&self, own: bool, path: std::path::PathBuf) -> std::path::PathBuf {
         if path.is_absolute() {
-            return path;
+            return self.credential(path);
         }
         let base = match (own, &self.portal_dir) {
             (true, Some(dir)) => dir,

@@ -279,7 +279,9 @@ fn conf_d_files(config: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
 fn env_keys(env: &[(String, String)]) -> Vec<(String, String, String)> {
     let mut keys: Vec<_> = env
         .iter()
-        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && name != CONFIG_PATH_VAR)
+        .filter(|(name, _)| {
+            name.starts_with(ENV_PREFIX) && name != CONFIG_PATH_VAR && name != super::settings::CREDENTIALS_DIR_VAR
+        })
         .map(|(name, value)| {
             let key = name[ENV_PREFIX.len()..]
                 .split("__")

@@ -318,8 +318,9 @@ fn credential(
         "api_key_file" => {
             let path = join(&table, "api_key_file");
             let named = PathBuf::from(c.get(&path, &src.api_key_file)?);
+            let credential = named.starts_with("/run/credentials");
             let file = c.resolve(has_own, named);
-            let key = read_secret_file(c, &path, &file)?;
+            let key = read_secret_file(c, &path, &file, credential)?;
             check_header_safe(c, &path, &key)?;
             Some((Credential::ApiKey(key), CredentialSource::ApiKeyFile(file)))
         }
@@ -376,13 +377,13 @@ fn credential(
                 );
             }
             let pw_path = join(&path, "password_file");
-            let file = c
-                .get(&pw_path, &login.password_file)
-                .map(|f| c.resolve(has_own, PathBuf::from(f)));
+            let named = c.get(&pw_path, &login.password_file).map(PathBuf::from);
+            let credential = named.as_ref().is_some_and(|f| f.starts_with("/run/credentials"));
+            let file = named.map(|f| c.resolve(has_own, f));
             if file.is_none() && !matches!(login.password_file, Field::Invalid(_)) {
                 c.err(&pw_path, "missing: a file holding the password");
             }
-            let password = read_secret_file(c, &pw_path, file.as_deref()?)?;
+            let password = read_secret_file(c, &pw_path, file.as_deref()?, credential)?;
             Some((
                 Credential::Login {
                     user: user.clone()?,
@@ -399,7 +400,8 @@ fn credential(
 
 /// A secret from a file, read once however many portals name the file (a fleet
 /// often shares one key file through `[defaults]`).
-fn read_secret_file(c: &mut Checker<'_>, path: &str, file: &Path) -> Option<Secret> {
+/// `credential`: the config names it under `/run/credentials/` (a systemd credential).
+fn read_secret_file(c: &mut Checker<'_>, path: &str, file: &Path, credential: bool) -> Option<Secret> {
     let read = match c.secret_files.get(file) {
         Some(read) => read.clone(),
         None => {
@@ -409,6 +411,12 @@ fn read_secret_file(c: &mut Checker<'_>, path: &str, file: &Path) -> Option<Secr
             let read = match std::fs::read_to_string(file) {
                 Ok(text) if text.trim().is_empty() => Err("the file is empty".to_string()),
                 Ok(text) => Ok(Secret::new(text.trim())),
+                Err(e) if credential && e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                    "{}: a systemd credential, which exists only while the service runs; from a shell give \
+                     --credentials-dir DIR (the folder of the key files, by default \
+                     /etc/docspace-retention/credentials, the file named as the portal)",
+                    unreadable_file(&e)
+                )),
                 Err(e) => Err(unreadable_file(&e)),
             };
             // As ssh and restic do: a key others can read is worth a warning, once per

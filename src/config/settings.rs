@@ -15,11 +15,18 @@ use crate::retention::RetentionPolicy;
 pub const ENV_PREFIX: &str = "DOCSPACE_RETENTION_";
 /// The one prefixed variable that is not a key: it names the config file.
 pub const CONFIG_PATH_VAR: &str = "DOCSPACE_RETENTION_CONFIG";
+/// Stands in for systemd's `$CREDENTIALS_DIRECTORY` in commands run from a shell.
+pub const CREDENTIALS_DIR_VAR: &str = "DOCSPACE_RETENTION_CREDENTIALS_DIRECTORY";
+/// Where the package keeps the keys it hands the service as credentials.
+pub const PACKAGE_CREDENTIALS_DIR: &str = "/etc/docspace-retention/credentials";
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/docspace-retention/config.toml";
 
 /// Command-line flags that override config keys.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
+    /// `--credentials-dir`: where key files named under `/run/credentials/` are read
+    /// from when the service's credentials are not there (a command from a shell).
+    pub credentials_dir: Option<PathBuf>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
     /// `--dry-run`: every portal runs dry, whatever its config says.

@@ -188,3 +188,57 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The packaged layout: keys are systemd credentials, which exist only while the
+/// service runs. From a shell, `--credentials-dir` (or its variable) stands in.
+#[tokio::test]
+async fn a_fleet_can_be_checked_from_a_shell_with_the_credentials_dir() {
+    let setup = Setup::new(&format!(
+        "{}{}",
+        portal_with("", "keep_last = 3").replace("KEYFILE", "/run/credentials/docspace-retention.service/portals_acme"),
+        portal_with("", "keep_last = 3")
+            .replace("acme", "beta")
+            .replace("KEYFILE", "/run/credentials/docspace-retention.service/portals_beta")
+    ));
+    let o = setup.cli(&["check-config"]).await;
+    assert_eq!(code(&o), 78);
+    assert!(
+        stderr(&o).contains(
+            "portals.acme.api_key_file: file not found: a systemd credential, which exists only while the service \
+             runs; from a shell give --credentials-dir DIR"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // The package's folder: file NAME for credential portals_NAME (or the full name).
+    let keys = setup.dir.path().join("credentials");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::copy(setup.key_file(), keys.join("acme")).unwrap();
+    std::fs::copy(setup.key_file(), keys.join("portals_beta")).unwrap();
+    let dir = keys.display().to_string();
+    let o = setup.cli(&["--credentials-dir", &dir, "check-config"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut all = vec![
+        "--config".to_string(),
+        setup.config().display().to_string(),
+        "check-config".into(),
+    ];
+    let o = run_binary(
+        all.clone(),
+        vec![("DOCSPACE_RETENTION_CREDENTIALS_DIRECTORY".into(), dir.clone())],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Under systemd ($CREDENTIALS_DIRECTORY set) the named path is used as it is.
+    all.insert(0, "--credentials-dir".into());
+    all.insert(1, dir);
+    let o = run_binary(
+        all,
+        vec![(
+            "CREDENTIALS_DIRECTORY".into(),
+            "/run/credentials/docspace-retention.service".into(),
+        )],
+    )
+    .await;
+    assert_eq!(code(&o), 78, "{}", stderr(&o));
+}
