@@ -52,8 +52,10 @@ pub enum Command {
     Demo,
     /// Exit 0 if a running daemon answers /healthz with 200, else 1
     Healthcheck {
-        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9464/healthz")]
-        url: String,
+        /// The daemon's /healthz [default: from the config's server.listen, else
+        /// http://127.0.0.1:9464/healthz]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
     /// One retention pass over all (or the named) portals, then exit
     Once {
@@ -251,7 +253,7 @@ async fn dispatch(cli: Cli) -> Ended {
     match cli.command {
         Command::Run => commands::run_daemon(&ctx).await,
         Command::Demo => crate::demo::run(cli.dry_run).await,
-        Command::Healthcheck { url } => commands::healthcheck(&url).await,
+        Command::Healthcheck { url } => commands::healthcheck(&ctx, url).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -50,8 +50,27 @@ pub async fn run_daemon(ctx: &Context) -> Ended {
     ended
 }
 
-/// `healthcheck`: exit 0 if a running daemon answers 200.
-pub async fn healthcheck(url: &str) -> Ended {
+/// `healthcheck`: exit 0 if a running daemon answers 200. Without `--url` it asks the
+/// address the config's `server.listen` names (a wildcard address as loopback).
+pub async fn healthcheck(ctx: &Context, url: Option<String>) -> Ended {
+    let url = match url {
+        Some(url) => url,
+        None => {
+            let mut opts = ctx.load_options();
+            opts.file_required = false;
+            opts.require_portals = false;
+            let listen = config::load(&opts)
+                .map(|c| c.server.listen)
+                .unwrap_or_else(|_| config::defaults::LISTEN.parse().expect("valid default"));
+            let ip = match listen.ip() {
+                std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+                ip => ip,
+            };
+            format!("http://{}/healthz", std::net::SocketAddr::new(ip, listen.port()))
+        }
+    };
+    let url = url.as_str();
     let client = match reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()
@@ -65,6 +84,9 @@ pub async fn healthcheck(url: &str) -> Ended {
             Ended::Success
         }
         Ok(r) => fail(format!("{url} answered {}", r.status())),
+        Err(e) if e.is_connect() => fail(format!(
+            "{url}: connection refused: no daemon listens there (is it running? server.listen in the config, or --url)"
+        )),
         Err(e) => fail(format!("{url}: {}", e.without_url())),
     }
 }

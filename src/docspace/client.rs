@@ -572,12 +572,34 @@ fn error_chain(e: reqwest::Error) -> String {
         }
         source = s.source();
     }
+    text.push_str(fix_hint(&text));
     text
+}
+
+/// What an operator can do about a transport error whose words do not say it.
+fn fix_hint(error: &str) -> &'static str {
+    if error.contains("InvalidContentType") || error.contains("corrupt message") {
+        " (is the portal plain http? an https:// url reached a server that answers http)"
+    } else if error.contains("UnknownIssuer") || error.contains("invalid peer certificate") {
+        " (a certificate of a private CA? give its PEM bundle as the portal's ca_file)"
+    } else if error.contains("Connection refused") || error.contains("ConnectionRefused") {
+        " (connection refused: nothing listens at that host and port)"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transport_errors_point_to_the_fix() {
+        assert!(fix_hint("invalid peer certificate: UnknownIssuer").contains("ca_file"));
+        assert!(fix_hint("received corrupt message of type InvalidContentType").contains("plain http"));
+        assert!(fix_hint("tcp connect error: Connection refused (os error 111)").contains("nothing listens"));
+        assert_eq!(fix_hint("dns error: failed to lookup address"), "");
+    }
 
     #[test]
     fn retry_after_forms() {

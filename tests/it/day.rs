@@ -242,3 +242,44 @@ async fn a_fleet_can_be_checked_from_a_shell_with_the_credentials_dir() {
     .await;
     assert_eq!(code(&o), 78, "{}", stderr(&o));
 }
+
+/// `healthcheck` without `--url` asks where the config's `server.listen` says, and a
+/// daemon that is not there is "connection refused", plainly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_follows_the_config_and_says_connection_refused() {
+    use docspace_retention::simulator::{SimOptions, Simulator};
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = Setup::empty();
+    app.write_daemon(&sim_portal("acme", &sim));
+    let port = app.fixed_port();
+    let handle = app.start_daemon().await;
+    assert_eq!(handle.addr().port(), port);
+    let o = app.cli(&["healthcheck"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    handle.shutdown();
+    handle.wait().await;
+    let o = app.cli(&["healthcheck"]).await;
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains(&format!(
+            "http://127.0.0.1:{port}/healthz: connection refused: no daemon listens there"
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// An https:// URL that reaches a plain-http server says what is likely wrong.
+#[tokio::test]
+async fn an_https_url_on_a_plain_http_server_says_so() {
+    let server = wiremock::MockServer::start().await;
+    let setup = Setup::new(
+        &portal_with("", "keep_last = 3")
+            .replace("https://acme.example.com", &server.uri().replace("http://", "https://")),
+    );
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("is the portal plain http?"), "{}", stdout(&o));
+}
