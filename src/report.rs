@@ -151,6 +151,14 @@ pub fn schedule_summary(schedule: Option<&BackupSchedule>) -> String {
     }
 }
 
+/// "1 backup", "3 backups".
+pub fn backups(n: usize) -> String {
+    match n {
+        1 => "1 backup".to_string(),
+        n => format!("{n} backups"),
+    }
+}
+
 /// `plan` for people: one summary per portal, then every backup and its reasons.
 pub fn plan_table(plans: &[PortalPlan]) -> String {
     let mut out = String::new();
@@ -162,9 +170,9 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
             Ok(read) => {
                 let plan = &read.plan;
                 out.push_str(&format!(
-                    "{}: {} backups ({} managed): keep {}, delete {}; {}\n",
+                    "{}: {} ({} managed): keep {}, delete {}; {}\n",
                     p.portal,
-                    plan.entries.len(),
+                    backups(plan.entries.len()),
                     plan.managed,
                     plan.kept_count(),
                     plan.deletion_count(),

@@ -14,7 +14,7 @@ use crate::audit::Outcome;
 use crate::config::{self, Config};
 use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
 use crate::executor::{self, ClearRefused, DeletionItem, Executor, Gates};
-use crate::report::{history_table, schedule_json, schedule_summary};
+use crate::report::{backups, history_table, schedule_json, schedule_summary};
 use crate::secret::Secret;
 use crate::state::{Access, StateDir};
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, rfc3339, shown};
@@ -286,7 +286,7 @@ pub async fn history_list(target: &Target, json_out: bool) -> Ended {
             .collect();
         crate::outln!("{}", json!({"portal": target.name, "backups": list}));
     } else {
-        crate::outln!("{}: {} backups", target.name, records.len());
+        crate::outln!("{}: {}", target.name, backups(records.len()));
         crate::out!("{}", history_table(&records));
     }
     Ended::Success
@@ -311,8 +311,8 @@ pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) ->
     }
     if !target.acts(yes) {
         crate::outln!(
-            "would delete all {} backups of {} and their files; nothing was changed. Run again with --yes to delete them.",
-            records.len(),
+            "would delete all {} of {} and their files; nothing was changed. Run again with --yes to delete them.",
+            backups(records.len()),
             target.name
         );
         crate::out!("{}", history_table(&records));
@@ -331,15 +331,15 @@ pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) ->
         Err(refused) => fail(format!("{}: {refused}", target.name)),
         Ok(clear) if clear.outcome == Outcome::DryRun => {
             crate::outln!(
-                "{}: dry run: would delete all {} backups and their files; nothing was changed",
+                "{}: dry run: would delete all {} and their files; nothing was changed",
                 target.name,
-                records.len()
+                backups(records.len())
             );
             Ended::Success
         }
         Ok(clear) => match clear.error {
             None => {
-                crate::outln!("{}: backup history cleared ({} backups)", target.name, records.len());
+                crate::outln!("{}: backup history cleared ({})", target.name, backups(records.len()));
                 Ended::Success
             }
             Some(e) => fail(format!("{}: clearing the history failed: {e}", target.name)),
@@ -386,8 +386,8 @@ pub async fn backup_delete(target: &Target, ids: &[BackupId], yes: bool, force_p
     }
     if !target.acts(yes) {
         crate::outln!(
-            "would delete {} backups of {}; nothing was changed. Run again with --yes to delete them.",
-            items.len(),
+            "would delete {} of {}; nothing was changed. Run again with --yes to delete them.",
+            backups(items.len()),
             target.name
         );
         let chosen: Vec<HistoryRecord> = items

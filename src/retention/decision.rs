@@ -124,6 +124,8 @@ pub enum Reason {
     OlderThanMaxAge(CalDuration),
     /// Younger than `max_age`, with no `keep_*` rule: kept.
     YoungerThanMaxAge(CalDuration),
+    /// Kept by no rule: which rules it fell beyond (`keep_daily 7, keep_weekly 4`).
+    NoRule(std::sync::Arc<str>),
     /// A second listing of a backup that is kept.
     DuplicateOfKept,
     /// A second listing of a backup that is deleted (one call deletes both).
@@ -134,6 +136,7 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Reason::NoRule(rules) => write!(f, "no keep rule: beyond {rules}"),
             Reason::Kept { rule, within, oldest } => {
                 if *oldest {
                     f.write_str("oldest ")?;

@@ -207,6 +207,14 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .collect();
     let newest_managed = times.first().copied();
     let guarded = apply_guards(&mut entries, candidates, managed.len(), newest_managed, policy, ctx);
+    // Every deletion says why: the rules it fell beyond (a guard's keep says its own).
+    let mut beyond: Option<std::sync::Arc<str>> = None;
+    for &i in &managed {
+        if entries[i].action == Action::Delete && entries[i].reasons.is_empty() {
+            let rules = beyond.get_or_insert_with(|| rules_in_words(policy).into()).clone();
+            entries[i].reasons.push(Reason::NoRule(rules));
+        }
+    }
     follow_first_listing(&mut entries);
     let temporary = entries.iter().filter(|e| e.scope == Scope::Temporary).count();
 
@@ -302,6 +310,28 @@ fn classify(
 fn starts_after_finish(record: &HistoryRecord, created: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
     let start = crate::wire::file_name_start(record.file_name.as_deref()?)?;
     (start.and_utc() > created? + chrono::TimeDelta::days(1)).then_some(start)
+}
+
+/// The policy's rules that are on, as an operator wrote them: `keep_daily 7, keep_within 30d`.
+fn rules_in_words(policy: &RetentionPolicy) -> String {
+    use super::policy::{Keep, RULES};
+    // Counts first, then windows, each in the table's order.
+    let counts = RULES
+        .iter()
+        .filter(|def| !matches!(policy.rule(def.rule), Keep::Within(_)));
+    let windows = RULES
+        .iter()
+        .filter(|def| matches!(policy.rule(def.rule), Keep::Within(_)));
+    let words: Vec<String> = counts
+        .chain(windows)
+        .filter_map(|def| match policy.rule(def.rule) {
+            Keep::Off => None,
+            Keep::Count(-1) => Some(format!("{} unlimited", def.key)),
+            Keep::Count(n) => Some(format!("{} {n}", def.key)),
+            Keep::Within(d) => Some(format!("{} {d}", def.key)),
+        })
+        .collect();
+    words.join(", ")
 }
 
 /// restic's `ApplyPolicy` over the managed records (`managed` indexes `entries`,

@@ -360,8 +360,12 @@ fn reasons_use_restics_words() {
     );
     assert_eq!(reasons_of(&p, "2026-06-01T03:00:00Z"), ["monthly snapshot"]);
     assert_eq!(reasons_of(&p, "2026-10-25T03:00:00Z"), ["within 30d"]);
+    // Every deletion says why: the rules it fell beyond, in the table's order.
     let deleted = p.entries.iter().find(|e| e.action == Action::Delete).unwrap();
-    assert!(deleted.reasons.is_empty());
+    assert_eq!(
+        deleted.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["no keep rule: beyond keep_daily 7, keep_weekly 4, keep_monthly 6, keep_within 30d"]
+    );
 
     let p = plan(fixture(), &rules_only().keep(Rule::Yearly, 10), &ctx(NOW));
     assert_eq!(reasons_of(&p, "2023-03-10T03:00:00Z"), ["oldest yearly snapshot"]);

@@ -120,7 +120,8 @@ async fn plan_json_is_the_spec_shape_and_deletes_nothing() {
                "created_on": format!("{}T03:00:00Z", today()), "action": "keep", "reasons": ["last snapshot"]})
     );
     assert_eq!(backups[7]["action"], "delete");
-    assert_eq!(backups[7]["reasons"], json!([]));
+    // Every deletion says why (the SPEC's example still shows `[]`: docs/reference.md).
+    assert_eq!(backups[7]["reasons"], json!(["no keep rule: beyond keep_last 5"]));
     assert_eq!(p["guards"], json!([]));
 }
 
@@ -396,7 +397,7 @@ async fn backup_delete_without_yes_changes_nothing() {
     let setup = Setup::new(&portal("acme", &server, POLICY));
     let o = setup.cli(&["backup", "delete", "--portal", "acme", &id(2)]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("would delete 1 backups of acme"));
+    assert!(stdout(&o).contains("would delete 1 backup of acme"));
     assert!(setup.audit().is_empty());
 }
 

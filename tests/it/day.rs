@@ -283,3 +283,42 @@ async fn an_https_url_on_a_plain_http_server_says_so() {
     assert_eq!(code(&o), 1);
     assert!(stdout(&o).contains("is the portal plain http?"), "{}", stdout(&o));
 }
+
+/// Every deletion says why, in the plan and in the audit intent.
+#[tokio::test]
+async fn every_deletion_names_its_reason() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    let fresh = daily(&last_full_morning().to_string(), 3);
+    serve_history(&server, fresh.clone(), fresh[..2].to_vec()).await;
+    expect_delete(&server, 3, 1).await;
+    let setup = Setup::new(&portal(
+        "acme",
+        &server,
+        "keep_last = 2\nkeep_within = \"1d\"\nmin_keep = 1",
+    ));
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let audit = setup.audit();
+    assert_eq!(audit[0]["phase"], "intent");
+    assert_eq!(
+        audit[0]["reasons"],
+        serde_json::json!(["no keep rule: beyond keep_last 2, keep_within 1d"])
+    );
+}
+
+#[tokio::test]
+async fn one_backup_is_one_backup() {
+    let server = wiremock::MockServer::start().await;
+    serve_history(&server, daily("2026-11-22", 3), daily("2026-11-22", 3)).await;
+    forbid_deletes(&server).await;
+    let setup = Setup::new(&portal("acme", &server, "keep_last = 2"));
+    let o = setup.cli(&["backup", "delete", "--portal", "acme", &id(3)]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("would delete 1 backup of acme; nothing was changed"),
+        "{}",
+        stdout(&o)
+    );
+}
