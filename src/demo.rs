@@ -91,6 +91,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
         },
         portals: vec![portal],
         default_protect: Default::default(),
+        disabled: Vec::new(),
         warnings: Vec::new(),
         sources: Vec::new(),
     }

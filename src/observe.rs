@@ -58,7 +58,16 @@ impl Observer {
     /// and alerts work from the first scrape).
     pub fn portal_added(&self, portal: &str) {
         self.metrics.portal(portal);
-        self.status.update(portal, |_| {});
+        self.status.update(portal, |s| s.disabled = false);
+    }
+
+    /// A portal with `enabled = false`: `/status` shows it disabled; no series.
+    pub fn portal_disabled(&self, portal: &str) {
+        self.metrics.remove_portal(portal);
+        self.status.update(portal, |s| {
+            *s = Default::default();
+            s.disabled = true;
+        });
     }
 
     /// A portal left (a reload removed it, or a one-shot pass is over): its series

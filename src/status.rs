@@ -31,6 +31,8 @@ pub struct PortalStatus {
     pub next_run: Option<DateTime<Utc>>,
     pub running: bool,
     pub picture: Option<Arc<Picture>>,
+    /// `enabled = false` in the config: shown, never run.
+    pub disabled: bool,
 }
 
 /// Every portal's status, by name.
@@ -123,6 +125,7 @@ impl Status {
                 .iter()
                 .map(|(name, s)| PortalView {
                     portal: name,
+                    disabled: s.disabled,
                     running: s.running,
                     next_run: s.next_run.map(rfc3339),
                     last_pass: s.last_pass.as_ref().map(|p| PassView {
@@ -154,6 +157,8 @@ struct StatusView<'a> {
 
 #[derive(Serialize)]
 struct PortalView<'a> {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
     last_pass: Option<PassView<'a>>,
     next_run: Option<String>,
     portal: &'a str,

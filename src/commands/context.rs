@@ -71,6 +71,12 @@ pub(super) fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a
             // `--portal X --portal X` is one portal, one pass.
             Some(p) if chosen.iter().any(|c| c.name == p.name) => {}
             Some(p) => chosen.push(p),
+            None if config.disabled.contains(name) => {
+                error(format!(
+                    "portal {name:?} has enabled = false in the config: it is never read, planned or changed"
+                ));
+                return Err(Ended::Usage);
+            }
             None => {
                 let known: Vec<&str> = config.portals.iter().map(|p| p.name.as_str()).collect();
                 error(format!(

@@ -133,6 +133,8 @@ fn merge_and_validate(
         overlay("log.format", format.as_str().into());
     }
 
+    apply_templates(&mut merged, &mut errors);
+
     // Deserialized straight from the merged table (no copy of the whole tree).
     let tree = figment::value::Value::from(merged);
     let raw: raw::RawConfig = match raw::RawConfig::deserialize(&tree) {
@@ -179,6 +181,81 @@ fn merge_tables(into: &mut figment::value::Dict, other: figment::value::Dict) {
                 into.insert(key, value);
             }
         }
+    }
+}
+
+/// Keys a template cannot set: what makes a portal that portal.
+const NOT_IN_TEMPLATES: [&str; 6] = ["url", "api_key_file", "api_key_env", "api_key", "login", "template"];
+
+/// `template = "NAME"` in a portal: `[templates.NAME]` under the portal's own keys
+/// (they win; `protect` lists add up), over `[defaults]` (docs/reference.md,
+/// "Templates"). The templates table is gone afterwards.
+fn apply_templates(merged: &mut figment::value::Dict, errors: &mut Vec<ConfigError>) {
+    use figment::value::Value;
+    let templates = match merged.remove("templates") {
+        None => figment::value::Dict::new(),
+        Some(Value::Dict(_, t)) => t,
+        Some(other) => {
+            errors.push(ConfigError::new(
+                "templates",
+                format!("expected a table of templates, found {}", raw::describe(&other)),
+            ));
+            figment::value::Dict::new()
+        }
+    };
+    for (name, template) in &templates {
+        match template {
+            Value::Dict(_, keys) => {
+                for key in keys.keys().filter(|k| NOT_IN_TEMPLATES.contains(&k.as_str())) {
+                    errors.push(ConfigError::new(
+                        format!("templates.{name}.{key}"),
+                        "not allowed in a template: the url and the credentials belong to each portal",
+                    ));
+                }
+            }
+            other => errors.push(ConfigError::new(
+                format!("templates.{name}"),
+                format!("expected a table, found {}", raw::describe(other)),
+            )),
+        }
+    }
+    let Some(Value::Dict(_, portals)) = merged.get_mut("portals") else {
+        return;
+    };
+    for (portal, table) in portals.iter_mut() {
+        let Value::Dict(_, own) = table else { continue };
+        let Some(chosen) = own.remove("template") else { continue };
+        let Value::String(_, chosen) = chosen else {
+            errors.push(ConfigError::new(
+                format!("portals.{portal}.template"),
+                format!(
+                    "expected the name of a [templates.NAME] table, found {}",
+                    raw::describe(&chosen)
+                ),
+            ));
+            continue;
+        };
+        let Some(Value::Dict(_, template)) = templates.get(&chosen) else {
+            let known: Vec<&str> = templates.keys().map(String::as_str).collect();
+            errors.push(ConfigError::new(
+                format!("portals.{portal}.template"),
+                format!(
+                    "no template {chosen:?} (defined: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+            continue;
+        };
+        let mut result = template.clone();
+        for key in NOT_IN_TEMPLATES {
+            result.remove(key);
+        }
+        merge_tables(&mut result, std::mem::take(own));
+        *own = result;
     }
 }
 

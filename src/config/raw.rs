@@ -250,6 +250,9 @@ pub struct RawPortal {
     pub requests_per_minute: Field<i64>,
     #[serde(default)]
     pub retention: Field<RawRetention>,
+    /// `false`: configured, never read, planned or changed.
+    #[serde(default)]
+    pub enabled: Field<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -325,8 +328,9 @@ pub const DAEMON_KEYS: &[&str] = &[
     "shard_count",
 ];
 pub const LOG_KEYS: &[&str] = &["level", "format", "directory"];
-pub const TOP_KEYS: &[&str] = &["server", "daemon", "log", "defaults", "portals"];
+pub const TOP_KEYS: &[&str] = &["server", "daemon", "log", "defaults", "templates", "portals"];
 pub const PORTAL_KEYS: &[&str] = &[
+    "enabled",
     "url",
     "api_key_file",
     "api_key_env",

@@ -113,6 +113,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Sorted by name.
     pub portals: Vec<PortalConfig>,
+    /// Portals with `enabled = false`, by name: configured, never run.
+    pub disabled: Vec<String>,
     /// `[defaults.retention].protect`: what an ad-hoc `--url` target honours too.
     pub default_protect: std::collections::BTreeSet<crate::wire::BackupId>,
     /// Things that work but deserve a look (logged at start).

@@ -55,6 +55,7 @@ pub(super) fn validate(
     let fleet = portal_settings(&mut c, "defaults", &RawPortal::default(), &defaults_table, false);
 
     let mut portals = Vec::new();
+    let mut disabled = Vec::new();
     let raw_portals = c.get("portals", &raw.portals).unwrap_or_default();
     for (name, field) in &raw_portals {
         let path = format!("portals.{name}");
@@ -68,12 +69,26 @@ pub(super) fn validate(
         let Some(portal) = c.get(&path, field) else {
             continue;
         };
+        // `enabled = false`: configured, never read, planned or changed (and not checked
+        // beyond this: a retired portal's key may be gone).
+        let enabled = match portal.enabled.is_missing() {
+            true => c.get("defaults.enabled", &defaults_table.enabled),
+            false => c.get(format!("{path}.enabled"), &portal.enabled),
+        };
+        if enabled == Some(false) {
+            disabled.push(name.clone());
+            continue;
+        }
         c.portal_dir = defined_in(name).and_then(|f| f.parent().map(PathBuf::from));
         if let Some(p) = portal_config(&mut c, name, &portal, &defaults_table) {
             portals.push(p);
         }
     }
     same_portal_twice(&mut c, &portals, defined_in);
+    if opts.require_portals && raw_portals.len() == disabled.len() && !raw_portals.is_empty() {
+        c.warnings
+            .push("every portal has enabled = false: nothing will run".to_string());
+    }
     if opts.require_portals && raw_portals.is_empty() {
         c.err(
             "portals",
@@ -90,6 +105,7 @@ pub(super) fn validate(
         log,
         portals,
         default_protect: fleet.retention.protect,
+        disabled,
         warnings: c.warnings,
         sources: Vec::new(),
     })

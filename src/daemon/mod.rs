@@ -209,6 +209,9 @@ pub async fn start_bound(
     for portal in portals {
         daemon.add_portal(portal).await?;
     }
+    for name in &daemon.config.disabled {
+        daemon.shared.observer.portal_disabled(name);
+    }
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -361,6 +364,15 @@ impl Daemon {
             if let Err(e) = result {
                 problems.push(e);
             }
+        }
+        // Disabled portals: shown as such; one no longer configured at all goes.
+        for name in &self.config.disabled {
+            if !new.disabled.contains(name) && !self.portals.contains_key(name) {
+                self.shared.observer.portal_removed(name);
+            }
+        }
+        for name in &new.disabled {
+            self.shared.observer.portal_disabled(name);
         }
         self.config = new;
         match problems.is_empty() {

@@ -322,3 +322,88 @@ async fn one_backup_is_one_backup() {
         stdout(&o)
     );
 }
+
+/// Templates: `[templates.NAME]` under a portal's own keys, over `[defaults]`.
+#[tokio::test]
+async fn a_template_sits_between_the_defaults_and_the_portal() {
+    let setup = Setup::new(&format!(
+        "[defaults.retention]\nkeep_last = 1\nmin_keep = 2\n\
+         [templates.gold]\nschedule = \"0 0 4 * * *\"\n[templates.gold.retention]\nkeep_daily = 14\nmin_keep = 5\n\
+         protect = [\"{}\"]\n\
+         [portals.acme]\nurl = \"https://acme.example.com\"\napi_key_file = \"KEYFILE\"\ntemplate = \"gold\"\n\
+         [portals.acme.retention]\nmin_keep = 7\nprotect = [\"{}\"]\n",
+        id(1),
+        id(2)
+    ));
+    let o = setup.cli(&["check-config", "--print"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let printed = stdout(&o);
+    let acme = &printed[printed.find("[portals.acme]").unwrap()..];
+    for line in [
+        "schedule = \"0 0 4 * * *\"",
+        "keep_last = 1",
+        "keep_daily = 14",
+        "min_keep = 7",
+    ] {
+        assert!(acme.contains(line), "{line} in {acme}");
+    }
+    assert!(
+        acme.contains(&id(1)) && acme.contains(&id(2)),
+        "protect adds up: {acme}"
+    );
+
+    for (bad, expected) in [
+        (
+            "[templates.gold]\nurl = \"https://x.example.com\"\n",
+            "templates.gold.url: not allowed in a template",
+        ),
+        ("", "portals.acme.template: no template \"silver\" (defined: none)"),
+    ] {
+        setup.write(&format!(
+            "{bad}[portals.acme]\nurl = \"https://acme.example.com\"\napi_key_file = \"KEYFILE\"\ntemplate = \"{}\"\n\
+             [portals.acme.retention]\nkeep_last = 3\n",
+            if bad.is_empty() { "silver" } else { "gold" }
+        ));
+        let o = setup.cli(&["check-config"]).await;
+        assert_eq!(code(&o), 78);
+        assert!(stderr(&o).contains(expected), "{}", stderr(&o));
+    }
+}
+
+/// `enabled = false`: configured, never read, planned or changed; shown as disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_portal_is_never_read_and_shows_as_disabled() {
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    let fresh = daily(&last_full_morning().to_string(), 2);
+    serve_history(&server, fresh.clone(), fresh).await;
+    // beta's server would fail every request, and its key is gone: it is not touched.
+    let beta = "[portals.beta]\nurl = \"http://127.0.0.1:9/\"\napi_key_file = \"/nonexistent\"\nenabled = false\n";
+    let setup = Setup::new(&format!("{}{beta}", portal("acme", &server, "keep_last = 2")));
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stdout(&o).contains("beta"), "{}", stdout(&o));
+    let o = setup.cli(&["plan", "--portal", "beta"]).await;
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("portal \"beta\" has enabled = false"),
+        "{}",
+        stderr(&o)
+    );
+
+    let app = Setup::daemon(&format!("{}{beta}", portal("acme", &server, "keep_last = 2")));
+    let handle = app.start_daemon().await;
+    let (_, status) = get(handle.addr(), "/status").await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let beta = status["portals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["portal"] == "beta")
+        .unwrap()
+        .clone();
+    assert_eq!(beta["disabled"], true, "{status}");
+    handle.shutdown();
+    handle.wait().await;
+}
