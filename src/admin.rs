@@ -22,8 +22,9 @@ pub trait Views: Send + Sync {
     fn metrics(&self) -> Box<dyn Iterator<Item = String> + Send>;
     /// `/status` as JSON text.
     fn status(&self, ready: bool) -> String;
-    /// `GET /`: the HTML picture of the portals (page `page` of the index).
-    fn page(&self, page: usize) -> String;
+    /// `GET /?page=N`: the HTML picture of the portals, page `page` (from 1) of the
+    /// index; `None` past the last page.
+    fn page(&self, page: usize) -> Option<String>;
     /// `GET /portal/NAME`, `None` for a portal not configured.
     fn portal_page(&self, portal: &str) -> Option<String>;
 }
@@ -122,11 +123,15 @@ pub fn route(admin: &Admin, method: &Method, path: &str, query: Option<&str>) ->
     }
     match path {
         "/" => {
-            let page = query
-                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("page=")))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            html(StatusCode::OK, admin.views.page(page))
+            let asked = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("page=")));
+            let page = match asked {
+                None => Some(1),
+                Some(n) => n.parse::<usize>().ok().filter(|n| *n >= 1),
+            };
+            match page.and_then(|n| admin.views.page(n)) {
+                Some(page) => html(StatusCode::OK, page),
+                None => respond(StatusCode::NOT_FOUND, TEXT, "no such page\n"),
+            }
         }
         "/metrics" => respond_chunked(
             StatusCode::OK,
@@ -179,8 +184,8 @@ mod tests {
         fn status(&self, ready: bool) -> String {
             format!("{{\"ready\":{ready}}}")
         }
-        fn page(&self, page: usize) -> String {
-            format!("<p>page {page}</p>")
+        fn page(&self, page: usize) -> Option<String> {
+            (page <= 3).then(|| format!("<p>page {page}</p>"))
         }
         fn portal_page(&self, portal: &str) -> Option<String> {
             (portal == "acme").then(|| "<p>acme</p>".to_string())
@@ -207,11 +212,14 @@ mod tests {
         assert_eq!(get("/metrics"), (200, "m 1\nn 2\n".into()));
         assert_eq!(get("/status"), (200, "{\"ready\":true}".into()));
         assert_eq!(get("/nope").0, 404);
-        assert_eq!(get("/"), (200, "<p>page 0</p>".into()));
+        assert_eq!(get("/"), (200, "<p>page 1</p>".into()));
         assert_eq!(
             body(route(&admin, &Method::GET, "/", Some("page=3"))),
             (200, "<p>page 3</p>".into())
         );
+        for past in ["page=4", "page=0", "page=x"] {
+            assert_eq!(body(route(&admin, &Method::GET, "/", Some(past))).0, 404, "{past}");
+        }
         assert_eq!(get("/portal/acme"), (200, "<p>acme</p>".into()));
         assert_eq!(get("/portal/other").0, 404);
         let page = route(&admin, &Method::GET, "/", None);

@@ -78,6 +78,9 @@ pub enum Command {
         /// Write the plan's picture as a self-contained HTML page
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Each portal's header and the fleet's totals, without the table of backups
+        #[arg(long, conflicts_with = "json")]
+        summary: bool,
     },
     /// Load and validate the config; all errors at once
     CheckConfig {
@@ -274,8 +277,10 @@ async fn dispatch(cli: Cli) -> Ended {
             at,
             forecast,
             html,
+            summary,
         } => {
             let out = commands::PlanOutput {
+                summary,
                 json,
                 at,
                 forecast,

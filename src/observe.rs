@@ -371,32 +371,42 @@ impl crate::admin::Views for Observer {
         self.status.text(ready)
     }
 
-    fn page(&self, page_number: usize) -> String {
-        let (rows, total) = self.status.index(page_number, PER_PAGE);
+    fn page(&self, page_number: usize) -> Option<String> {
+        let index = page_number.checked_sub(1)?;
+        let (rows, total, failing) = self.status.index(index, PER_PAGE);
+        let pages = total.div_ceil(PER_PAGE).max(1);
+        if page_number > pages {
+            return None;
+        }
         let pictures = match total <= DRAWN_ON_INDEX {
             true => self.status.pictures(DRAWN_ON_INDEX),
             false => Vec::new(),
         };
-        let title = match total > PER_PAGE {
-            true => format!(
-                "docspace-retention: {total} portals (page {} of {})",
-                page_number + 1,
-                total.div_ceil(PER_PAGE)
-            ),
-            false if total == 1 => "docspace-retention: 1 portal".to_string(),
-            false => format!("docspace-retention: {total} portals"),
+        let mut title = match total {
+            1 => "docspace-retention: 1 portal".to_string(),
+            n => format!("docspace-retention: {n} portals"),
         };
-        let mut html = page(&title, Utc::now(), &pictures, Some(&rows));
-        if total > (page_number + 1) * PER_PAGE {
-            html = html.replace(
-                "</body>",
-                &format!(
-                    r#"<p><a href="/?page={}">next {PER_PAGE}</a></p></body>"#,
-                    page_number + 1
-                ),
-            );
+        if failing > 0 {
+            title.push_str(&format!(", {failing} failing"));
         }
-        html
+        if pages > 1 {
+            title.push_str(&format!(" (page {page_number} of {pages})"));
+        }
+        let mut html = page(&title, Utc::now(), &pictures, Some(&rows));
+        let mut links = String::new();
+        if page_number > 1 {
+            links.push_str(&format!(
+                r#"<a href="/?page={}">previous {PER_PAGE}</a> "#,
+                page_number - 1
+            ));
+        }
+        if page_number < pages {
+            links.push_str(&format!(r#"<a href="/?page={}">next {PER_PAGE}</a>"#, page_number + 1));
+        }
+        if !links.is_empty() {
+            html = html.replace("</body>", &format!("<p>{}</p></body>", links.trim_end()));
+        }
+        Some(html)
     }
 
     fn portal_page(&self, portal: &str) -> Option<String> {
@@ -415,6 +425,26 @@ mod tests {
     use super::*;
     use crate::retention::Doubt;
     use std::collections::BTreeSet;
+
+    /// Pages count from 1: the middle one links back and on, the last only back, and
+    /// one past the last is none.
+    #[test]
+    fn the_index_pages_link_both_ways() {
+        use crate::admin::Views;
+        let observer = Observer::new();
+        for n in 0..(2 * PER_PAGE + 1) {
+            observer.portal_added(&format!("p{n}"));
+        }
+        let middle = observer.page(2).unwrap();
+        assert!(middle.contains(r#"<a href="/?page=1">previous 200</a> <a href="/?page=3">next 200</a>"#));
+        assert!(middle.contains("401 portals (page 2 of 3)"));
+        let last = observer.page(3).unwrap();
+        assert!(last.contains(r#"<a href="/?page=2">previous 200</a></p>"#) && !last.contains("next 200"));
+        assert!(observer.page(4).is_none() && observer.page(0).is_none());
+        // Natural order: p2 before p10 on the first page.
+        let first = observer.page(1).unwrap();
+        assert!(first.find("/portal/p2\"").unwrap() < first.find("/portal/p10\"").unwrap());
+    }
 
     /// The metrics' label sets are exactly what the observer counts with.
     #[test]

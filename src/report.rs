@@ -74,7 +74,7 @@ fn backups_json(p: &PortalPlan, plan: &Plan) -> Value {
 }
 
 /// `plan --json`.
-pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> Value {
+pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan], totals: &Totals) -> Value {
     let portals: Vec<Value> = plans
         .iter()
         .map(|p| match &p.result {
@@ -102,7 +102,18 @@ pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> Value {
             }),
         })
         .collect();
-    json!({"generated_at": rfc3339(generated_at), "portals": portals})
+    json!({
+        "generated_at": rfc3339(generated_at),
+        "portals": portals,
+        "totals": {
+            "portals": totals.portals,
+            "failed": totals.failed,
+            "disabled": totals.disabled,
+            "keep": totals.keep,
+            "delete": totals.delete + totals.would_delete,
+            "blocked": totals.blocked,
+        },
+    })
 }
 
 /// Rows padded to the widest cell of each column.
@@ -157,6 +168,80 @@ pub fn backups(n: usize) -> String {
         1 => "1 backup".to_string(),
         n => format!("{n} backups"),
     }
+}
+
+pub use crate::wire::{fleet_order, natural_cmp};
+
+/// A fleet's totals, for the line that ends `plan` and `once` and for `"totals"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub portals: usize,
+    pub failed: usize,
+    pub disabled: usize,
+    pub keep: usize,
+    pub delete: usize,
+    /// Deletions a dry run would have made (`once`), or `plan` would make.
+    pub would_delete: usize,
+    pub blocked: usize,
+    /// `plan`: nothing is deleted, only "would".
+    pub planned: bool,
+}
+
+impl Totals {
+    /// `plan`'s totals (every deletion is one that would be made).
+    pub fn of_plans(plans: &[PortalPlan], disabled: usize) -> Totals {
+        let mut t = Totals {
+            portals: plans.len(),
+            disabled,
+            planned: true,
+            ..Totals::default()
+        };
+        for p in plans {
+            match &p.result {
+                Err(_) => t.failed += 1,
+                Ok(read) => {
+                    t.keep += read.plan.kept_count();
+                    t.would_delete += read.plan.deletion_count();
+                    t.blocked += read.plan.blocked_deletions();
+                }
+            }
+        }
+        t
+    }
+
+    /// One line: `fleet: 12 portals (11 ok, 1 failed, 2 disabled): kept 340, deleted 12, blocked by guards 3`.
+    pub fn line(&self) -> String {
+        let mut text = format!(
+            "fleet: {} ({} ok, {} failed, {} disabled): kept {}",
+            match self.portals {
+                1 => "1 portal".to_string(),
+                n => format!("{n} portals"),
+            },
+            self.portals - self.failed,
+            self.failed,
+            self.disabled,
+            self.keep
+        );
+        if !self.planned && (self.delete > 0 || self.would_delete == 0) {
+            text.push_str(&format!(", deleted {}", self.delete));
+        }
+        if self.planned || self.would_delete > 0 {
+            text.push_str(&format!(", would delete {}", self.would_delete));
+        }
+        text.push_str(&format!(", blocked by guards {}", self.blocked));
+        text
+    }
+}
+
+/// `plan --summary`: each portal's header lines, no table of backups.
+pub fn plan_summary(plans: &[PortalPlan]) -> String {
+    plan_table(plans)
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
+        + "\n"
 }
 
 /// `plan` for people: one summary per portal, then every backup and its reasons.

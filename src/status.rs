@@ -68,12 +68,17 @@ impl Status {
         self.portals.read().expect("status lock").get(portal).cloned()
     }
 
-    /// The index of every portal (for `GET /`), `per_page` from page `page` on, and
-    /// how many there are in all.
-    pub fn index(&self, page: usize, per_page: usize) -> (Vec<IndexRow>, usize) {
+    /// The index of every portal (for `GET /`), failing ones first, then names in
+    /// natural order; `per_page` from page `page` (from 0) on, how many there are in
+    /// all, and how many failed their last pass.
+    pub fn index(&self, page: usize, per_page: usize) -> (Vec<IndexRow>, usize, usize) {
         let all = self.portals.read().expect("status lock");
-        let rows = all
-            .iter()
+        let failed = |s: &PortalStatus| s.last_pass.as_ref().is_some_and(|p| p.error.is_some());
+        let mut ordered: Vec<(&String, &PortalStatus)> = all.iter().collect();
+        ordered.sort_by(|a, b| crate::wire::fleet_order((!failed(a.1), a.0), (!failed(b.1), b.0)));
+        let failing = ordered.iter().filter(|(_, s)| failed(s)).count();
+        let rows = ordered
+            .into_iter()
             .skip(page * per_page)
             .take(per_page)
             .map(|(name, s)| IndexRow {
@@ -85,7 +90,7 @@ impl Status {
                 next_run: s.next_run,
             })
             .collect();
-        (rows, all.len())
+        (rows, all.len(), failing)
     }
 
     /// The pictures of the first `limit` portals (with their next runs).

@@ -34,6 +34,8 @@ pub struct PlanOutput {
     pub forecast: Option<CalDuration>,
     /// Write the HTML picture here too.
     pub html: Option<PathBuf>,
+    /// Each portal's header and the fleet's totals, no table of backups.
+    pub summary: bool,
 }
 
 /// `plan`: read and decide, delete nothing; a table or JSON on stdout.
@@ -57,7 +59,7 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
     };
     let now = out.at.unwrap_or_else(Utc::now);
     let until = out.forecast.map(|d| d.after(now));
-    let plans: Vec<PortalPlan> = futures::stream::iter(portals)
+    let mut plans: Vec<PortalPlan> = futures::stream::iter(portals)
         .map(|portal| {
             let (clients, db) = (&clients, &db);
             async move {
@@ -89,10 +91,17 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
         .buffered(config.daemon.max_concurrent_portals)
         .collect()
         .await;
+    plans.sort_by(|a, b| report::fleet_order((a.result.is_ok(), &a.portal), (b.result.is_ok(), &b.portal)));
+    let disabled = if names.is_empty() { config.disabled.len() } else { 0 };
+    let totals = report::Totals::of_plans(&plans, disabled);
     if out.json {
-        crate::outln!("{}", report::plan_json(now, &plans));
+        crate::outln!("{}", report::plan_json(now, &plans, &totals));
+    } else if out.summary {
+        crate::out!("{}", report::plan_summary(&plans));
+        crate::outln!("{}", totals.line());
     } else {
         crate::out!("{}", report::plan_table(&plans));
+        crate::outln!("\n{}", totals.line());
     }
     if let Some(file) = &out.html
         && let Err(e) = std::fs::write(file, report::plan_page(now, &plans))
@@ -149,15 +158,55 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
                 observer.pass_finished(&report);
                 // Nobody scrapes a one-shot run: drop the portal's series as it ends.
                 observer.portal_removed(&portal.name);
-                (report.succeeded(), report::pass_summary(&report))
+                let totals = report::Totals {
+                    portals: 1,
+                    failed: usize::from(!report.succeeded()),
+                    keep: report.kept(),
+                    delete: report.count(crate::audit::Outcome::Deleted)
+                        + report
+                            .clear
+                            .as_ref()
+                            .filter(|c| c.outcome == crate::audit::Outcome::Deleted)
+                            .map_or(0, |c| c.records),
+                    would_delete: report.count(crate::audit::Outcome::DryRun),
+                    blocked: report.blocked(),
+                    ..report::Totals::default()
+                };
+                (report.portal.clone(), report::pass_summary(&report), totals)
             })
         })
         .buffered(config.daemon.max_concurrent_portals);
-    let mut all_ok = true;
+    // Failing portals first, then in natural order; the fleet's totals last.
+    let mut lines = Vec::new();
+    let mut totals = report::Totals {
+        disabled: if names.is_empty() { config.disabled.len() } else { 0 },
+        ..report::Totals::default()
+    };
     while let Some(joined) = results.next().await {
-        let (ok, line) = joined.unwrap_or_else(|e| (false, format!("pass task failed: {e}")));
-        all_ok &= ok;
+        let (portal, line, t) = joined.unwrap_or_else(|e| {
+            let failed = report::Totals {
+                portals: 1,
+                failed: 1,
+                ..report::Totals::default()
+            };
+            (String::new(), format!("pass task failed: {e}"), failed)
+        });
+        lines.push((t.failed == 0, portal, line));
+        totals.portals += t.portals;
+        totals.failed += t.failed;
+        totals.keep += t.keep;
+        totals.delete += t.delete;
+        totals.would_delete += t.would_delete;
+        totals.blocked += t.blocked;
+    }
+    lines.sort_by(|a, b| report::fleet_order((a.0, &a.1), (b.0, &b.1)));
+    for (_, _, line) in &lines {
         crate::outln!("{line}");
     }
-    if all_ok { Ended::Success } else { Ended::Failure }
+    crate::outln!("{}", totals.line());
+    if totals.failed == 0 {
+        Ended::Success
+    } else {
+        Ended::Failure
+    }
 }

@@ -104,14 +104,17 @@ pub fn check_config(ctx: &Context, print: bool) -> Ended {
         // Secrets are "***" already; a key pasted into a URL or a file name is masked.
         crate::out!("{}", mask_api_keys(&config::print_config(&config)));
     } else {
-        let names: Vec<&str> = config.portals.iter().map(|p| p.name.as_str()).collect();
-        let files: Vec<String> = config.sources.iter().map(|p| p.display().to_string()).collect();
+        // A count, not a fleet's names: `--print` has them.
+        let n = config.portals.len();
+        let files = config.sources.len();
         crate::outln!(
-            "configuration OK: {} portal{} ({}) from {}",
-            names.len(),
-            if names.len() == 1 { "" } else { "s" },
-            names.join(", "),
-            files.join(", ")
+            "configuration OK: {n} portal{}{} from {files} file{} (--print shows them)",
+            if n == 1 { "" } else { "s" },
+            match config.disabled.len() {
+                0 => String::new(),
+                d => format!(" and {d} disabled"),
+            },
+            if files == 1 { "" } else { "s" },
         );
     }
     Ended::Success

@@ -224,6 +224,43 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// Portal names in natural order: `client2` before `client10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let chunks = |s: &str| -> Vec<(bool, String)> {
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for c in s.chars() {
+            let digit = c.is_ascii_digit();
+            match out.last_mut() {
+                Some((d, chunk)) if *d == digit => chunk.push(c),
+                _ => out.push((digit, c.to_string())),
+            }
+        }
+        out
+    };
+    let (ca, cb) = (chunks(a), chunks(b));
+    for ((da, xa), (db, xb)) in ca.iter().zip(&cb) {
+        let order = match (da, db) {
+            (true, true) => {
+                let (ta, tb) = (xa.trim_start_matches('0'), xb.trim_start_matches('0'));
+                ta.len()
+                    .cmp(&tb.len())
+                    .then_with(|| ta.cmp(tb))
+                    .then_with(|| xa.len().cmp(&xb.len()))
+            }
+            _ => xa.cmp(xb),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+/// Failing portals first, then by name in natural order.
+pub fn fleet_order(a: (bool, &str), b: (bool, &str)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then_with(|| natural_cmp(a.1, b.1))
+}
+
 /// Reads a DocSpace date. A value without a zone is UTC (MySQL-backed servers send
 /// those); `Z`, offsets and up to 9 fractional digits are accepted. Year 1 is the
 /// server's "never".

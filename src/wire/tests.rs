@@ -317,3 +317,16 @@ fn never_is_never_in_every_spelling() {
         assert_eq!(parse_time(never), WireTime::Never, "{never}");
     }
 }
+
+#[test]
+fn names_sort_naturally_and_failing_first() {
+    let mut names = vec!["client10", "client2", "client1", "beta", "client02", "a"];
+    names.sort_by(|a, b| natural_cmp(a, b));
+    assert_eq!(names, ["a", "beta", "client1", "client2", "client02", "client10"]);
+    let mut fleet = vec![(true, "client2"), (false, "zeta"), (true, "client10"), (false, "alpha")];
+    fleet.sort_by(|a, b| fleet_order(*a, *b));
+    assert_eq!(
+        fleet,
+        [(false, "alpha"), (false, "zeta"), (true, "client2"), (true, "client10")]
+    );
+}

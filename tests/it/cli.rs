@@ -27,7 +27,7 @@ async fn check_config_accepts_a_good_config_and_prints_it_redacted() {
     let o = setup.cli(&["check-config"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        stdout(&o).starts_with("configuration OK: 1 portal (acme)"),
+        stdout(&o).starts_with("configuration OK: 1 portal from 1 file (--print shows them)"),
         "{}",
         stdout(&o)
     );

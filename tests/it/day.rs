@@ -407,3 +407,106 @@ async fn a_disabled_portal_is_never_read_and_shows_as_disabled() {
     handle.shutdown();
     handle.wait().await;
 }
+
+/// A fleet reads well: failing portals first, then names in natural order, and one
+/// line of totals (`--json`: `"totals"`); `--summary` leaves out the table.
+#[tokio::test]
+async fn a_fleet_reads_well() {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    let fresh = daily(&last_full_morning().to_string(), 4);
+    for (api, body) in [
+        ("getbackupschedule", schedule(0, None)),
+        ("getbackuphistory", envelope(serde_json::Value::Array(fresh.clone()))),
+    ] {
+        Mock::given(method("GET"))
+            .and(path_regex(format!("^/(client2|client10)/api/2.0/backup/{api}$")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    forbid_deletes(&server).await;
+    let entry = |name: &str| {
+        format!(
+            "[portals.{name}]\nurl = \"{}/{name}\"\napi_key_file = \"KEYFILE\"\n[portals.{name}.retention]\nkeep_last = 3\n",
+            server.uri()
+        )
+    };
+    let setup = Setup::new(&format!(
+        "{}{}{}[portals.old]\nurl = \"http://127.0.0.1:9/\"\napi_key_file = \"KEYFILE\"\nenabled = false\n",
+        entry("client10"),
+        entry("client2"),
+        entry("broken")
+    ));
+    let o = setup.cli(&["plan", "--summary"]).await;
+    assert_eq!(code(&o), 1, "broken fails: {}", stdout(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("broken: FAILED"), "{lines:?}");
+    assert!(lines[1].starts_with("client2: 4 backups"), "{lines:?}");
+    assert!(lines[2].starts_with("client10: 4 backups"), "{lines:?}");
+    assert_eq!(
+        *lines.last().unwrap(),
+        "fleet: 3 portals (2 ok, 1 failed, 1 disabled): kept 6, would delete 2, blocked by guards 0"
+    );
+    assert!(!stdout(&o).contains("ACTION"), "no table: {}", stdout(&o));
+
+    let o = setup.cli(&["plan", "--json"]).await;
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        plan["totals"],
+        serde_json::json!({"portals": 3, "failed": 1, "disabled": 1, "keep": 6, "delete": 2, "blocked": 0})
+    );
+    assert_eq!(plan["portals"][0]["portal"], "broken");
+
+    let o = setup.cli(&["--dry-run", "once"]).await;
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("broken: FAILED"), "{lines:?}");
+    assert!(lines[1].starts_with("client2: ok"), "{lines:?}");
+    assert_eq!(
+        *lines.last().unwrap(),
+        "fleet: 3 portals (2 ok, 1 failed, 1 disabled): kept 6, would delete 2, blocked by guards 0"
+    );
+}
+
+/// `GET /` lists failing portals first and says how many; pages count from 1, a page
+/// past the end is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_puts_failing_portals_first_and_counts_pages_from_one() {
+    use docspace_retention::simulator::{SimOptions, Simulator};
+    use std::time::Duration;
+    let sim = Simulator::start(
+        vec![ten_backups("client2"), ten_backups("client10")],
+        SimOptions::default(),
+        0,
+    )
+    .await
+    .unwrap();
+    let app = Setup::daemon(&format!(
+        "{}{}[portals.broken]\nurl = \"http://127.0.0.1:9/\"\n",
+        sim_portal("client10", &sim),
+        sim_portal("client2", &sim)
+    ));
+    let handle = app.start_daemon().await;
+    let addr = handle.addr();
+    eventually("every portal passed once", Duration::from_secs(15), || async {
+        let (_, page) = get(addr, "/").await;
+        page.contains("1 failing") && !page.contains("not yet")
+    })
+    .await;
+    let (status, page) = get(addr, "/?page=1").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<title>docspace-retention: 3 portals, 1 failing</title>"),
+        "{page}"
+    );
+    let at = |name: &str| page.find(&format!(r#"href="/portal/{name}""#)).unwrap();
+    assert!(at("broken") < at("client2") && at("client2") < at("client10"), "{page}");
+    for past in ["/?page=2", "/?page=0"] {
+        assert_eq!(get(addr, past).await.0, 404, "{past}");
+    }
+    handle.shutdown();
+    handle.wait().await;
+}

@@ -218,7 +218,13 @@ async fn once_with_the_same_portal_twice_is_one_pass() {
     let setup = Setup::new(&portal("acme", &server, POLICY));
     let o = setup.cli(&["once", "--portal", "acme", "--portal", "acme"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    // One pass line, and the fleet's totals of one portal.
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    assert!(
+        stdout(&o).lines().nth(1).unwrap().starts_with("fleet: 1 portal (1 ok"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
