@@ -65,15 +65,23 @@ for name in ["sidecar.yaml", "statefulset.yaml"]:
             if v["name"] == "state" and "persistentVolumeClaim" not in v:
                 print(f"  {name}: the state volume is not a PersistentVolumeClaim: {v}")
                 ok = False
+    # ConfigMaps of conf.d files: every volume of that ConfigMap is mounted as conf.d/.
+    portal_files = {}
     for d in docs:
-        if d["kind"] != "ConfigMap":
+        if d["kind"] == "ConfigMap" and "config.toml" not in d["data"]:
+            portal_files.update(d["data"])
+    for d in docs:
+        if d["kind"] != "ConfigMap" or "config.toml" not in d["data"]:
             continue
         d_dir = os.path.join(work, d["metadata"]["name"])
         os.makedirs(os.path.join(d_dir, "conf.d"), exist_ok=True)
         key = os.path.join(d_dir, "key")
         open(key, "w").write("sk-check")
+        os.chmod(key, 0o600)
         open(os.path.join(d_dir, "config.toml"), "w").write(d["data"]["config.toml"])
-        if "[portals." not in d["data"]["config.toml"]:
+        for file_name, text in portal_files.items():
+            open(os.path.join(d_dir, "conf.d", file_name), "w").write(text)
+        if "[portals." not in d["data"]["config.toml"] and not portal_files:
             open(os.path.join(d_dir, "conf.d", "acme.toml"), "w").write(
                 '[portals.acme]\nurl = "https://acme.example.com"\napi_key_file = "%s"\n' % key)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSPACE_RETENTION_")}

@@ -16,7 +16,10 @@ for path in /usr/bin/docspace-retention /etc/docspace-retention/config.toml \
             /usr/share/man/man1/docspace-retention.1.gz \
             /usr/share/bash-completion/completions/docspace-retention \
             /usr/share/zsh/vendor-completions/_docspace-retention \
-            /usr/share/fish/vendor_completions.d/docspace-retention.fish; do
+            /usr/share/fish/vendor_completions.d/docspace-retention.fish \
+            /usr/share/doc/docspace-retention/copyright \
+            /usr/share/doc/docspace-retention/reference.md \
+            /usr/share/doc/docspace-retention/runbook.md; do
   grep -qx "$path" "$work/contents" || { echo "missing: $path"; fail=1; }
 done
 [ -n "$unit" ] || { echo "missing: the systemd unit"; fail=1; }
@@ -34,6 +37,11 @@ cp "$(type -P kill)" "$root/bin/kill"
 out=$(MANPATH="$root/usr/share/man" systemd-analyze verify --root="$root" "$unit" 2>&1) || fail=1
 if [ -n "$out" ]; then echo "$out"; fail=1; else echo "systemd-analyze verify: clean"; fi
 zcat "$root/usr/share/man/man1/docspace-retention.1.gz" | grep -q '^\.TH' || { echo "the man page is not roff"; fail=1; }
+for section in "EXIT STATUS" FILES CONFIGURATION; do
+  zcat "$root/usr/share/man/man1/docspace-retention.1.gz" | grep -q "^\.SH $section" || { echo "the man page has no $section"; fail=1; }
+done
+grep -q "Apache-2.0 OR MIT\|Apache License" "$root/usr/share/doc/docspace-retention/copyright" \
+  || { echo "the copyright file names no license"; fail=1; }
 bash -n "$root/usr/share/bash-completion/completions/docspace-retention" || fail=1
 
 # CI's machine may keep an install an interrupted run left: purge it first.

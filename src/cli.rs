@@ -263,13 +263,10 @@ async fn dispatch(cli: Cli) -> Ended {
             clap_complete::generate(shell, &mut cmd, "docspace-retention", &mut script);
             write_stdout(&script)
         }
-        Command::Man => {
-            let mut page = Vec::new();
-            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page) {
-                Ok(()) => write_stdout(&page),
-                Err(e) => commands::fail(e),
-            }
-        }
+        Command::Man => match commands::manual::page(<Cli as clap::CommandFactory>::command()) {
+            Ok(page) => write_stdout(&page),
+            Err(e) => commands::fail(e),
+        },
         Command::CheckConfig { print } => commands::check_config(&ctx, print),
         Command::Plan {
             portals,

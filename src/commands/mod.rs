@@ -5,6 +5,7 @@
 
 mod context;
 mod fleet;
+pub mod manual;
 pub mod operator;
 mod service;
 

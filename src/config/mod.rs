@@ -22,3 +22,15 @@ pub use settings::*;
 
 #[cfg(test)]
 mod tests;
+
+/// The keys of `[server]`, `[daemon]`, `[log]`, a portal and `retention` (besides the
+/// rules), for the manual page.
+pub fn raw_keys() -> [&'static [&'static str]; 5] {
+    [
+        raw::SERVER_KEYS,
+        raw::DAEMON_KEYS,
+        raw::LOG_KEYS,
+        raw::PORTAL_KEYS,
+        raw::RETENTION_KEYS,
+    ]
+}

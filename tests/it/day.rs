@@ -510,3 +510,21 @@ async fn the_page_puts_failing_portals_first_and_counts_pages_from_one() {
     handle.shutdown();
     handle.wait().await;
 }
+
+/// The manual has what an operator looks up after the options: keys, exit codes, files.
+#[tokio::test]
+async fn the_man_page_is_a_manual() {
+    let o = run_binary(vec!["man".into()], Vec::new()).await;
+    assert_eq!(code(&o), 0);
+    let page = stdout(&o);
+    for part in [
+        ".SH EXIT STATUS",
+        "\\fB65\\fR",
+        ".SH FILES",
+        ".SH CONFIGURATION",
+        "\\fBkeep_daily\\fR",
+        "\\fBtemplate\\fR",
+    ] {
+        assert!(page.contains(part), "{part} missing");
+    }
+}
