@@ -88,6 +88,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
             level: "info".into(),
             format: LogFormat::Text,
             directory: None,
+            max_log_files: 14,
         },
         portals: vec![portal],
         default_protect: Default::default(),

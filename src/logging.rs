@@ -41,6 +41,7 @@ pub fn init(config: &LogConfig, files: bool) -> Result<LogGuard, String> {
             let appender = tracing_appender::rolling::Builder::new()
                 .rotation(tracing_appender::rolling::Rotation::DAILY)
                 .filename_prefix("docspace-retention.log")
+                .max_log_files(config.max_log_files)
                 .build(dir)
                 .map_err(|e| format!("cannot log to {}: {e}", dir.display()))?;
             let (nb, guard) = tracing_appender::non_blocking(appender);

@@ -213,6 +213,8 @@ pub struct RawLog {
     pub format: Field<String>,
     #[serde(default)]
     pub directory: Field<String>,
+    #[serde(default)]
+    pub max_log_files: Field<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -327,7 +329,7 @@ pub const DAEMON_KEYS: &[&str] = &[
     "shard",
     "shard_count",
 ];
-pub const LOG_KEYS: &[&str] = &["level", "format", "directory"];
+pub const LOG_KEYS: &[&str] = &["level", "format", "directory", "max_log_files"];
 pub const TOP_KEYS: &[&str] = &["server", "daemon", "log", "defaults", "templates", "portals"];
 pub const PORTAL_KEYS: &[&str] = &[
     "enabled",

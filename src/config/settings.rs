@@ -159,6 +159,8 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// `None`: stderr only.
     pub directory: Option<PathBuf>,
+    /// How many daily files `directory` keeps (older ones are deleted).
+    pub max_log_files: usize,
 }
 
 /// Where a portal's credential came from (shown by `check-config --print`).

@@ -241,9 +241,17 @@ fn log_config(c: &mut Checker<'_>, raw: &RawConfig) -> LogConfig {
         .get("log.directory", &log.directory)
         .filter(|d| !d.trim().is_empty())
         .map(PathBuf::from);
+    let max_log_files = c.int(
+        "log.max_log_files",
+        &log.max_log_files,
+        14,
+        (1, 3650),
+        "a number of daily files from 1 to 3650",
+    ) as usize;
     LogConfig {
         level,
         format,
         directory,
+        max_log_files,
     }
 }

@@ -920,3 +920,69 @@ async fn an_unpaid_portal_fails_its_pass_saying_so() {
     assert_eq!(code(&o), 1);
     assert!(stdout(&o).contains("portal unpaid (402)"), "{}", stdout(&o));
 }
+
+/// The logrotate file the package ships, run for real between a `kill -9` and the next
+/// run: the interrupted deletions are still settled (the newest rotation stays plain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_logrotate_config_keeps_interrupted_deletions_settleable() {
+    use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, Simulator};
+    use std::time::Duration;
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    for stall in [Duration::ZERO, Duration::ZERO, Duration::from_secs(120)] {
+        sim.inject("acme", SimEndpoint::DeleteBackup, Fault::Stall(stall));
+    }
+    let setup = Setup::new(&format!(
+        "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
+         max_delete_fraction = 1.0\n",
+        sim_portal("acme", &sim)
+    ));
+    let mut child = binary()
+        .arg("--config")
+        .arg(setup.config())
+        .arg("once")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("three intents", Duration::from_secs(10), || async {
+        setup.audit().iter().filter(|l| l["phase"] == "intent").count() == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::process::Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+
+    // The package's file, pointed at this state directory, forced once.
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/logrotate")).unwrap();
+    let log = setup.state().join("audit.jsonl");
+    let conf = setup.dir.path().join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        shipped.replace(
+            "/var/lib/private/docspace-retention/audit.jsonl",
+            &log.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let status = std::process::Command::new("logrotate")
+        .arg("-f")
+        .arg("-s")
+        .arg(setup.dir.path().join("logrotate.state"))
+        .arg(&conf)
+        .status()
+        .expect("logrotate (.ci/run installs it)");
+    assert!(status.success());
+    assert!(!log.exists(), "rotated away (nocreate)");
+
+    let o = setup.cli(&["once"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let recovered: Vec<Value> = setup.audit().into_iter().filter(|l| l["recovered"] == true).collect();
+    assert_eq!(recovered.len(), 3, "{recovered:?}");
+}
