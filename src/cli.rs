@@ -26,7 +26,8 @@ pub struct Cli {
     /// Config file [default: $DOCSPACE_RETENTION_CONFIG, else /etc/docspace-retention/config.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Force every portal to dry-run: plan, audit and count, but delete nothing
+    /// Force every portal to dry-run: plan, audit and count, but delete nothing (`plan`
+    /// never deletes: there it changes nothing)
     #[arg(long, global = true)]
     pub dry_run: bool,
     /// Where to read keys named under /run/credentials/ (the service's systemd
@@ -49,7 +50,11 @@ pub enum Command {
     /// The daemon: cron jobs, HTTP server (/metrics /healthz /readyz /status), signals
     Run,
     /// Try it now: a simulated DocSpace portal and the daemon running against it
-    Demo,
+    Demo {
+        /// Where the demo's daemon serves its page and endpoints
+        #[arg(long, value_name = "ADDR", default_value = crate::demo::DEMO_LISTEN)]
+        listen: std::net::SocketAddr,
+    },
     /// Exit 0 if a running daemon answers /healthz with 200, else 1
     Healthcheck {
         /// The daemon's /healthz [default: from the config's server.listen, else
@@ -59,11 +64,13 @@ pub enum Command {
     },
     /// One retention pass over all (or the named) portals, then exit
     Once {
+        /// Only this portal (repeat for more; default: every portal)
         #[arg(long = "portal", value_name = "NAME")]
         portals: Vec<String>,
     },
     /// Fetch and decide, delete nothing
     Plan {
+        /// Only this portal (repeat for more; default: every portal)
         #[arg(long = "portal", value_name = "NAME")]
         portals: Vec<String>,
         /// Machine-readable output (docs/reference.md, "plan --json")
@@ -90,6 +97,7 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
+        /// The shell to complete for
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -112,6 +120,7 @@ pub enum ScheduleCommand {
     Show {
         #[command(flatten)]
         target: TargetFlags,
+        /// Machine-readable output
         #[arg(long)]
         json: bool,
     },
@@ -119,6 +128,7 @@ pub enum ScheduleCommand {
     Delete {
         #[command(flatten)]
         target: TargetFlags,
+        /// Delete (without it, print what would be deleted)
         #[arg(long)]
         yes: bool,
         /// Delete it even on a server older than 3.1.0 or of unknown version
@@ -133,6 +143,7 @@ pub enum HistoryCommand {
     List {
         #[command(flatten)]
         target: TargetFlags,
+        /// Machine-readable output
         #[arg(long)]
         json: bool,
     },
@@ -159,6 +170,7 @@ pub enum BackupCommand {
         /// Backup ids (GUIDs, from `history list`)
         #[arg(required = true, value_name = "ID")]
         ids: Vec<BackupId>,
+        /// Delete (without it, print what would be deleted)
         #[arg(long)]
         yes: bool,
         /// Delete backups the portal's `protect` list names too
@@ -255,7 +267,7 @@ async fn dispatch(cli: Cli) -> Ended {
     let ctx = context(&cli);
     match cli.command {
         Command::Run => commands::run_daemon(&ctx).await,
-        Command::Demo => crate::demo::run(cli.dry_run).await,
+        Command::Demo { listen } => crate::demo::run(cli.dry_run, Some(listen)).await,
         Command::Healthcheck { url } => commands::healthcheck(&ctx, url).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

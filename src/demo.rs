@@ -98,7 +98,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
     }
 }
 
-pub async fn run(dry_run: bool) -> Ended {
+pub async fn run(dry_run: bool, listen: Option<std::net::SocketAddr>) -> Ended {
     let now = Utc::now();
     let portal = demo_portal(now);
     let protected = demo_protected(&portal, now);
@@ -109,6 +109,10 @@ pub async fn run(dry_run: bool) -> Ended {
     };
     let state_dir = std::env::temp_dir().join(format!("docspace-retention-demo-{}", std::process::id()));
     let mut config = demo_config(&sim.url("demo"), state_dir.clone(), dry_run);
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+    }
+    let listen = config.server.listen;
     config.portals[0].retention.protect.extend(protected);
     let _ = crate::logging::init(&config.log, false);
 
@@ -162,7 +166,12 @@ pub async fn run(dry_run: bool) -> Ended {
     };
     let handle = match crate::daemon::start(config.clone(), std::sync::Arc::new(move || Ok(config.clone()))).await {
         Ok(h) => h,
-        Err(e) => return fail(format!("{e}\n(is another demo or daemon using {DEMO_LISTEN}?)")),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&state_dir);
+            return fail(format!(
+                "{e}\n(is another demo or daemon using {listen}? demo --listen ADDR picks another)"
+            ));
+        }
     };
     let base = format!("http://{}", handle.addr());
     crate::outln!("The daemon is running. Passes start at :00, :20 and :40 each minute; their logs follow below.");
@@ -180,6 +189,8 @@ pub async fn run(dry_run: bool) -> Ended {
     signals.forward(handle.controller());
     let stopped = handle.wait().await;
     drop(sim);
+    // The demo's state is its own: nothing of it outlives the demo.
+    let _ = std::fs::remove_dir_all(&state_dir);
     match stopped {
         crate::daemon::Stopped::Gracefully => Ended::Success,
         crate::daemon::Stopped::Forced => Ended::Failure,

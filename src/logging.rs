@@ -22,7 +22,17 @@ fn rust_log() -> Option<String> {
 fn filter(level: &str) -> EnvFilter {
     match rust_log() {
         Some(v) => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
-        None => EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_new(with_quiet_libraries(level)).unwrap_or_else(|_| EnvFilter::new("info")),
+    }
+}
+
+/// The scheduler library's own info lines ("Job creator created", once per scheduler
+/// it makes) say nothing to an operator: its warnings and errors still show, and a
+/// level that names it (`tokio_cron_scheduler=debug`) wins.
+fn with_quiet_libraries(level: &str) -> String {
+    match level.contains("tokio_cron_scheduler") {
+        true => level.to_string(),
+        false => format!("{level},tokio_cron_scheduler=warn"),
     }
 }
 
@@ -102,7 +112,7 @@ pub fn set_level(level: &str) {
     if rust_log().is_some() {
         return;
     }
-    if let (Some(handle), Ok(new)) = (FILTER.get(), EnvFilter::try_new(level)) {
+    if let (Some(handle), Ok(new)) = (FILTER.get(), EnvFilter::try_new(with_quiet_libraries(level))) {
         let _ = handle.reload(new);
     }
 }

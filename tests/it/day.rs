@@ -528,3 +528,64 @@ async fn the_man_page_is_a_manual() {
         assert!(page.contains(part), "{part} missing");
     }
 }
+
+/// Every flag and argument of every command says what it does in `--help`.
+#[test]
+fn every_flag_has_help() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id != "help" && id != "version" && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(
+        &docspace_retention::cli::Cli::command(),
+        "docspace-retention",
+        &mut missing,
+    );
+    assert!(missing.is_empty(), "no help text: {missing:?}");
+}
+
+/// The daemon's log says what an operator needs once: not the scheduler library's
+/// "Job creator created" per scheduler it makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_log_has_no_library_chatter() {
+    use std::time::Duration;
+    let setup = Setup::daemon("[portals.acme]\nurl = \"http://127.0.0.1:9/\"\n");
+    let port = setup.fixed_port();
+    setup.write_raw(
+        &std::fs::read_to_string(setup.config())
+            .unwrap()
+            .replace("level = \"warn\"", "level = \"info\""),
+    );
+    let child = binary()
+        .arg("--config")
+        .arg(setup.config())
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually("ready", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(addr).await.is_ok() && get(addr, "/readyz").await.0 == 200
+    })
+    .await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains("daemon ready"), "{log}");
+    assert!(!log.contains("Job creator created"), "{log}");
+}

@@ -158,8 +158,10 @@ async fn the_daemons_page_escapes_what_the_server_sends_and_forbids_scripts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_prints_the_url_of_its_page_and_serves_it() {
     use std::io::{BufRead, BufReader};
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
     let mut child = binary()
-        .args(["demo", "--dry-run"])
+        .args(["demo", "--dry-run", "--listen", &listen])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -179,7 +181,7 @@ async fn the_demo_prints_the_url_of_its_page_and_serves_it() {
         .await
         .unwrap()
         .expect("the demo prints the page's URL");
-    assert_eq!(url, "http://127.0.0.1:9464/");
+    assert_eq!(url, format!("http://{listen}/"));
     // Passes start at :00, :20 and :40, so the first one can be 20 s away; a loaded
     // machine adds to that.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -195,8 +197,12 @@ async fn the_demo_prints_the_url_of_its_page_and_serves_it() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
+    let pid = child.id();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     assert!(page.contains("<circle class=\"mark"), "{page}");
+    // Nothing of the demo outlives it.
+    let state = std::env::temp_dir().join(format!("docspace-retention-demo-{pid}"));
+    assert!(!state.exists(), "{} left behind", state.display());
 }
 
 /// Whether the page check can run here: node, Debian's chromium and playwright-core
