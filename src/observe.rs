@@ -144,11 +144,13 @@ impl Observer {
             failed: r.count(Outcome::Failed),
             blocked: r.blocked(),
             error: r.error.as_deref().map(|e| crate::secret::mask_api_keys(e).into_owned()),
+            warning: r.read.as_ref().and_then(crate::report::conflict_warning),
         };
-        let picture = r
-            .read
-            .as_ref()
-            .map(|read| Arc::new(Picture::of(p, &read.plan, read.context.now, None)));
+        let picture = r.read.as_ref().map(|read| {
+            let mut picture = Picture::of(p, &read.plan, read.context.now, None);
+            picture.warning = crate::report::conflict_warning(read);
+            Arc::new(picture)
+        });
         self.status.update(p, |s| {
             s.last_pass = Some(summary);
             s.running = false;

@@ -103,6 +103,8 @@ pub struct Picture {
     pub forecast: Option<String>,
     pub next_run: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// The schedule's `backupsStored` fights the policy (in words).
+    pub warning: Option<String>,
 }
 
 /// A file name is shown whole up to this length, then cut (a picture is kept per portal).
@@ -327,6 +329,9 @@ pub fn section(p: &Picture) -> String {
     let _ = write!(out, r#"<section id="portal-{0}"><h2>{0}</h2>"#, escape(&p.portal));
     if let Some(e) = &p.error {
         let _ = write!(out, r#"<p class="error">last pass failed: {}</p>"#, escape(e));
+    }
+    if let Some(w) = &p.warning {
+        let _ = write!(out, r#"<p class="error">warning: {}</p>"#, escape(w));
     }
     let _ = write!(out, "<figure>{}<figcaption>", svg(p));
     let counts: Vec<String> = Fate::ALL

@@ -172,6 +172,18 @@ pub fn backups(n: usize) -> String {
 
 pub use crate::wire::{fleet_order, natural_cmp};
 
+/// The server's `backupsStored` fighting the policy, in words (`plan`, `/status`, the
+/// page): `None` when they agree.
+pub fn conflict_warning(read: &PortalRead) -> Option<String> {
+    let pos = read.policy_conflict?;
+    Some(format!(
+        "the schedule keeps only the newest {} scheduled backups, but the policy keeps older ones (from number \
+         {}): the server's own cleaner will delete them; raise backupsStored",
+        read.schedule.as_ref().and_then(|s| s.backups_stored).unwrap_or(0),
+        pos + 1
+    ))
+}
+
 /// A fleet's totals, for the line that ends `plan` and `once` and for `"totals"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -275,13 +287,8 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                          also remove records the history does not list\n",
                     );
                 }
-                if let Some(pos) = read.policy_conflict {
-                    out.push_str(&format!(
-                        "  warning: the schedule keeps only the newest {} scheduled backups, but the policy keeps \
-                         older ones (from number {}): the server's own cleaner will delete them; raise backupsStored\n",
-                        read.schedule.as_ref().and_then(|s| s.backups_stored).unwrap_or(0),
-                        pos + 1
-                    ));
+                if let Some(warning) = conflict_warning(read) {
+                    out.push_str(&format!("  warning: {warning}\n"));
                 }
                 if let Some((_, assumes)) = &p.forecast {
                     out.push_str(&format!("  forecast: {assumes}\n"));
@@ -333,6 +340,7 @@ pub fn plan_page(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> String {
                     p.forecast.as_ref().map(|(f, _)| &f.deletes_on),
                 );
                 picture.forecast = p.forecast.as_ref().map(|(_, assumes)| assumes.clone());
+                picture.warning = conflict_warning(read);
                 picture
             }
             Err(e) => Picture {

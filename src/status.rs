@@ -22,6 +22,8 @@ pub struct PassSummary {
     pub failed: usize,
     pub blocked: usize,
     pub error: Option<String>,
+    /// The schedule's `backupsStored` fights the policy (in words).
+    pub warning: Option<String>,
 }
 
 /// One portal's line in `/status`, and the picture of its last pass for `GET /`.
@@ -143,6 +145,7 @@ impl Status {
                         failed: p.failed,
                         blocked: p.blocked,
                         error: p.error.as_deref(),
+                        warning: p.warning.as_deref(),
                     }),
                 })
                 .collect(),
@@ -180,6 +183,8 @@ struct PassView<'a> {
     kept: usize,
     outcome: &'static str,
     started: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<&'a str>,
     would_delete: usize,
 }
 
@@ -218,6 +223,7 @@ mod tests {
                 failed: 2,
                 blocked: 4,
                 error: Some("no \"luck\"".into()),
+                warning: None,
             });
         });
         assert_eq!(status.text(true), status.json(true).to_string());

@@ -589,3 +589,36 @@ async fn the_daemon_log_has_no_library_chatter() {
     assert!(log.contains("daemon ready"), "{log}");
     assert!(!log.contains("Job creator created"), "{log}");
 }
+
+/// The server's `backupsStored` fighting the policy shows on `/status` and the page,
+/// not only in `plan`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backups_stored_conflict_shows_on_status_and_the_page() {
+    use std::time::Duration;
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, Some(3))).await;
+    serve_version(&server).await;
+    let fresh = daily(&last_full_morning().to_string(), 6);
+    serve_history(&server, fresh.clone(), fresh).await;
+    let app = Setup::daemon(
+        &portal("acme", &server, "keep_last = 5").replace("max_retries = 0\n", "max_retries = 0\ndry_run = true\n"),
+    );
+    let handle = app.start_daemon().await;
+    let addr = handle.addr();
+    eventually("a pass", Duration::from_secs(10), || async {
+        get(addr, "/status").await.1.contains("last_pass\":{")
+    })
+    .await;
+    let (_, status) = get(addr, "/status").await;
+    assert!(
+        status.contains("the schedule keeps only the newest 3 scheduled backups"),
+        "{status}"
+    );
+    let (_, page) = get(addr, "/portal/acme").await;
+    assert!(
+        page.contains("warning: the schedule keeps only the newest 3 scheduled backups"),
+        "{page}"
+    );
+    handle.shutdown();
+    handle.wait().await;
+}
