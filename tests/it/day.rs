@@ -622,3 +622,80 @@ async fn a_backups_stored_conflict_shows_on_status_and_the_page() {
     handle.shutdown();
     handle.wait().await;
 }
+
+/// Every `docspace-retention …` command that README.md and docs/*.md show (in code
+/// blocks and inline) is one the binary accepts: no flag, command or value it would
+/// refuse. (`.ci/run` and the tests above run the ones that can run here.)
+#[test]
+fn every_documented_command_parses() {
+    use clap::Parser;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "md") {
+            files.push(entry.path());
+        }
+    }
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Code blocks whole, and inline `…` spans.
+        let mut snippets: Vec<String> = Vec::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+                continue;
+            }
+            if in_block {
+                snippets.push(line.to_string());
+            } else {
+                snippets.extend(line.split('`').skip(1).step_by(2).map(str::to_string));
+            }
+        }
+        for snippet in snippets {
+            let snippet = snippet.split(" #").next().unwrap_or_default();
+            for part in snippet.split(['|', ';']).flat_map(|p| p.split("&&")) {
+                let part = part.split('>').next().unwrap_or_default();
+                let Ok(words) = shell_words::split(part.trim()) else {
+                    continue;
+                };
+                // The program is the first word after variable assignments and sudo.
+                let mut at = 0;
+                while at < words.len() && (words[at].contains('=') || words[at] == "sudo") {
+                    at += 1;
+                }
+                let is_ours = |w: &String| w == "docspace-retention" || w.ends_with("/docspace-retention");
+                if !words.get(at).is_some_and(is_ours) {
+                    continue;
+                }
+                let args = &words[at..];
+                // Placeholders and synopses, not commands.
+                if args.len() < 2
+                    || args
+                        .iter()
+                        .any(|a| a.contains('…') || a.contains("...") || a.starts_with('<') || a.starts_with('['))
+                {
+                    continue;
+                }
+                checked += 1;
+                if let Err(e) = docspace_retention::cli::Cli::try_parse_from(args) {
+                    if !matches!(
+                        e.kind(),
+                        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                    ) {
+                        refused.push(format!("{}: {} ({})", file.display(), args.join(" "), e.kind()));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{checked} documented commands parsed");
+    assert!(checked >= 10, "only {checked} documented commands found");
+    assert!(
+        refused.is_empty(),
+        "documented commands the binary refuses:\n{}",
+        refused.join("\n")
+    );
+}
