@@ -680,13 +680,13 @@ fn every_documented_command_parses() {
                     continue;
                 }
                 checked += 1;
-                if let Err(e) = docspace_retention::cli::Cli::try_parse_from(args) {
-                    if !matches!(
+                if let Err(e) = docspace_retention::cli::Cli::try_parse_from(args)
+                    && !matches!(
                         e.kind(),
                         clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-                    ) {
-                        refused.push(format!("{}: {} ({})", file.display(), args.join(" "), e.kind()));
-                    }
+                    )
+                {
+                    refused.push(format!("{}: {} ({})", file.display(), args.join(" "), e.kind()));
                 }
             }
         }
