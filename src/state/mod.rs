@@ -45,6 +45,17 @@ impl StateDir {
             true => Some(owner::Owner::of(path)?),
             false => None,
         };
+        if let Some(owner) = &existing {
+            for name in [
+                crate::audit::AUDIT_FILE,
+                STATE_FILE,
+                "state.db-wal",
+                "state.db-shm",
+                "locks",
+            ] {
+                owner.no_symlink(&path.join(name))?;
+            }
+        }
         let audit = AuditLog::open(path)?;
         let owner = match existing {
             Some(owner) => owner,
@@ -88,6 +99,9 @@ impl StateDir {
     /// belong to the state directory's owner.
     pub fn lock(&self, portal: &str) -> Result<PortalLock, LockError> {
         let locks = self.path.join("locks");
+        self.owner
+            .no_symlink(&crate::lock::lock_path(&locks, portal))
+            .map_err(LockError::Io)?;
         let lock = PortalLock::try_acquire(&locks, portal)?;
         self.owner.adopt(&locks).map_err(LockError::Io)?;
         self.owner.adopt(lock.path()).map_err(LockError::Io)?;

@@ -10,8 +10,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rustix::process::{Gid, Uid};
-
 #[derive(Clone, Copy, Debug)]
 pub struct Owner {
     uid: u32,
@@ -40,14 +38,29 @@ impl Owner {
         })
     }
 
+    /// Refuses a symbolic link where this root process is about to open a file of the
+    /// directory's owner: whoever owns the directory could point the name at one of
+    /// root's files.
+    pub fn no_symlink(&self, path: &Path) -> Result<(), String> {
+        if self.give && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!(
+                "refusing to open {}: it is a symbolic link in a directory root does not own",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
     /// Gives `path` (if it exists) to the directory's owner when this process is root.
     pub fn adopt(&self, path: &Path) -> Result<(), String> {
         if !self.give {
             return Ok(());
         }
-        match rustix::fs::chown(path, Some(Uid::from_raw(self.uid)), Some(Gid::from_raw(self.gid))) {
+        // Never through a symlink: the directory belongs to someone else, who could
+        // point a name in it at a file of root's.
+        match std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid)) {
             Ok(()) => Ok(()),
-            Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(format!(
                 "cannot give {} to uid {} (the state directory's owner): {e}",
                 path.display(),

@@ -699,3 +699,33 @@ fn every_documented_command_parses() {
         refused.join("\n")
     );
 }
+
+/// Root acting in a state directory someone else owns never follows a symbolic link
+/// there: the owner could point `locks/acme.lock` at one of root's files.
+#[tokio::test]
+async fn root_never_follows_a_symlink_in_a_state_directory_it_does_not_own() {
+    use std::os::unix::fs::MetadataExt;
+    if effective_uid() != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let server = wiremock::MockServer::start().await;
+    serve_schedule(&server, schedule(0, None)).await;
+    serve_version(&server).await;
+    serve_history(&server, daily("2026-11-22", 3), daily("2026-11-22", 3)).await;
+    let setup = Setup::new(&portal("acme", &server, "keep_last = 2"));
+    std::fs::create_dir_all(setup.state().join("locks")).unwrap();
+    std::os::unix::fs::chown(setup.state(), Some(65534), Some(65534)).unwrap();
+    let roots = setup.dir.path().join("root-only");
+    std::fs::write(&roots, "root's\n").unwrap();
+    std::os::unix::fs::symlink(&roots, setup.state().join("locks").join("acme.lock")).unwrap();
+    let o = setup.cli(&["--dry-run", "once"]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("is a symbolic link in a directory root does not own"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(std::fs::metadata(&roots).unwrap().uid(), 0);
+    assert_eq!(std::fs::read_to_string(&roots).unwrap(), "root's\n");
+}
