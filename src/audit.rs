@@ -158,23 +158,20 @@ impl AuditLog {
                 state_dir.display()
             )
         })?;
-        Self::open_file(&state_dir.join(AUDIT_FILE))
+        Self::open_file(&state_dir.join(AUDIT_FILE), None)
     }
 
-    /// Opens an audit log at an exact path, for appending.
-    pub fn open_file(path: &Path) -> Result<Arc<Self>, String> {
+    /// Opens an audit log at an exact path, for appending. `give_to`: root acting for
+    /// the state directory's owner, who gets the file (the first one and any made
+    /// again after a rotation), which is then never opened through a symbolic link.
+    pub fn open_file(path: &Path, give_to: Option<(u32, u32)>) -> Result<Arc<Self>, String> {
         let shown_err = |e: std::io::Error| {
             format!(
                 "cannot open the audit log {}: {e} (set daemon.state_dir)",
                 path.display()
             )
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(shown_err)?;
+        let mut file = open_append(path, give_to).map_err(shown_err)?;
         // A crash mid-write can leave a last line without its newline: end it, so the
         // next line starts a line of its own (recovery reads lines).
         end_torn_line(&mut file).map_err(shown_err)?;
@@ -182,7 +179,7 @@ impl AuditLog {
         let at = path.to_path_buf();
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_groups(file, queue, &at))
+            .spawn(move || write_groups(file, queue, &at, give_to))
             .map_err(|e| format!("cannot start the audit writer: {e}"))?;
         Ok(Arc::new(AuditLog {
             path: path.to_path_buf(),
@@ -195,11 +192,15 @@ impl AuditLog {
     }
 
     /// Where the next line will start: the file (its inode) and its length now.
+    /// A log rotated away (logrotate's `nocreate`) and not written since is an empty
+    /// file to come: the next line makes it.
     pub fn end(&self) -> Result<(u64, u64), String> {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&self.path)
-            .map(|m| (m.ino(), m.len()))
-            .map_err(|e| format!("cannot read the audit log {}: {e}", self.path.display()))
+        match std::fs::metadata(&self.path) {
+            Ok(m) => Ok((m.ino(), m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, 0)),
+            Err(e) => Err(format!("cannot read the audit log {}: {e}", self.path.display())),
+        }
     }
 
     /// `portal`'s lines of a batch begun at byte `offset` of the file `inode`, at
@@ -218,10 +219,9 @@ impl AuditLog {
         since: Option<DateTime<Utc>>,
         portal: &str,
     ) -> Result<Vec<AuditEntry>, String> {
-        use std::os::unix::fs::MetadataExt;
         let shown = |e: std::io::Error| format!("cannot read the audit log {}: {e}", self.path.display());
-        let meta = std::fs::metadata(&self.path).map_err(shown)?;
-        let unmoved = inode.is_none_or(|i| i == meta.ino()) && offset <= meta.len();
+        let (ino, len) = self.end()?;
+        let unmoved = inode.is_none_or(|i| i == ino) && offset <= len;
         let Some(since) = since else {
             // A mark from before batches carried their time: the offset alone.
             return read_lines(&self.path, if unmoved { offset } else { 0 }, portal).map_err(shown);
@@ -294,16 +294,36 @@ impl AuditLog {
 /// The file at `path` now, when the log was rotated by renaming it (logrotate without
 /// `copytruncate`): lines always go where readers look for them. `inode` is the open
 /// file's (one `stat` of the path per group, none of the open file).
-fn follow_rename(file: &mut File, inode: &mut u64, path: &Path) -> std::io::Result<()> {
+fn follow_rename(file: &mut File, inode: &mut u64, path: &Path, give_to: Option<(u32, u32)>) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path) {
         Ok(m) if m.ino() == *inode => Ok(()),
         _ => {
-            *file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
+            *file = open_append(path, give_to)?;
             *inode = file.metadata()?.ino();
             end_torn_line(file)
         }
     }
+}
+
+/// The log opened for appending (made if missing). For root acting in a directory it
+/// does not own (`give_to`), never through a symbolic link, and given to that owner.
+fn open_append(path: &Path, give_to: Option<(u32, u32)>) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let no_follow = match give_to {
+        Some(_) => rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+        None => 0,
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .custom_flags(no_follow)
+        .open(path)?;
+    if let Some((uid, gid)) = give_to {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+    }
+    Ok(file)
 }
 
 fn end_torn_line(file: &mut File) -> std::io::Result<()> {
@@ -327,7 +347,12 @@ fn end_torn_line(file: &mut File) -> std::io::Result<()> {
 /// are ignored.
 fn read_lines(path: &Path, offset: u64, portal: &str) -> std::io::Result<Vec<AuditEntry>> {
     use std::io::{BufRead, Read, Seek, SeekFrom};
-    let mut file = File::open(path)?;
+    // A log rotated away and not written since holds nothing yet.
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
     let start = offset.min(file.metadata()?.len());
     let mut cut = false;
     if start > 0 {
@@ -359,7 +384,7 @@ fn read_lines(path: &Path, offset: u64, portal: &str) -> std::io::Result<Vec<Aud
 
 /// The writer thread: block for one line, take all others already waiting, write
 /// them in one go, `fsync` once, answer everyone.
-fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path: &Path) {
+fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path: &Path, give_to: Option<(u32, u32)>) {
     use std::os::unix::fs::MetadataExt;
     let mut buffer = Vec::new();
     let mut waiting = Vec::new();
@@ -375,7 +400,7 @@ fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path:
             buffer.extend_from_slice(&line);
             waiting.push(done);
         }
-        let result = follow_rename(&mut file, &mut inode, path)
+        let result = follow_rename(&mut file, &mut inode, path, give_to)
             .and_then(|()| if torn { end_torn_line(&mut file) } else { Ok(()) })
             .and_then(|()| file.write_all(&buffer))
             .and_then(|()| file.sync_data())
@@ -475,6 +500,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// logrotate's `nocreate`: the log is gone until the next line makes it again. A
+    /// batch begun then still has an end to mark and lines to find.
+    #[tokio::test]
+    async fn a_log_rotated_away_is_an_empty_log_to_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        let log = AuditLog::open(dir.path()).unwrap();
+        log.record(intent("acme", "old")).await.unwrap();
+        std::fs::rename(&path, dir.path().join("audit.jsonl-20261201")).unwrap();
+        assert_eq!(log.end().unwrap(), (0, 0));
+        let since = Utc::now() - chrono::TimeDelta::seconds(1);
+        log.record(intent("acme", "new")).await.unwrap();
+        assert!(path.exists(), "the next line made it again");
+        let ids: Vec<String> = log
+            .lines_since(Some(0), 0, Some(since), "acme")
+            .unwrap()
+            .into_iter()
+            .filter_map(|l| l.backup_id)
+            .collect();
+        assert_eq!(ids, ["old", "new"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
         portals: vec![portal],
         default_protect: Default::default(),
         disabled: Vec::new(),
+        disabled_targets: Vec::new(),
         warnings: Vec::new(),
         sources: Vec::new(),
     }
@@ -107,7 +108,15 @@ pub async fn run(dry_run: bool, listen: Option<std::net::SocketAddr>) -> Ended {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot start the simulated portal: {e}")),
     };
-    let state_dir = std::env::temp_dir().join(format!("docspace-retention-demo-{}", std::process::id()));
+    // A directory of its own, made new (never one somebody prepared under that name).
+    let state_dir = std::env::temp_dir().join(format!(
+        "docspace-retention-demo-{}-{:08x}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    if let Err(e) = std::fs::create_dir(&state_dir) {
+        return fail(format!("cannot create {}: {e}", state_dir.display()));
+    }
     let mut config = demo_config(&sim.url("demo"), state_dir.clone(), dry_run);
     if let Some(listen) = listen {
         config.server.listen = listen;

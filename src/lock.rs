@@ -8,7 +8,7 @@
 //! unfinished batch of changes begins (the [`Batch`] mark). Only the holder of the
 //! lock reads or writes it.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -73,13 +73,23 @@ impl PortalLock {
     pub fn try_acquire(dir: &Path, portal: &str) -> Result<PortalLock, LockError> {
         let io = |e: std::io::Error, what: &str, path: &Path| LockError::Io(format!("{what} {}: {e}", path.display()));
         let path = lock_path(dir, portal);
-        let open = || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
+        // Neither the directory nor the file through a symbolic link: a root command in
+        // a state directory someone else owns must not be led to one of root's files.
+        let open = || -> std::io::Result<File> {
+            use rustix::fs::{Mode, OFlags};
+            let locks = rustix::fs::open(
+                dir,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let name = path.file_name().unwrap_or_default();
+            let fd = rustix::fs::openat(
+                &locks,
+                name,
+                OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )?;
+            Ok(File::from(fd))
         };
         // The directory is made by the first lock taken (and again if it was removed).
         let file = match open() {

@@ -81,7 +81,7 @@ impl Status {
         let failing = ordered.iter().filter(|(_, s)| failed(s)).count();
         let rows = ordered
             .into_iter()
-            .skip(page * per_page)
+            .skip(page.saturating_mul(per_page))
             .take(per_page)
             .map(|(name, s)| IndexRow {
                 portal: name.clone(),

@@ -121,6 +121,16 @@ fn target(config: &Config, args: &TargetArgs, dry_run: bool) -> Result<Target, E
     // protect list, dry run and lock belong to it, not to the way it is named.
     let canonical = crate::identity::canonical_url(&url);
     let same = |u: &reqwest::Url| crate::identity::canonical_url(u) == canonical;
+    if let Some((name, _, _)) = config
+        .disabled_targets
+        .iter()
+        .find(|(_, url, dump)| same(url) && *dump == args.dump)
+    {
+        return Err(usage(format!(
+            "--url is portal {name} of the config, which has enabled = false: it is never changed (its protect \
+             list and dry run belong to it)"
+        )));
+    }
     if let Some(p) = config.portals.iter().find(|p| same(&p.url) && p.dump == args.dump) {
         return Err(usage(format!(
             "--url is portal {} of the config: use --portal {} (its protect list, dry run and lock apply)",

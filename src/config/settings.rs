@@ -115,6 +115,9 @@ pub struct Config {
     pub portals: Vec<PortalConfig>,
     /// Portals with `enabled = false`, by name: configured, never run.
     pub disabled: Vec<String>,
+    /// Their URLs (when readable) and `dump`: an ad-hoc `--url` of one is that portal,
+    /// and a second definition of one is still a second definition.
+    pub disabled_targets: Vec<(String, Url, bool)>,
     /// `[defaults.retention].protect`: what an ad-hoc `--url` target honours too.
     pub default_protect: std::collections::BTreeSet<crate::wire::BackupId>,
     /// Things that work but deserve a look (logged at start).

@@ -56,6 +56,7 @@ pub(super) fn validate(
 
     let mut portals = Vec::new();
     let mut disabled = Vec::new();
+    let mut disabled_targets: Vec<(String, reqwest::Url, bool)> = Vec::new();
     let raw_portals = c.get("portals", &raw.portals).unwrap_or_default();
     for (name, field) in &raw_portals {
         let path = format!("portals.{name}");
@@ -77,6 +78,17 @@ pub(super) fn validate(
         };
         if enabled == Some(false) {
             disabled.push(name.clone());
+            let url = match &portal.url {
+                Field::Set(u) => u.parse::<reqwest::Url>().ok(),
+                _ => None,
+            };
+            let dump = match (&portal.dump, &defaults_table.dump) {
+                (Field::Set(d), _) | (Field::Missing, Field::Set(d)) => *d,
+                _ => false,
+            };
+            if let Some(url) = url {
+                disabled_targets.push((name.clone(), url, dump));
+            }
             continue;
         }
         c.portal_dir = defined_in(name).and_then(|f| f.parent().map(PathBuf::from));
@@ -85,6 +97,23 @@ pub(super) fn validate(
         }
     }
     same_portal_twice(&mut c, &portals, defined_in);
+    // A disabled portal is still a definition: another name for it is refused too.
+    for (name, url, dump) in &disabled_targets {
+        let key = crate::identity::canonical_url(url);
+        if let Some(p) = portals
+            .iter()
+            .find(|p| p.dump == *dump && crate::identity::canonical_url(&p.url) == key)
+        {
+            c.err(
+                format!("portals.{}.url", p.name),
+                format!(
+                    "portals.{name} (enabled = false) and portals.{} have the same url and dump: one portal, one \
+                     definition",
+                    p.name
+                ),
+            );
+        }
+    }
     if opts.require_portals && raw_portals.len() == disabled.len() && !raw_portals.is_empty() {
         c.warnings
             .push("every portal has enabled = false: nothing will run".to_string());
@@ -106,6 +135,7 @@ pub(super) fn validate(
         portals,
         default_protect: fleet.retention.protect,
         disabled,
+        disabled_targets,
         warnings: c.warnings,
         sources: Vec::new(),
     })
@@ -194,6 +224,10 @@ const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
 pub fn check_log_level(level: &str) -> Result<(), String> {
     let expected = "expected error, warn, info, debug, trace or directives such as \"info,docspace_retention=debug\"";
     for directive in level.split(',').map(str::trim) {
+        // A bare target (`docspace_retention`, `hyper::client`): every level of it.
+        if !directive.contains('=') && (directive.contains('_') || directive.contains("::")) {
+            continue;
+        }
         let word = directive.rsplit_once('=').map_or(directive, |(_, lvl)| lvl).trim();
         if !LEVELS.contains(&word.to_ascii_lowercase().as_str()) {
             let hint = LEVELS

@@ -40,28 +40,24 @@ pub enum Access {
 impl StateDir {
     /// Opens the state directory (creating it), its audit log and its database.
     pub fn open(path: &Path, access: Access) -> Result<Arc<StateDir>, String> {
-        // Whose directory it is, before anything is made in it (a new one is ours).
-        let existing = match path.exists() {
-            true => Some(owner::Owner::of(path)?),
-            false => None,
-        };
-        if let Some(owner) = &existing {
-            for name in [
-                crate::audit::AUDIT_FILE,
-                STATE_FILE,
-                "state.db-wal",
-                "state.db-shm",
-                "locks",
-            ] {
-                owner.no_symlink(&path.join(name))?;
-            }
+        std::fs::create_dir_all(path).map_err(|e| {
+            format!(
+                "cannot create the state directory {}: {e} (set daemon.state_dir)",
+                path.display()
+            )
+        })?;
+        // Whose directory it is, before anything is made in it.
+        let owner = owner::Owner::of(path)?;
+        for name in [
+            crate::audit::AUDIT_FILE,
+            STATE_FILE,
+            "state.db-wal",
+            "state.db-shm",
+            "locks",
+        ] {
+            owner.no_symlink(&path.join(name))?;
         }
-        let audit = AuditLog::open(path)?;
-        let owner = match existing {
-            Some(owner) => owner,
-            None => owner::Owner::of(path)?,
-        };
-        owner.adopt(audit.path())?;
+        let audit = AuditLog::open_file(&path.join(crate::audit::AUDIT_FILE), owner.give_to())?;
         let file = path.join(STATE_FILE);
         let db = match access {
             Access::Write => Some(StateDb::open(&file)?),

@@ -19,18 +19,13 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// The owner of `dir`, and whether this process may write there for them.
+    /// The owner of `dir`, and whether this process (root) must give it what it makes.
+    /// A user who is not root writes as themselves: a group-writable volume (Kubernetes'
+    /// `fsGroup`) is shared that way on purpose.
     pub fn of(dir: &Path) -> Result<Owner, String> {
         let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         let me = rustix::process::geteuid().as_raw();
         let (uid, gid) = (meta.uid(), meta.gid());
-        if me != uid && me != 0 {
-            return Err(format!(
-                "the state directory {} belongs to uid {uid}, and this command runs as uid {me}: run it as that \
-                 user (sudo -u '#{uid}' …) or as root, so that the service can still use what it creates",
-                dir.display()
-            ));
-        }
         Ok(Owner {
             uid,
             gid,
@@ -49,6 +44,11 @@ impl Owner {
             ));
         }
         Ok(())
+    }
+
+    /// Whom files this process makes go to: `None` when they stay its own.
+    pub fn give_to(&self) -> Option<(u32, u32)> {
+        self.give.then_some((self.uid, self.gid))
     }
 
     /// Gives `path` (if it exists) to the directory's owner when this process is root.

@@ -201,8 +201,14 @@ async fn the_demo_prints_the_url_of_its_page_and_serves_it() {
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     assert!(page.contains("<circle class=\"mark"), "{page}");
     // Nothing of the demo outlives it.
-    let state = std::env::temp_dir().join(format!("docspace-retention-demo-{pid}"));
-    assert!(!state.exists(), "{} left behind", state.display());
+    let prefix = format!("docspace-retention-demo-{pid}-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// Whether the page check can run here: node, Debian's chromium and playwright-core
