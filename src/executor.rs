@@ -544,14 +544,18 @@ impl<'a> Executor<'a> {
         if !self.client.dump() {
             return Ok(());
         }
-        let version = self.client.get_version().await.ok().flatten();
-        if version.as_deref().is_some_and(at_least_3_1) {
+        self.dump_gate_at(self.client.get_version().await.ok().flatten().as_deref())
+    }
+
+    /// [`Executor::dump_gate`] with the version already read (`None`: unknown).
+    fn dump_gate_at(&self, version: Option<&str>) -> Result<(), String> {
+        if !self.client.dump() || version.is_some_and(at_least_3_1) {
             return Ok(());
         }
         Err(format!(
             "refusing to change the dump: the server's DocSpace version is {}; before 3.1.0 the server ignores \
              Dump and would act on the portal itself",
-            match &version {
+            match version {
                 Some(v) => format!("{v}, older than 3.1.0"),
                 None => "unknown".to_string(),
             }
@@ -564,8 +568,8 @@ impl<'a> Executor<'a> {
     /// cleaner then deletes every scheduled backup (docs/docspace-api.md, "The server
     /// prunes too").
     pub async fn delete_schedule(&self, reasons: Vec<String>, force: bool) -> Result<ScheduleResult, String> {
-        self.dump_gate().await?;
         let version = self.client.get_version().await.ok().flatten();
+        self.dump_gate_at(version.as_deref())?;
         if !force && !version.as_deref().is_some_and(at_least_3_1) {
             return Err(format!(
                 "refusing to delete the schedule: the server's DocSpace version is {}; before 3.1.0 its cleaner \

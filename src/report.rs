@@ -221,6 +221,35 @@ impl Totals {
         t
     }
 
+    /// One pass's contribution to `once`'s totals.
+    pub fn of_report(report: &PassReport) -> Totals {
+        let cleared = report
+            .clear
+            .as_ref()
+            .filter(|c| c.outcome == Outcome::Deleted)
+            .map_or(0, |c| c.records);
+        Totals {
+            portals: 1,
+            failed: usize::from(!report.succeeded()),
+            keep: report.kept(),
+            delete: report.count(Outcome::Deleted) + cleared,
+            would_delete: report.count(Outcome::DryRun),
+            blocked: report.blocked(),
+            ..Totals::default()
+        }
+    }
+
+    /// Adds another part of the fleet's counts (its portals, failures, backups).
+    pub fn add(&mut self, other: &Totals) {
+        self.portals += other.portals;
+        self.failed += other.failed;
+        self.disabled += other.disabled;
+        self.keep += other.keep;
+        self.delete += other.delete;
+        self.would_delete += other.would_delete;
+        self.blocked += other.blocked;
+    }
+
     /// One line: `fleet: 12 portals (11 ok, 1 failed, 2 disabled): kept 340, deleted 12, blocked by guards 3`.
     pub fn line(&self) -> String {
         let mut text = format!(
@@ -247,17 +276,16 @@ impl Totals {
 
 /// `plan --summary`: each portal's header lines, no table of backups.
 pub fn plan_summary(plans: &[PortalPlan]) -> String {
-    plan_table(plans)
-        .split("\n\n")
-        .next()
-        .unwrap_or_default()
-        .trim_end()
-        .to_string()
-        + "\n"
+    plan_text(plans, false)
 }
 
 /// `plan` for people: one summary per portal, then every backup and its reasons.
 pub fn plan_table(plans: &[PortalPlan]) -> String {
+    plan_text(plans, true)
+}
+
+/// Each portal's header lines, then (`with_backups`) the table of every backup.
+fn plan_text(plans: &[PortalPlan], with_backups: bool) -> String {
     let mut out = String::new();
     let mut rows = Vec::new();
     let forecasting = plans.iter().any(|p| p.forecast.is_some());
@@ -292,6 +320,9 @@ pub fn plan_table(plans: &[PortalPlan]) -> String {
                 }
                 if let Some((_, assumes)) = &p.forecast {
                     out.push_str(&format!("  forecast: {assumes}\n"));
+                }
+                if !with_backups {
+                    continue;
                 }
                 for e in plan.iter() {
                     let mut row = vec![

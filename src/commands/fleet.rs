@@ -158,20 +158,7 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
                 observer.pass_finished(&report);
                 // Nobody scrapes a one-shot run: drop the portal's series as it ends.
                 observer.portal_removed(&portal.name);
-                let totals = report::Totals {
-                    portals: 1,
-                    failed: usize::from(!report.succeeded()),
-                    keep: report.kept(),
-                    delete: report.count(crate::audit::Outcome::Deleted)
-                        + report
-                            .clear
-                            .as_ref()
-                            .filter(|c| c.outcome == crate::audit::Outcome::Deleted)
-                            .map_or(0, |c| c.records),
-                    would_delete: report.count(crate::audit::Outcome::DryRun),
-                    blocked: report.blocked(),
-                    ..report::Totals::default()
-                };
+                let totals = report::Totals::of_report(&report);
                 (report.portal.clone(), report::pass_summary(&report), totals)
             })
         })
@@ -192,12 +179,7 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
             (String::new(), format!("pass task failed: {e}"), failed)
         });
         lines.push((t.failed == 0, portal, line));
-        totals.portals += t.portals;
-        totals.failed += t.failed;
-        totals.keep += t.keep;
-        totals.delete += t.delete;
-        totals.would_delete += t.would_delete;
-        totals.blocked += t.blocked;
+        totals.add(&t);
     }
     lines.sort_by(|a, b| report::fleet_order((a.0, &a.1), (b.0, &b.1)));
     for (_, _, line) in &lines {

@@ -10,9 +10,7 @@ use std::time::Duration;
 use super::check::Checker;
 use super::portal::{portal_config, portal_settings};
 use super::raw::*;
-use super::settings::{
-    Config, ConfigErrors, DaemonConfig, LoadOptions, LogConfig, LogFormat, PortalConfig, ServerConfig, defaults,
-};
+use super::settings::{Config, ConfigErrors, DaemonConfig, LoadOptions, LogConfig, LogFormat, ServerConfig, defaults};
 
 /// Validates `raw`; `defined_in` names the file that defined a portal (for errors
 /// that name two places).
@@ -96,24 +94,13 @@ pub(super) fn validate(
             portals.push(p);
         }
     }
-    same_portal_twice(&mut c, &portals, defined_in);
     // A disabled portal is still a definition: another name for it is refused too.
-    for (name, url, dump) in &disabled_targets {
-        let key = crate::identity::canonical_url(url);
-        if let Some(p) = portals
+    let targets = portals.iter().map(|p| (p.name.as_str(), &p.url, p.dump)).chain(
+        disabled_targets
             .iter()
-            .find(|p| p.dump == *dump && crate::identity::canonical_url(&p.url) == key)
-        {
-            c.err(
-                format!("portals.{}.url", p.name),
-                format!(
-                    "portals.{name} (enabled = false) and portals.{} have the same url and dump: one portal, one \
-                     definition",
-                    p.name
-                ),
-            );
-        }
-    }
+            .map(|(name, url, dump)| (name.as_str(), url, *dump)),
+    );
+    same_portal_twice(&mut c, targets, defined_in);
     if opts.require_portals && raw_portals.len() == disabled.len() && !raw_portals.is_empty() {
         c.warnings
             .push("every portal has enabled = false: nothing will run".to_string());
@@ -144,25 +131,29 @@ pub(super) fn validate(
 /// Two portals with the same `url` (by any spelling: crate::identity) and `dump` are
 /// one portal defined twice: their passes would fight over the same backups behind
 /// two locks, each deleting what the other protects.
-fn same_portal_twice(c: &mut Checker<'_>, portals: &[PortalConfig], defined_in: &dyn Fn(&str) -> Option<PathBuf>) {
+fn same_portal_twice<'a>(
+    c: &mut Checker<'_>,
+    targets: impl Iterator<Item = (&'a str, &'a reqwest::Url, bool)>,
+    defined_in: &dyn Fn(&str) -> Option<PathBuf>,
+) {
     let place = |name: &str| match defined_in(name) {
         Some(file) => format!("portals.{name} (in {})", file.display()),
         None => format!("portals.{name}"),
     };
     let mut first: BTreeMap<(String, bool), &str> = BTreeMap::new();
-    for p in portals {
-        let key = (crate::identity::canonical_url(&p.url), p.dump);
+    for (name, url, dump) in targets {
+        let key = (crate::identity::canonical_url(url), dump);
         match first.get(&key) {
             Some(other) => c.err(
-                format!("portals.{}.url", p.name),
+                format!("portals.{name}.url"),
                 format!(
                     "{} and {} have the same url and dump: one portal, one definition",
                     place(other),
-                    place(&p.name)
+                    place(name)
                 ),
             ),
             None => {
-                first.insert(key, &p.name);
+                first.insert(key, name);
             }
         }
     }

@@ -397,6 +397,24 @@ async fn a_disabled_portal_is_never_read_and_shows_as_disabled() {
         "{}",
         stderr(&o)
     );
+    // And a second name for it is still a second definition.
+    setup.write(&format!(
+        "{}{beta}[portals.beta2]\nurl = \"http://localhost:9\"\napi_key_file = \"KEYFILE\"\n\
+         [portals.beta2.retention]\nkeep_last = 2\n",
+        portal("acme", &server, "keep_last = 2")
+    ));
+    let o = setup.cli(&["check-config"]).await;
+    assert_eq!(code(&o), 78);
+    assert!(
+        stderr(&o).contains("portals.beta.url: portals.beta2 (in"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("have the same url and dump: one portal, one definition"),
+        "{}",
+        stderr(&o)
+    );
 
     let app = Setup::daemon(&format!("{}{beta}", portal("acme", &server, "keep_last = 2")));
     let handle = app.start_daemon().await;
