@@ -75,13 +75,17 @@ async fn config_mistakes_say_how_to_fix_them() {
 async fn relative_paths_are_relative_to_the_config_file_and_open_keys_are_warned_about() {
     use std::os::unix::fs::PermissionsExt;
     let setup = Setup::new(&portal_with("", "keep_last = 3").replace("KEYFILE", "key"));
+    // check-config from `/`, as systemd runs it.
+    let check_from_root = || {
+        let mut cmd = binary();
+        cmd.current_dir("/")
+            .arg("--config")
+            .arg(setup.config())
+            .arg("check-config");
+        output(cmd)
+    };
     std::fs::set_permissions(setup.key_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut cmd = binary();
-    cmd.current_dir("/")
-        .arg("--config")
-        .arg(setup.config())
-        .arg("check-config");
-    let o = output(cmd).await;
+    let o = check_from_root().await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(
@@ -91,12 +95,7 @@ async fn relative_paths_are_relative_to_the_config_file_and_open_keys_are_warned
         stderr(&o)
     );
     std::fs::set_permissions(setup.key_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut cmd = binary();
-    cmd.current_dir("/")
-        .arg("--config")
-        .arg(setup.config())
-        .arg("check-config");
-    let o = output(cmd).await;
+    let o = check_from_root().await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!stderr(&o).contains("readable by its group"), "{}", stderr(&o));
 }

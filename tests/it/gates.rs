@@ -555,34 +555,12 @@ async fn a_kill_9_mid_batch_is_settled_by_the_next_pass() {
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
         .await
         .unwrap();
-    // Two deletions go through; the third hangs until the process is killed.
-    for stall in [Duration::ZERO, Duration::ZERO, Duration::from_secs(120)] {
-        sim.inject("acme", SimEndpoint::DeleteBackup, Fault::Stall(stall));
-    }
     let setup = Setup::new(&format!(
         "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\n{POLICY}\n",
         sim_portal("acme", &sim)
     ));
-    let mut child = binary()
-        .arg("--config")
-        .arg(setup.config())
-        .arg("once")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    eventually("three intents", Duration::from_secs(10), || async {
-        setup.audit().iter().filter(|l| l["phase"] == "intent").count() == 3
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    std::process::Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    // Two deletions go through; the third hangs until the process is killed.
+    let status = once_killed_mid_batch(&setup, &sim, "acme").await;
     assert_eq!(status.code(), None, "killed by a signal");
     let intents: Vec<String> = setup
         .audit()

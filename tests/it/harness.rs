@@ -414,6 +414,36 @@ pub fn sim_portal(name: &str, sim: &Simulator) -> String {
     format!("[portals.{name}]\nurl = \"{}\"\n", sim.url(name))
 }
 
+/// `once` over `setup`'s config, killed with `kill -9` while its third deletion on
+/// `portal` of `sim` hangs: two deletions went through, and three intents are in the
+/// audit log without their results. The killed process's exit status.
+pub async fn once_killed_mid_batch(setup: &Setup, sim: &Simulator, portal: &str) -> std::process::ExitStatus {
+    use docspace_retention::simulator::{Fault, SimEndpoint};
+    for stall in [Duration::ZERO, Duration::ZERO, Duration::from_secs(120)] {
+        sim.inject(portal, SimEndpoint::DeleteBackup, Fault::Stall(stall));
+    }
+    let mut child = binary()
+        .arg("--config")
+        .arg(setup.config())
+        .arg("once")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("three intents", Duration::from_secs(10), || async {
+        setup.audit().iter().filter(|l| l["phase"] == "intent").count() == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::process::Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
+}
+
 /// A simulated portal with ten backups (nine nightly, one manual) and a schedule that
 /// keeps 30.
 pub fn ten_backups(name: &str) -> SimPortal {

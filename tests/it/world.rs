@@ -845,44 +845,27 @@ async fn the_process_makes_no_core_dump() {
 
 // ----- open intents survive rotation -----
 
+/// Ten backups, `keep_last = 3`, and a `once` killed with three intents open.
+async fn acme_killed_mid_batch() -> (docspace_retention::simulator::Simulator, Setup) {
+    use docspace_retention::simulator::{SimOptions, Simulator};
+    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let setup = Setup::new(&format!(
+        "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
+         max_delete_fraction = 1.0\n",
+        sim_portal("acme", &sim)
+    ));
+    once_killed_mid_batch(&setup, &sim, "acme").await;
+    (sim, setup)
+}
+
 /// A `once` killed with three intents open; then logrotate moves the audit log
 /// (renamed, or copied and truncated) before the next run, which still settles them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_deletions_are_settled_across_a_rotation_of_the_audit_log() {
-    use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, Simulator};
-    use std::time::Duration;
     for copytruncate in [false, true] {
-        let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
-            .await
-            .unwrap();
-        for stall in [Duration::ZERO, Duration::ZERO, Duration::from_secs(120)] {
-            sim.inject("acme", SimEndpoint::DeleteBackup, Fault::Stall(stall));
-        }
-        let setup = Setup::new(&format!(
-            "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
-             max_delete_fraction = 1.0\n",
-            sim_portal("acme", &sim)
-        ));
-        let mut child = binary()
-            .arg("--config")
-            .arg(setup.config())
-            .arg("once")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        eventually("three intents", Duration::from_secs(10), || async {
-            setup.audit().iter().filter(|l| l["phase"] == "intent").count() == 3
-        })
-        .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        std::process::Command::new("kill")
-            .args(["-9", &child.id().to_string()])
-            .status()
-            .unwrap();
-        tokio::task::spawn_blocking(move || child.wait().unwrap())
-            .await
-            .unwrap();
+        let (sim, setup) = acme_killed_mid_batch().await;
         let log = setup.state().join("audit.jsonl");
         let rotated = setup.state().join("audit.jsonl.1");
         if copytruncate {
@@ -925,39 +908,7 @@ async fn an_unpaid_portal_fails_its_pass_saying_so() {
 /// run: the interrupted deletions are still settled (the newest rotation stays plain).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_logrotate_config_keeps_interrupted_deletions_settleable() {
-    use docspace_retention::simulator::{Fault, SimEndpoint, SimOptions, Simulator};
-    use std::time::Duration;
-    let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
-        .await
-        .unwrap();
-    for stall in [Duration::ZERO, Duration::ZERO, Duration::from_secs(120)] {
-        sim.inject("acme", SimEndpoint::DeleteBackup, Fault::Stall(stall));
-    }
-    let setup = Setup::new(&format!(
-        "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\nkeep_last = 3\nmax_deletions_per_run = 100\n\
-         max_delete_fraction = 1.0\n",
-        sim_portal("acme", &sim)
-    ));
-    let mut child = binary()
-        .arg("--config")
-        .arg(setup.config())
-        .arg("once")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    eventually("three intents", Duration::from_secs(10), || async {
-        setup.audit().iter().filter(|l| l["phase"] == "intent").count() == 3
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    std::process::Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let (_sim, setup) = acme_killed_mid_batch().await;
 
     // The package's file, pointed at this state directory, forced once.
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/logrotate")).unwrap();
