@@ -92,7 +92,7 @@ assert len(t) == 1 and t[0]['health'] == 'up', t"
 until_ok "every rule group evaluates without error" "$common
 groups = get('/rules')['groups']
 rules = [r for g in groups for r in g['rules']]
-assert len(groups) >= 1 and len(rules) == 8, len(rules)
+assert len(groups) >= 1 and len(rules) == 12, len(rules)
 bad = [(r['name'], r['health'], r.get('lastError')) for r in rules if r['health'] != 'ok' or r.get('lastError')]
 assert not bad, bad"
 until_ok "DocspaceRetentionPassFailing is pending or firing for broken" "$common

@@ -73,6 +73,8 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
         max_retries: 2,
         requests_per_minute: 600,
         retention: demo_policy(),
+        health: crate::health::HealthPolicy::default(),
+        notify: None,
     };
     Config {
         server: ServerConfig {
@@ -145,7 +147,8 @@ pub async fn run(dry_run: bool, listen: Option<std::net::SocketAddr>) -> Ended {
         Err(e) => return fail(e),
     };
     if let Ok(client) = clients.client(&portal.name, portal.endpoint())
-        && let Ok(read) = crate::pass::read_and_plan(portal, &client, Utc::now(), &Default::default()).await
+        && let Ok(read) =
+            crate::pass::read_and_plan(portal, &client, Utc::now(), &Default::default(), &Default::default()).await
     {
         let plan = crate::report::PortalPlan {
             portal: "demo".into(),

@@ -354,6 +354,12 @@ impl<'a> Executor<'a> {
             done.error = Some(e);
             return done;
         }
+        // Gone at the next pass, these were deleted here, not vanished. Only the health
+        // signal depends on it: a note that cannot be written is no reason to stop.
+        let coming: Vec<BackupId> = items.iter().map(|i| i.id).collect();
+        if let Err(e) = self.state.intend(portal, &coming) {
+            tracing::warn!(portal, error = %e, "cannot note the coming deletions in the state database");
+        }
 
         let mut attempted: Vec<Attempt<'_>> = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -500,6 +506,10 @@ impl<'a> Executor<'a> {
         }
         if let Err(e) = self.open_batch() {
             return Ok(failed(e));
+        }
+        let listed: Vec<BackupId> = ids(&again).into_iter().collect();
+        if let Err(e) = self.state.intend(portal, &listed) {
+            tracing::warn!(portal, error = %e, "cannot note the coming clear in the state database");
         }
         let intent = intent.dated_now();
         if let Err(e) = self.state.audit().record(intent.clone()).await {

@@ -119,6 +119,19 @@ pub struct PortalValues {
     /// `server_info`'s version label.
     pub server_version: Option<String>,
     pub recovered: Counts<2>,
+    /// The health sentinel's (docs/reference.md, "Backup health").
+    pub expected_runs_missed: u64,
+    /// The newest missed slot counted (Unix time; not exported): a slot is counted once.
+    pub missed_counted_until: Option<f64>,
+    pub backups_vanished: u64,
+    pub last_good_backup: Option<f64>,
+    pub backup_duration: Option<i64>,
+    pub backup_size: Option<i64>,
+    pub newest_backup_suspect: Option<i64>,
+    pub suspect_backups: Option<i64>,
+    pub api_key_expiry: Option<f64>,
+    pub timezone_mismatch: Option<i64>,
+    pub notify_failures: Option<u64>,
     /// Sorted by endpoint, then status as the label reads.
     pub requests: Vec<RequestCount>,
 }
@@ -625,12 +638,30 @@ enum Number {
 }
 
 /// The per-portal families, in the order of their full names.
-static PORTAL_FAMILIES: [PortalFamily; 22] = [
+static PORTAL_FAMILIES: [PortalFamily; 32] = [
+    PortalFamily {
+        name: "api_key_expiry_timestamp_seconds",
+        help: "When the portal's API key expires (Unix time); absent when it never expires or cannot be read.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.api_key_expiry.map(Number::Float)),
+    },
     PortalFamily {
         name: "api_requests_total",
         help: "DocSpace API requests by endpoint and HTTP status (\"error\": no answer).",
         kind: Kind::Counter,
         series: Series::Requests,
+    },
+    PortalFamily {
+        name: "backup_duration_seconds",
+        help: "How long the newest backup took (its finish minus the start time in its file name).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.backup_duration.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "backup_size_bytes",
+        help: "The newest backup's size (Documents storage only).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.backup_size.map(Number::Int)),
     },
     PortalFamily {
         name: "backups",
@@ -639,10 +670,22 @@ static PORTAL_FAMILIES: [PortalFamily; 22] = [
         series: Series::Single(|v| v.backups.map(Number::Int)),
     },
     PortalFamily {
+        name: "backups_vanished_total",
+        help: "Backups seen by an earlier pass that left the history without being deleted by this product (not temporary ones past their expiry).",
+        kind: Kind::Counter,
+        series: Series::Single(|v| Some(Number::Int(v.backups_vanished as i64))),
+    },
+    PortalFamily {
         name: "deletions_total",
         help: "Backup deletions by verified outcome.",
         kind: Kind::Counter,
         series: Series::Labelled("outcome", &DELETION_OUTCOMES, |v| &v.deletions.0),
+    },
+    PortalFamily {
+        name: "expected_runs_missed_total",
+        help: "Runs of the portal's backup schedule that made no backup within health.late_after.",
+        kind: Kind::Counter,
+        series: Series::Single(|v| Some(Number::Int(v.expected_runs_missed as i64))),
     },
     PortalFamily {
         name: "guard_blocks_total",
@@ -657,6 +700,12 @@ static PORTAL_FAMILIES: [PortalFamily; 22] = [
         series: Series::Labelled("outcome", &CLEAR_OUTCOMES, |v| &v.history_clears.0),
     },
     PortalFamily {
+        name: "last_good_backup_timestamp_seconds",
+        help: "Creation time of the newest backup the health sentinel does not judge suspect (Unix time).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.last_good_backup.map(Number::Float)),
+    },
+    PortalFamily {
         name: "last_run_timestamp_seconds",
         help: "When the last pass ended (Unix time).",
         kind: Kind::Gauge,
@@ -669,6 +718,12 @@ static PORTAL_FAMILIES: [PortalFamily; 22] = [
         series: Series::Single(|v| v.last_success.map(Number::Float)),
     },
     PortalFamily {
+        name: "newest_backup_suspect",
+        help: "1 when the newest backup is suspect (too small or too slow against the healthy ones before it).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.newest_backup_suspect.map(Number::Int)),
+    },
+    PortalFamily {
         name: "newest_backup_timestamp_seconds",
         help: "Creation time of the newest managed backup (Unix time).",
         kind: Kind::Gauge,
@@ -679,6 +734,12 @@ static PORTAL_FAMILIES: [PortalFamily; 22] = [
         help: "When the next pass is due (Unix time, jitter included).",
         kind: Kind::Gauge,
         series: Series::Single(|v| v.next_run.map(Number::Float)),
+    },
+    PortalFamily {
+        name: "notify_failures_total",
+        help: "Notifications after a pass (notify.url) that failed.",
+        kind: Kind::Counter,
+        series: Series::Single(|v| v.notify_failures.map(|n| Number::Int(n as i64))),
     },
     PortalFamily {
         name: "planned_deletions",
@@ -753,10 +814,22 @@ static PORTAL_FAMILIES: [PortalFamily; 22] = [
         series: Series::ServerInfo,
     },
     PortalFamily {
+        name: "suspect_backups",
+        help: "Backups the health sentinel judges suspect at the last pass.",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.suspect_backups.map(Number::Int)),
+    },
+    PortalFamily {
         name: "temporary_backups",
         help: "Temporary backups (a real expiresOn: the server deletes them) at the last pass.",
         kind: Kind::Gauge,
         series: Series::Single(|v| v.temporary_backups.map(Number::Int)),
+    },
+    PortalFamily {
+        name: "timezone_mismatch",
+        help: "1 when the configured timezone differs from the portal's own (GET /api/2.0/settings).",
+        kind: Kind::Gauge,
+        series: Series::Single(|v| v.timezone_mismatch.map(Number::Int)),
     },
 ];
 
@@ -902,8 +975,8 @@ mod tests {
         m.portal("aa-joined-late");
         let cut: String = std::iter::once(first).chain(pieces).collect();
         assert_eq!(cut, whole);
-        // Three of the crate, ten per portal with a series (counters, next run, duration, version).
-        assert_eq!(whole.matches("# TYPE").count(), 13);
+        // Three of the crate, twelve per portal with a series (counters, next run, duration, version).
+        assert_eq!(whole.matches("# TYPE").count(), 15);
         assert!(m.render().contains("portal=\"aa-joined-late\""));
         assert!(!whole.contains("aa-joined-late"));
         let lines: Vec<&str> = whole.lines().filter(|l| !l.starts_with('#')).collect();

@@ -121,6 +121,7 @@ impl Observer {
             log_plan(p, read);
         }
         log_changes(r);
+        log_health(r);
         match &r.error {
             None => tracing::info!(
                 portal = p,
@@ -190,6 +191,10 @@ impl Observer {
                     );
                 }
             }
+            // The family appears with the first notification of a portal that has one.
+            if r.notified {
+                *v.notify_failures.get_or_insert(0) += u64::from(r.notify_error.is_some());
+            }
             let Some(read) = &r.read else { return };
             let plan = &read.plan;
             v.backups = Some(plan.managed as i64);
@@ -213,9 +218,82 @@ impl Observer {
             v.schedule_period = Some(period as i64);
             v.schedule_missing_since = Some(read.memory.schedule_missing_since.map_or(0.0, unix));
             v.server_clock_skew = read.context.clock_skew_secs;
+            count_health(v, r, read);
             // One series per portal: the old version's goes.
             v.server_version = Some(read.version.as_deref().unwrap_or("unknown").to_string());
         });
+    }
+}
+
+/// The health sentinel's numbers of a pass: each missed slot and each vanished
+/// backup counted once, the newest backup's size and duration, the key's expiry.
+fn count_health(v: &mut crate::metrics::PortalValues, r: &PassReport, read: &PortalRead) {
+    let health = &read.health;
+    v.backups_vanished += r.vanished.len() as u64;
+    v.api_key_expiry = match &health.update.key {
+        crate::state::KeyState::Expires(t) => Some(unix(*t)),
+        _ => None,
+    };
+    v.timezone_mismatch = Some(i64::from(health.timezone_mismatch.is_some()));
+    let Some(view) = &health.view else {
+        (v.last_good_backup, v.backup_duration, v.backup_size) = (None, None, None);
+        (v.newest_backup_suspect, v.suspect_backups) = (None, None);
+        return;
+    };
+    for slot in &health.newly_missed {
+        let at = unix(*slot);
+        if v.missed_counted_until.is_none_or(|c| at > c) {
+            v.expected_runs_missed += 1;
+            v.missed_counted_until = Some(at);
+        }
+    }
+    v.last_good_backup = view.last_good.map(unix);
+    v.backup_duration = view.newest_duration_secs;
+    v.backup_size = view.newest_size.and_then(|s| i64::try_from(s).ok());
+    v.newest_backup_suspect = Some(i64::from(view.newest_suspect));
+    v.suspect_backups = Some(view.suspects as i64);
+}
+
+/// What the sentinel saw deserves a line: each vanished backup, each missed run, a
+/// suspect newest backup, a zone that differs, a failed notification.
+fn log_health(r: &PassReport) {
+    let portal = r.portal.as_str();
+    for id in &r.vanished {
+        tracing::warn!(
+            portal,
+            backup = %id,
+            "a backup seen before is gone, and this product did not delete it (the server drops records whose \
+             file it cannot check; or someone deleted it)"
+        );
+    }
+    if let Some(e) = &r.notify_error {
+        tracing::warn!(portal, error = %e, "the notification after the pass failed");
+    }
+    let Some(read) = &r.read else { return };
+    if let Some(zone) = &read.health.timezone_mismatch {
+        tracing::warn!(
+            portal,
+            server = %shown(zone),
+            configured = %read.context.tz.name(),
+            "the configured timezone differs from the portal's own: retention buckets use the configured one"
+        );
+    }
+    let Some(view) = &read.health.view else { return };
+    for slot in &read.health.newly_missed {
+        tracing::warn!(portal, slot = %crate::wire::rfc3339(*slot), "the backup schedule missed a run: no backup was made");
+    }
+    if view.newest_suspect
+        && let Some(newest) = read
+            .plan
+            .iter()
+            .find(|e| view.verdict(e.id).is_some_and(|v| v.is_suspect()))
+    {
+        tracing::warn!(
+            portal,
+            backup = %shown(&newest.record.id),
+            health = %view.verdict(newest.id).map(|v| v.text()).unwrap_or_default(),
+            "the newest backup is suspect: it is kept, and the newest healthy ones are pinned"
+        );
     }
 }
 

@@ -54,9 +54,99 @@ fn guards_json(plan: &Plan) -> Value {
     blocks(plan).map(|(g, n)| json!({"guard": g, "blocked": n})).collect()
 }
 
-fn backups_json(p: &PortalPlan, plan: &Plan) -> Value {
+/// A backup's health as `plan` shows it: `healthy`, `suspect: …` or `unknown`.
+fn health_text(read: &PortalRead, id: Option<crate::wire::BackupId>) -> String {
+    read.health
+        .view
+        .as_ref()
+        .and_then(|v| v.verdict(id))
+        .map_or_else(|| "unknown".to_string(), |v| v.text())
+}
+
+/// The sentinel's view of a portal in `plan --json`; `null` when it is off.
+fn health_json(read: &PortalRead) -> Value {
+    let Some(v) = &read.health.view else {
+        return Value::Null;
+    };
+    json!({
+        "last_good": v.last_good.map(rfc3339),
+        "missed_runs": v.missed.iter().map(|t| rfc3339(*t)).collect::<Vec<_>>(),
+        "newest_size_bytes": v.newest_size,
+        "newest_duration_secs": v.newest_duration_secs,
+        "suspects": v.suspects,
+        "size_note": v.size_note,
+        "timezone_mismatch": read.health.timezone_mismatch,
+    })
+}
+
+/// What the sentinel found wrong with a portal, in one line of `plan` (none when
+/// nothing is).
+pub fn health_line(read: &PortalRead) -> Option<String> {
+    let v = read.health.view.as_ref()?;
+    let mut parts = Vec::new();
+    if v.newest_suspect {
+        let newest = read
+            .plan
+            .iter()
+            .find_map(|e| v.verdict(e.id).filter(|v| v.is_suspect()));
+        parts.push(format!(
+            "the newest backup is {}",
+            newest.map_or_else(|| "suspect".to_string(), |v| v.text())
+        ));
+    }
+    if v.suspects > usize::from(v.newest_suspect) {
+        parts.push(format!("{} suspect backups kept", v.suspects));
+    }
+    if !v.missed.is_empty() {
+        let list: Vec<String> = v
+            .missed
+            .iter()
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .collect();
+        parts.push(format!(
+            "{} missed run{} ({})",
+            v.missed.len(),
+            if v.missed.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        ));
+    }
+    if let Some(zone) = &read.health.timezone_mismatch {
+        parts.push(format!("the portal's own time zone is {zone}"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// A size as people read it: `48.2 MB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration as people read it: `14m`, `1h 05m`, `40s`.
+pub fn duration(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+fn backups_json(p: &PortalPlan, read: &PortalRead) -> Value {
+    let plan = &read.plan;
+    let facts = read.health.view.as_ref();
     plan.iter()
         .map(|e| {
+            let fact = facts.and_then(|v| v.facts.get(&e.id?));
             let mut b = json!({
                 "id": e.record.id,
                 "file_name": e.record.file_name,
@@ -64,6 +154,9 @@ fn backups_json(p: &PortalPlan, plan: &Plan) -> Value {
                 "created_on": e.created().map(rfc3339),
                 "action": e.action.as_str(),
                 "reasons": e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "health": health_text(read, e.id),
+                "size_bytes": fact.and_then(|f| f.size),
+                "duration_secs": fact.and_then(|f| f.duration_secs),
             });
             if p.forecast.is_some() {
                 b["deletes_on"] = json!(p.deletes_on(e.id).map(rfc3339));
@@ -84,8 +177,9 @@ pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan], totals: &Tot
                     "outcome": "planned",
                     "error": null,
                     "schedule": schedule_json(read.schedule.as_ref()),
-                    "backups": backups_json(p, &read.plan),
+                    "backups": backups_json(p, read),
                     "guards": guards_json(&read.plan),
+                    "health": health_json(read),
                 });
                 if let Some((f, assumes)) = &p.forecast {
                     v["forecast"] = json!({"until": rfc3339(f.until), "passes": f.passes, "assumes": assumes});
@@ -99,6 +193,7 @@ pub fn plan_json(generated_at: DateTime<Utc>, plans: &[PortalPlan], totals: &Tot
                 "schedule": null,
                 "backups": [],
                 "guards": [],
+                "health": null,
             }),
         })
         .collect();
@@ -318,6 +413,9 @@ fn plan_text(plans: &[PortalPlan], with_backups: bool) -> String {
                 if let Some(warning) = conflict_warning(read) {
                     out.push_str(&format!("  warning: {warning}\n"));
                 }
+                if let Some(line) = health_line(read) {
+                    out.push_str(&format!("  health: {}\n", shown(&line)));
+                }
                 if let Some((_, assumes)) = &p.forecast {
                     out.push_str(&format!("  forecast: {assumes}\n"));
                 }
@@ -334,6 +432,7 @@ fn plan_text(plans: &[PortalPlan], with_backups: bool) -> String {
                         },
                         e.created().map(rfc3339).unwrap_or_else(|| "?".to_string()),
                         e.action.as_str().to_string(),
+                        health_text(read, e.id),
                     ];
                     if forecasting {
                         row.push(p.deletes_on(e.id).map_or_else(|| "-".to_string(), rfc3339));
@@ -349,9 +448,17 @@ fn plan_text(plans: &[PortalPlan], with_backups: bool) -> String {
     if !rows.is_empty() {
         out.push('\n');
         let header: &[&str] = if forecasting {
-            &["PORTAL", "BACKUP", "CREATED", "ACTION", "DELETES ON", "REASONS"]
+            &[
+                "PORTAL",
+                "BACKUP",
+                "CREATED",
+                "ACTION",
+                "HEALTH",
+                "DELETES ON",
+                "REASONS",
+            ]
         } else {
-            &["PORTAL", "BACKUP", "CREATED", "ACTION", "REASONS"]
+            &["PORTAL", "BACKUP", "CREATED", "ACTION", "HEALTH", "REASONS"]
         };
         out.push_str(&table(header, &rows));
     }
@@ -382,6 +489,27 @@ pub fn plan_page(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> String {
         })
         .collect();
     page("docspace-retention plan", generated_at, &pictures, None)
+}
+
+/// The pass report a `notify.format = "json"` notification posts.
+pub fn pass_json(report: &PassReport) -> Value {
+    let health = report.read.as_ref().map_or(Value::Null, health_json);
+    json!({
+        "portal": report.portal,
+        "outcome": if report.succeeded() { "success" } else { "failure" },
+        "error": report.error,
+        "started": rfc3339(report.started),
+        "finished": rfc3339(report.finished),
+        "dry_run": report.dry_run,
+        "kept": report.kept(),
+        "deleted": report.count(Outcome::Deleted),
+        "already_gone": report.count(Outcome::AlreadyGone),
+        "failed": report.count(Outcome::Failed),
+        "would_delete": report.count(Outcome::DryRun),
+        "blocked": report.blocked(),
+        "vanished": report.vanished.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "health": health,
+    })
 }
 
 /// One line per portal after `once`.

@@ -86,6 +86,38 @@ pub enum SimEndpoint {
     DeleteSchedule,
     GetVersion,
     GetSettings,
+    /// `GET /api/2.0/files/{folderId}`: the schedule folder's files (Documents storage).
+    GetFolder,
+    /// `GET /api/2.0/keys/@self`: the calling key.
+    GetKey,
+}
+
+/// What a simulated portal says besides its backups (the health sentinel's signals).
+#[derive(Clone, Debug)]
+pub struct SimKnobs {
+    /// The portal's own time zone (`GET /api/2.0/settings`).
+    pub timezone: String,
+    pub standalone: bool,
+    /// The key's expiry: `Some(None)` never, `None` the server is older than 3.1.1 (404).
+    pub key_expires: Option<Option<DateTime<Utc>>>,
+    /// Sizes set for backups by id; the others have a size of about 50 MB.
+    pub sizes: HashMap<String, u64>,
+}
+
+impl Default for SimKnobs {
+    fn default() -> Self {
+        SimKnobs {
+            timezone: "UTC".into(),
+            standalone: false,
+            key_expires: Some(None),
+            sizes: HashMap::new(),
+        }
+    }
+}
+
+/// A backup's size unless set: 48–52 MB, stable per id.
+fn default_size(id: &str) -> u64 {
+    48_000_000 + crate::shard::stable_hash(id) % 4_000_000
 }
 
 #[derive(Clone, Debug, Default)]
@@ -99,6 +131,7 @@ pub struct SimOptions {
 
 struct PortalState {
     portal: SimPortal,
+    knobs: SimKnobs,
     faults: VecDeque<(SimEndpoint, Fault)>,
     requests: HashMap<(SimEndpoint, u16), u64>,
 }
@@ -132,6 +165,7 @@ impl Simulator {
                         name,
                         PortalState {
                             portal: p,
+                            knobs: SimKnobs::default(),
                             faults: VecDeque::new(),
                             requests: HashMap::new(),
                         },
@@ -198,6 +232,13 @@ impl Simulator {
     pub fn set_version(&self, portal: &str, version: Option<&str>) {
         if let Some(p) = self.portals.lock().unwrap().get_mut(portal) {
             p.portal.version = version.map(str::to_string);
+        }
+    }
+
+    /// Changes what `portal` says besides its backups.
+    pub fn set_knobs(&self, portal: &str, change: impl FnOnce(&mut SimKnobs)) {
+        if let Some(p) = self.portals.lock().unwrap().get_mut(portal) {
+            change(&mut p.knobs);
         }
     }
 
@@ -279,8 +320,12 @@ async fn handle(
         (&Method::DELETE, a) if a.starts_with("api/2.0/backup/deletebackup/") => SimEndpoint::DeleteBackup,
         (&Method::GET, "api/2.0/settings/version/build") => SimEndpoint::GetVersion,
         (&Method::GET, "api/2.0/settings") => SimEndpoint::GetSettings,
+        (&Method::GET, "api/2.0/keys/@self") => SimEndpoint::GetKey,
+        (&Method::GET, a) if a.starts_with("api/2.0/files/") => SimEndpoint::GetFolder,
         _ => return Some(respond(StatusCode::NOT_FOUND, "text/plain", "not found")),
     };
+    let query = req.uri().query().unwrap_or("").to_string();
+    let api = &format!("{api}?{query}");
     let auth = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
@@ -378,7 +423,7 @@ fn answer(
     // Anonymous too: who the portal is (each portal of the simulator is its own tenant).
     if route == SimEndpoint::GetSettings {
         return ok(Some(
-            json!({"tenantAlias": name, "standalone": false, "timezone": "UTC"}),
+            json!({"tenantAlias": name, "standalone": p.knobs.standalone, "timezone": p.knobs.timezone}),
         ));
     }
     // API keys work only as Bearer (a bare key is rejected with an empty 401).
@@ -417,8 +462,42 @@ fn answer(
                 })
                 .collect(),
         ))),
+        SimEndpoint::GetKey => match p.knobs.key_expires {
+            None => respond(StatusCode::NOT_FOUND, "text/plain", ""),
+            Some(expires) => ok(Some(json!({
+                "expiresAt": expires.map(|t| date(t, pg)),
+                "isActive": true,
+                "permissions": ["*"],
+            }))),
+        },
+        SimEndpoint::GetFolder => {
+            let (path, query) = api.split_once('?').unwrap_or((api, ""));
+            let folder = path.trim_start_matches("api/2.0/files/");
+            if folder != "1" {
+                return error_envelope(StatusCode::NOT_FOUND, "The required folder was not found");
+            }
+            let param = |key: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<usize>().ok())
+            };
+            let files: Vec<&SimBackup> = p.portal.backups.iter().filter(|b| b.storage_type == 0).collect();
+            let start = param("startIndex").unwrap_or(0).min(files.len());
+            let count = param("count").unwrap_or(100);
+            let page: Vec<Value> = files[start..(start + count).min(files.len())]
+                .iter()
+                .map(|b| {
+                    let size = p.knobs.sizes.get(&b.id).copied().unwrap_or_else(|| default_size(&b.id));
+                    json!({"title": b.file_name, "pureContentLength": size, "contentLength": format!("{size} bytes")})
+                })
+                .collect();
+            ok(Some(json!({
+                "files": page, "folders": [], "startIndex": start, "count": page.len(), "total": files.len(),
+            })))
+        }
         SimEndpoint::DeleteBackup => {
-            let id = api.rsplit('/').next().unwrap_or("");
+            let id = api.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("");
             if !is_guid(id) {
                 // The server's routing only matches GUIDs.
                 return respond(StatusCode::NOT_FOUND, "text/plain", "");

@@ -64,11 +64,13 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
             let (clients, db) = (&clients, &db);
             async move {
                 let memory = match db {
-                    Some(db) => db.load(&portal.name),
-                    None => Ok(PortalMemory::default()),
+                    Some(db) => db
+                        .load(&portal.name)
+                        .and_then(|m| Ok((m, db.load_health(&portal.name, now)?))),
+                    None => Ok((PortalMemory::default(), Default::default())),
                 };
                 let result = match (memory, clients.client(&portal.name, portal.endpoint())) {
-                    (Ok(memory), Ok(client)) => pass::read_and_plan(portal, &client, now, &memory)
+                    (Ok((memory, health)), Ok(client)) => pass::read_and_plan(portal, &client, now, &memory, &health)
                         .await
                         .map_err(|e| e.to_string()),
                     (Err(e), _) | (_, Err(e)) => Err(e),

@@ -7,6 +7,7 @@
 //! order, `DOCSPACE_RETENTION_*` variables, command-line flags.
 
 mod check;
+mod health;
 mod load;
 mod policy;
 mod portal;

@@ -203,7 +203,7 @@ pub(super) fn retention_policy(
 /// `delete_grace`: whole days, hours and seconds (`"24h"`, `"7d"`, `"1d12h"`, `"0s"`).
 /// Minutes and months are refused rather than guessed: in restic's syntax, which the
 /// other durations use, `m` is a month.
-fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+pub(super) fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
     let what = "expected a duration in days, hours and seconds such as \"24h\", \"7d\" or \"0s\"";
     let mut rest = text.trim();
     if rest.is_empty() {

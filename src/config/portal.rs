@@ -57,6 +57,8 @@ pub(super) struct Settings {
     requests_per_minute: u32,
     ca_file: Option<PathBuf>,
     pub(super) retention: RetentionPolicy,
+    pub(super) health: crate::health::HealthPolicy,
+    pub(super) notify: Option<crate::notify::Notify>,
 }
 
 pub(super) fn portal_settings(
@@ -170,6 +172,12 @@ pub(super) fn portal_settings(
     let own = c.table(join(prefix, "retention"), &p.retention);
     let inherited = c.table("defaults.retention", &d.retention);
     let retention = retention_policy(c, &join(prefix, "retention"), &own, &inherited, is_portal);
+    let own = c.table(join(prefix, "health"), &p.health);
+    let inherited = c.table("defaults.health", &d.health);
+    let health = super::health::health_policy(c, &join(prefix, "health"), &own, &inherited, is_portal);
+    let own = c.table(join(prefix, "notify"), &p.notify);
+    let inherited = c.table("defaults.notify", &d.notify);
+    let notify = super::health::notify(c, &join(prefix, "notify"), &own, &inherited, is_portal);
     Settings {
         schedule,
         timezone,
@@ -181,6 +189,8 @@ pub(super) fn portal_settings(
         requests_per_minute: rpm as u32,
         ca_file,
         retention,
+        health,
+        notify,
     }
 }
 
@@ -218,6 +228,8 @@ pub(super) fn portal_config(c: &mut Checker<'_>, name: &str, p: &RawPortal, d: &
         max_retries: settings.max_retries,
         requests_per_minute: settings.requests_per_minute,
         retention: settings.retention,
+        health: settings.health,
+        notify: settings.notify,
     })
 }
 

@@ -143,7 +143,16 @@ macro_rules! table_field {
         }
     )*};
 }
-table_field!(RawServer, RawDaemon, RawLog, RawPortal, RawRetention, RawLogin);
+table_field!(
+    RawServer,
+    RawDaemon,
+    RawLog,
+    RawPortal,
+    RawRetention,
+    RawLogin,
+    RawHealth,
+    RawNotify
+);
 
 impl FieldType for BTreeMap<String, Field<RawPortal>> {
     fn from_value(value: &Value) -> Result<Self, String> {
@@ -252,9 +261,45 @@ pub struct RawPortal {
     pub requests_per_minute: Field<i64>,
     #[serde(default)]
     pub retention: Field<RawRetention>,
+    #[serde(default)]
+    pub health: Field<RawHealth>,
+    #[serde(default)]
+    pub notify: Field<RawNotify>,
     /// `false`: configured, never read, planned or changed.
     #[serde(default)]
     pub enabled: Field<bool>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `[*.health]`: the backup health sentinel.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawHealth {
+    #[serde(default)]
+    pub enabled: Field<bool>,
+    #[serde(default)]
+    pub late_after: Field<String>,
+    #[serde(default)]
+    pub server_utc_offset: Field<String>,
+    #[serde(default)]
+    pub min_size_ratio: Field<f64>,
+    #[serde(default)]
+    pub max_duration_ratio: Field<f64>,
+    #[serde(default)]
+    pub baseline: Field<i64>,
+    #[serde(default)]
+    pub keep_healthy: Field<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `[*.notify]`: who is told after each pass.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawNotify {
+    #[serde(default)]
+    pub url: Field<String>,
+    #[serde(default)]
+    pub format: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -348,7 +393,19 @@ pub const PORTAL_KEYS: &[&str] = &[
     "max_retries",
     "requests_per_minute",
     "retention",
+    "health",
+    "notify",
 ];
+pub const HEALTH_KEYS: &[&str] = &[
+    "enabled",
+    "late_after",
+    "server_utc_offset",
+    "min_size_ratio",
+    "max_duration_ratio",
+    "baseline",
+    "keep_healthy",
+];
+pub const NOTIFY_KEYS: &[&str] = &["url", "format"];
 pub const LOGIN_KEYS: &[&str] = &["user", "password_file"];
 /// The retention keys that are not rules (the rules come from `RULES`).
 pub const RETENTION_KEYS: &[&str] = &[

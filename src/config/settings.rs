@@ -191,6 +191,10 @@ pub struct PortalConfig {
     pub max_retries: u32,
     pub requests_per_minute: u32,
     pub retention: RetentionPolicy,
+    /// The backup health sentinel's settings.
+    pub health: crate::health::HealthPolicy,
+    /// Who is told after each pass.
+    pub notify: Option<crate::notify::Notify>,
 }
 
 impl PortalConfig {

@@ -99,6 +99,10 @@ struct SessionToken {
 
 /// Retry timing: exponential backoff with full jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// Files a folder listing asks for per page.
+const FOLDER_PAGE: u64 = 1000;
+/// At most this many pages of one folder (100,000 files).
+const MAX_FOLDER_PAGES: usize = 100;
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// A `Retry-After` longer than this is not waited for: the call fails instead.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
@@ -211,11 +215,53 @@ impl DocSpaceClient {
         wire::parse_version(&answer.body).map_err(|error| decode(Endpoint::GetVersion, &answer, error))
     }
 
-    /// Who the server says it is (anonymous): its tenant's alias and whether it is an
-    /// on-premise installation; `None` when the answer names no alias.
-    pub async fn get_settings(&self) -> Result<Option<(String, bool)>, ApiError> {
-        let answer = self.send_with_retries(Endpoint::GetSettings, None, None, None).await?;
+    /// Who the server says it is: its tenant's alias, whether it is an on-premise
+    /// installation, and (the key is sent for it) the portal's own time zone.
+    pub async fn get_settings(&self) -> Result<wire::ServerSettings, ApiError> {
+        let answer = self.send(Endpoint::GetSettings, None).await?;
         wire::parse_settings(&answer.body).map_err(|error| decode(Endpoint::GetSettings, &answer, error))
+    }
+
+    /// Every file of a folder, by title, with its size (`GET /api/2.0/files/{id}`,
+    /// paged by `FOLDER_PAGE`). A folder id the server would not route is refused
+    /// before anything is sent.
+    pub async fn list_folder(&self, folder_id: &str) -> Result<Vec<(String, u64)>, ApiError> {
+        if folder_id.is_empty()
+            || folder_id.len() > 64
+            || !folder_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ApiError::new(
+                Endpoint::GetFolder,
+                ApiErrorKind::Transport {
+                    detail: "the schedule's folderId is not an id".into(),
+                },
+            ));
+        }
+        let mut files = Vec::new();
+        let mut start = 0u64;
+        // A folder that keeps answering full pages ends at a bound, not never.
+        for _ in 0..MAX_FOLDER_PAGES {
+            let page = format!("{folder_id}?startIndex={start}&count={FOLDER_PAGE}");
+            let answer = self.send(Endpoint::GetFolder, Some(&page)).await?;
+            let (listed, total) =
+                wire::parse_folder_page(&answer.body).map_err(|error| decode(Endpoint::GetFolder, &answer, error))?;
+            let n = listed.len() as u64;
+            files.extend(listed);
+            start += n;
+            if n < FOLDER_PAGE || total.is_some_and(|t| start >= t) {
+                break;
+            }
+        }
+        Ok(files)
+    }
+
+    /// When the calling API key expires (`GET /api/2.0/keys/@self`, DocSpace 3.1.1+);
+    /// `Ok(None)` when it never does.
+    pub async fn get_key_expiry(&self) -> Result<Option<DateTime<Utc>>, ApiError> {
+        let answer = self.send(Endpoint::GetKey, None).await?;
+        wire::parse_key_expiry(&answer.body).map_err(|error| decode(Endpoint::GetKey, &answer, error))
     }
 
     /// Deletes one backup. The answer does not say whether it is gone (docs/docspace-api.md,

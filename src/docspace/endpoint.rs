@@ -14,10 +14,14 @@ pub enum Endpoint {
     Authenticate,
     GetVersion,
     GetSettings,
+    /// A folder's files (`Documents` storage: the backups' sizes).
+    GetFolder,
+    /// The calling API key (its expiry).
+    GetKey,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::GetSchedule,
         Endpoint::GetHistory,
         Endpoint::DeleteBackup,
@@ -26,6 +30,8 @@ impl Endpoint {
         Endpoint::Authenticate,
         Endpoint::GetVersion,
         Endpoint::GetSettings,
+        Endpoint::GetFolder,
+        Endpoint::GetKey,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -38,12 +44,19 @@ impl Endpoint {
             Endpoint::Authenticate => "authenticate",
             Endpoint::GetVersion => "get_version",
             Endpoint::GetSettings => "get_settings",
+            Endpoint::GetFolder => "get_folder",
+            Endpoint::GetKey => "get_key",
         }
     }
 
     pub(super) fn method(&self) -> Method {
         match self {
-            Endpoint::GetSchedule | Endpoint::GetHistory | Endpoint::GetVersion | Endpoint::GetSettings => Method::GET,
+            Endpoint::GetSchedule
+            | Endpoint::GetHistory
+            | Endpoint::GetVersion
+            | Endpoint::GetSettings
+            | Endpoint::GetFolder
+            | Endpoint::GetKey => Method::GET,
             Endpoint::Authenticate => Method::POST,
             Endpoint::DeleteBackup | Endpoint::DeleteHistory | Endpoint::DeleteSchedule => Method::DELETE,
         }
@@ -68,13 +81,20 @@ impl Endpoint {
             Endpoint::Authenticate => "/api/2.0/authentication",
             Endpoint::GetVersion => "/api/2.0/settings/version/build",
             Endpoint::GetSettings => "/api/2.0/settings",
+            Endpoint::GetFolder => "/api/2.0/files/",
+            Endpoint::GetKey => "/api/2.0/keys/@self",
         }
     }
 
     pub(super) fn takes_dump(&self) -> bool {
         !matches!(
             self,
-            Endpoint::DeleteBackup | Endpoint::Authenticate | Endpoint::GetVersion | Endpoint::GetSettings
+            Endpoint::DeleteBackup
+                | Endpoint::Authenticate
+                | Endpoint::GetVersion
+                | Endpoint::GetSettings
+                | Endpoint::GetFolder
+                | Endpoint::GetKey
         )
     }
 }

@@ -31,6 +31,21 @@ pub struct PlanContext {
     /// How far the server's clock (its `Date` header) is ahead of ours, in seconds;
     /// `None` when no answer said.
     pub clock_skew_secs: Option<i64>,
+    /// What the health sentinel says (docs/reference.md, "Backup health"); `None`: off.
+    pub health: Option<Arc<HealthInput>>,
+}
+
+/// What the health sentinel tells the planner.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HealthInput {
+    /// The suspect backups, and why (`size 12% of median`): each is kept, fills no
+    /// `keep_*` slot and does not count toward `min_keep`.
+    pub suspect: FnvHashMap<BackupId, Arc<str>>,
+    /// How many of the newest healthy backups are pinned while newer ones are suspect
+    /// or missing.
+    pub keep_healthy: usize,
+    /// The newest slot the server's schedule left without a backup.
+    pub missed_since: Option<DateTime<Utc>>,
 }
 
 impl PlanContext {
@@ -43,6 +58,7 @@ impl PlanContext {
             server_change: None,
             first_planned: FnvHashMap::default(),
             clock_skew_secs: None,
+            health: None,
         }
     }
 }
@@ -131,6 +147,10 @@ pub enum Reason {
     /// A second listing of a backup that is deleted (one call deletes both).
     DuplicateOfDeleted,
     Blocked(GuardLimit),
+    /// The sentinel judged it suspect: kept, in no `keep_*` slot, not counted by `min_keep`.
+    Suspect(Arc<str>),
+    /// One of the newest healthy backups while newer ones are suspect or missing.
+    HealthyPin,
 }
 
 impl fmt::Display for Reason {
@@ -165,6 +185,8 @@ impl fmt::Display for Reason {
             Reason::DuplicateOfKept => f.write_str("duplicate id of a kept backup"),
             Reason::DuplicateOfDeleted => f.write_str("duplicate id of a deleted backup"),
             Reason::Blocked(limit) => limit.fmt(f),
+            Reason::Suspect(why) => write!(f, "suspect: {why}"),
+            Reason::HealthyPin => f.write_str("healthy pin: newer backups are suspect or missing"),
         }
     }
 }

@@ -24,7 +24,9 @@ mod policy;
 mod rules;
 
 pub use conflict::schedule_conflict;
-pub use decision::{Action, Doubt, Guard, GuardLimit, PlanContext, PlanEntry, Planned, Reason, Scope, ServerChange};
+pub use decision::{
+    Action, Doubt, Guard, GuardLimit, HealthInput, PlanContext, PlanEntry, Planned, Reason, Scope, ServerChange,
+};
 pub use forecast::{Cadence, Forecast, MIN_GAP, forecast};
 pub use plan::{Plan, plan_retention};
 pub use policy::{Bucket, Keep, RULES, RetentionPolicy, Rule, RuleDef, RuleKind, StaleAfter};

@@ -174,9 +174,32 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .map(|&i| entries[i].created().expect("managed records have a date"))
         .collect();
 
-    apply_rules(&mut entries, &managed, &times, policy, ctx);
+    // Suspect backups (the health sentinel's): kept, but they fill no `keep_*` slot.
+    let suspect = |e: &PlanEntry| ctx.health.as_ref().and_then(|h| h.suspect.get(&e.id?).cloned());
+    let mut suspects = 0;
+    for &i in &managed {
+        if let Some(why) = suspect(&entries[i]) {
+            entries[i].action = Action::Keep;
+            entries[i].reasons.push(Reason::Suspect(why));
+            suspects += 1;
+        }
+    }
+    if suspects == 0 {
+        apply_rules(&mut entries, &managed, &times, policy, ctx);
+    } else {
+        let (ruled, ruled_times): (Vec<usize>, Vec<DateTime<Utc>>) = managed
+            .iter()
+            .zip(&times)
+            .filter(|&(&i, _)| !matches!(entries[i].reasons.first(), Some(Reason::Suspect(_))))
+            .map(|(&i, &t)| (i, t))
+            .unzip();
+        apply_rules(&mut entries, &ruled, &ruled_times, policy, ctx);
+    }
     if let Some(max_age) = policy.max_age {
         apply_max_age(&mut entries, &managed, &times, max_age, policy.has_rules(), ctx);
+    }
+    if let Some(health) = &ctx.health {
+        pin_healthy(&mut entries, &managed, health);
     }
     if !policy.protect.is_empty() {
         for &i in &managed {
@@ -206,7 +229,10 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .filter(|&i| entries[i].action == Action::Delete)
         .collect();
     let newest_managed = times.first().copied();
-    let guarded = apply_guards(&mut entries, candidates, managed.len(), newest_managed, policy, ctx);
+    // A suspect backup does not count toward `min_keep` (nor toward the share of the
+    // history a pass may delete).
+    let counted = managed.len() - suspects;
+    let guarded = apply_guards(&mut entries, candidates, counted, newest_managed, policy, ctx);
     // Every deletion says why: the rules it fell beyond (a guard's keep says its own).
     let mut beyond: Option<std::sync::Arc<str>> = None;
     for &i in &managed {
@@ -373,10 +399,46 @@ fn apply_max_age(
             e.action = Action::Delete;
             e.reasons.clear();
             e.reasons.push(Reason::OlderThanMaxAge(max_age));
-        } else if !has_rules {
+        } else if !has_rules && e.action == Action::Delete {
             e.action = Action::Keep;
             e.reasons.push(Reason::YoungerThanMaxAge(max_age));
         }
+    }
+}
+
+/// The newest `keep_healthy` backups that are not suspect are pinned while newer ones
+/// are suspect or a newer slot of the schedule was missed: broken new backups never
+/// rotate the last good ones out. `max_age` stays the hard ceiling it is (the stale
+/// guard is what holds a portal whose backups stopped).
+fn pin_healthy(entries: &mut [PlanEntry], managed: &[usize], health: &super::decision::HealthInput) {
+    let is_suspect = |e: &PlanEntry| e.id.is_some_and(|id| health.suspect.contains_key(&id));
+    let Some(&newest_good) = managed.iter().find(|&&i| !is_suspect(&entries[i])) else {
+        return;
+    };
+    let newest_good_at = entries[newest_good].created;
+    let newer_suspect = managed
+        .iter()
+        .take_while(|&&i| i != newest_good)
+        .any(|&i| is_suspect(&entries[i]));
+    let missed_after = health
+        .missed_since
+        .is_some_and(|m| newest_good_at.is_some_and(|t| m > t));
+    if !(newer_suspect || missed_after) {
+        return;
+    }
+    let pinned: Vec<usize> = managed
+        .iter()
+        .copied()
+        .filter(|&i| !is_suspect(&entries[i]))
+        .take(health.keep_healthy)
+        .collect();
+    for i in pinned {
+        let e = &mut entries[i];
+        if matches!(e.reasons.first(), Some(Reason::OlderThanMaxAge(_))) {
+            continue;
+        }
+        e.action = Action::Keep;
+        e.reasons.push(Reason::HealthyPin);
     }
 }
 

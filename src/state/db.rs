@@ -11,7 +11,12 @@
 //!   `schedule_hour`, `schedule_day`, `schedule_backups_stored`, `schedule_seen_at`),
 //!   `schedule_missing_since`, and the DocSpace `version` with `version_since`;
 //! - `planned_deletion`: `(portal, backup_id, first_planned)` for every backup planned
-//!   for deletion, for `delete_grace`.
+//!   for deletion, for `delete_grace`;
+//! - `observation`: `(portal, backup_id, first_seen, last_seen, created_on, started,
+//!   expires_on, left_as, left_at)`: what passes saw of each backup and how it left
+//!   (`intended`, `deleted`, `expired`, `vanished`); and in `portal`, the health
+//!   sentinel's `health_checked_until` and the API key's `key_checked_at`,
+//!   `key_expires_at`, `key_state`.
 //!
 //! Times are RFC 3339 text in UTC, so `sqlite3 state.db` shows them as they are.
 
@@ -23,6 +28,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::memory::{PortalMemory, RememberedSchedule};
+use super::observed::{HealthMemory, HealthUpdate, KeyState, LEFT_INTENDED, Observation, RECALL};
 use crate::wire::{BackupId, Period, parse_time, rfc3339};
 
 pub const STATE_FILE: &str = "state.db";
@@ -48,6 +54,23 @@ const MIGRATIONS: &[&str] = &[
         first_planned TEXT NOT NULL,
         PRIMARY KEY (portal, backup_id)
      ) STRICT, WITHOUT ROWID;",
+    // 3: what passes saw of each backup (the health sentinel), and the API key's expiry.
+    "CREATE TABLE observation (
+        portal TEXT NOT NULL,
+        backup_id TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        created_on TEXT,
+        started TEXT,
+        expires_on TEXT,
+        left_as TEXT,
+        left_at TEXT,
+        PRIMARY KEY (portal, backup_id)
+     ) STRICT, WITHOUT ROWID;
+     ALTER TABLE portal ADD COLUMN health_checked_until TEXT;
+     ALTER TABLE portal ADD COLUMN key_checked_at TEXT;
+     ALTER TABLE portal ADD COLUMN key_expires_at TEXT;
+     ALTER TABLE portal ADD COLUMN key_state TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -59,6 +82,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct StateDb {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Opened for writing (not [`StateDb::open_read_only`]).
+    writable: bool,
 }
 
 impl std::fmt::Debug for StateDb {
@@ -89,7 +114,12 @@ impl StateDb {
         Ok(StateDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            writable: true,
         })
+    }
+
+    pub fn writable(&self) -> bool {
+        self.writable
     }
 
     /// Opens an existing database for reading only (`plan`, dry runs): `None` when
@@ -112,6 +142,7 @@ impl StateDb {
         Ok(Some(StateDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            writable: false,
         }))
     }
 
@@ -210,6 +241,154 @@ impl StateDb {
             for (id, first) in &memory.planned {
                 insert
                     .execute(params![portal, id.to_string(), rfc3339(*first)])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+impl StateDb {
+    /// The health sentinel's memory of `portal` at `now`.
+    pub fn load_health(&self, portal: &str, now: DateTime<Utc>) -> Result<HealthMemory, String> {
+        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+        let conn = self.conn.lock().expect("state database lock");
+        let mut memory = conn
+            .prepare_cached(
+                "SELECT health_checked_until, key_checked_at, key_expires_at, key_state FROM portal WHERE name = ?1",
+            )
+            .map_err(err)?
+            .query_row([portal], |r| {
+                let at = |i: usize| r.get::<_, Option<String>>(i).map(|t| t.as_deref().and_then(time));
+                let key = match r.get::<_, Option<String>>(3)?.as_deref() {
+                    Some("never") => KeyState::Never,
+                    Some("expires") => at(2)?.map_or(KeyState::Unknown, KeyState::Expires),
+                    _ => KeyState::Unknown,
+                };
+                Ok(HealthMemory {
+                    observations: Vec::new(),
+                    checked_until: at(0)?,
+                    key_checked_at: at(1)?,
+                    key,
+                })
+            })
+            .optional()
+            .map_err(err)?
+            .unwrap_or_default();
+        let recall = rfc3339(now - RECALL);
+        let mut select = conn
+            .prepare_cached(
+                "SELECT backup_id, first_seen, last_seen, created_on, started, expires_on, left_as FROM observation
+                 WHERE portal = ?1 AND (left_as IS NULL OR left_as = ?2 OR last_seen >= ?3)",
+            )
+            .map_err(err)?;
+        let rows = select
+            .query_map(params![portal, LEFT_INTENDED, recall], |r| {
+                let at = |i: usize| r.get::<_, Option<String>>(i).map(|t| t.as_deref().and_then(time));
+                Ok((
+                    r.get::<_, String>(0)?,
+                    at(1)?,
+                    at(2)?,
+                    (at(3)?, at(4)?, at(5)?),
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(err)?;
+        for row in rows {
+            let (id, first, last, (created_on, started, expires_on), left_as) = row.map_err(err)?;
+            if let (Some(id), Some(first_seen), Some(last_seen)) = (BackupId::parse(&id), first, last) {
+                memory.observations.push(Observation {
+                    id,
+                    first_seen,
+                    last_seen,
+                    created_on,
+                    started,
+                    expires_on,
+                    left_as,
+                });
+            }
+        }
+        Ok(memory)
+    }
+
+    /// Adds what one pass saw to `portal`'s health memory, in one transaction: a
+    /// backup seen again has not left, whatever an earlier pass thought.
+    pub fn save_health(&self, portal: &str, update: &HealthUpdate, now: DateTime<Utc>) -> Result<(), String> {
+        let err = |e: rusqlite::Error| format!("cannot write the state database {}: {e}", self.path.display());
+        let mut conn = self.conn.lock().expect("state database lock");
+        let tx = conn.transaction().map_err(err)?;
+        let (key_state, key_expires) = match &update.key {
+            KeyState::Unknown => (None, None),
+            KeyState::Never => (Some("never"), None),
+            KeyState::Expires(t) => (Some("expires"), Some(rfc3339(*t))),
+        };
+        tx.prepare_cached(
+            "INSERT INTO portal (name, health_checked_until, key_checked_at, key_expires_at, key_state)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET
+                health_checked_until = excluded.health_checked_until, key_checked_at = excluded.key_checked_at,
+                key_expires_at = excluded.key_expires_at, key_state = excluded.key_state",
+        )
+        .map_err(err)?
+        .execute(params![
+            portal,
+            update.checked_until.map(rfc3339),
+            update.key_checked_at.map(rfc3339),
+            key_expires,
+            key_state,
+        ])
+        .map_err(err)?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO observation (portal, backup_id, first_seen, last_seen, created_on, started, expires_on)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (portal, backup_id) DO UPDATE SET
+                        last_seen = excluded.last_seen, created_on = excluded.created_on, started = excluded.started,
+                        expires_on = excluded.expires_on, left_as = NULL, left_at = NULL",
+                )
+                .map_err(err)?;
+            for o in &update.seen {
+                upsert
+                    .execute(params![
+                        portal,
+                        o.id.to_string(),
+                        rfc3339(o.last_seen),
+                        o.created_on.map(rfc3339),
+                        o.started.map(rfc3339),
+                        o.expires_on.map(rfc3339),
+                    ])
+                    .map_err(err)?;
+            }
+            let mut left = tx
+                .prepare_cached(
+                    "UPDATE observation SET left_as = ?3, left_at = ?4 WHERE portal = ?1 AND backup_id = ?2",
+                )
+                .map_err(err)?;
+            for (id, how) in &update.left {
+                left.execute(params![portal, id.to_string(), how, rfc3339(now)])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Notes that this product is about to delete `ids` of `portal`: when they are
+    /// gone at the next pass, they were deleted, not vanished.
+    pub fn intend(&self, portal: &str, ids: &[BackupId], now: DateTime<Utc>) -> Result<(), String> {
+        let err = |e: rusqlite::Error| format!("cannot write the state database {}: {e}", self.path.display());
+        let mut conn = self.conn.lock().expect("state database lock");
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut mark = tx
+                .prepare_cached(
+                    "INSERT INTO observation (portal, backup_id, first_seen, last_seen, left_as, left_at)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?3)
+                     ON CONFLICT (portal, backup_id) DO UPDATE SET left_as = excluded.left_as, left_at = excluded.left_at",
+                )
+                .map_err(err)?;
+            for id in ids {
+                mark.execute(params![portal, id.to_string(), rfc3339(now), LEFT_INTENDED])
                     .map_err(err)?;
             }
         }

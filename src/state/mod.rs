@@ -4,6 +4,7 @@
 
 mod db;
 mod memory;
+mod observed;
 mod owner;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,9 @@ use crate::audit::AuditLog;
 use crate::lock::{LockError, PortalLock};
 pub use db::{SCHEMA_VERSION, STATE_FILE, StateDb};
 pub use memory::{MemoryNews, PortalMemory, RememberedSchedule};
+pub use observed::{
+    HealthMemory, HealthUpdate, KeyState, LEFT_DELETED, LEFT_EXPIRED, LEFT_VANISHED, Observation, observe,
+};
 
 #[derive(Debug)]
 pub struct StateDir {
@@ -128,6 +132,50 @@ impl StateDir {
         tokio::task::spawn_blocking(move || db.save(&portal, &memory))
             .await
             .map_err(|e| format!("writing the state database failed: {e}"))?
+    }
+}
+
+impl StateDir {
+    /// The health sentinel's memory of `portal` (nothing without a database).
+    pub async fn health_memory(
+        &self,
+        portal: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HealthMemory, String> {
+        let Some(db) = self.db.clone() else {
+            return Ok(HealthMemory::default());
+        };
+        let portal = portal.to_string();
+        tokio::task::spawn_blocking(move || db.load_health(&portal, now))
+            .await
+            .map_err(|e| format!("reading the state database failed: {e}"))?
+    }
+
+    /// Stores what a pass saw for the sentinel; `false` when there is no database to
+    /// write (a read-only one: dry runs).
+    pub async fn remember_health(
+        &self,
+        portal: &str,
+        update: HealthUpdate,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, String> {
+        let Some(db) = self.db.clone().filter(|db| db.writable()) else {
+            return Ok(false);
+        };
+        let portal = portal.to_string();
+        tokio::task::spawn_blocking(move || db.save_health(&portal, &update, now))
+            .await
+            .map_err(|e| format!("writing the state database failed: {e}"))?
+            .map(|()| true)
+    }
+
+    /// Notes the deletions a batch is about to send (see [`StateDb::intend`]); without
+    /// a writable database there is nothing to note.
+    pub fn intend(&self, portal: &str, ids: &[crate::wire::BackupId]) -> Result<(), String> {
+        match self.db.as_ref().filter(|db| db.writable()) {
+            Some(db) => db.intend(portal, ids, chrono::Utc::now()),
+            None => Ok(()),
+        }
     }
 }
 

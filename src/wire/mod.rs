@@ -668,18 +668,76 @@ pub fn parse_version(body: &[u8]) -> Result<Option<String>, WireError> {
         .map(str::to_string))
 }
 
-/// `GET /api/2.0/settings` as an anonymous caller sees it: `(tenantAlias, standalone)`,
-/// `None` when it names no alias.
-pub fn parse_settings(body: &[u8]) -> Result<Option<(String, bool)>, WireError> {
+/// What `GET /api/2.0/settings` says of the portal (docs/docspace-api.md, "Time and
+/// names"): its tenant's alias, whether it is an on-premise server, and (to a caller
+/// with a key) its own IANA time zone.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerSettings {
+    pub alias: Option<String>,
+    pub standalone: bool,
+    pub timezone: Option<String>,
+}
+
+pub fn parse_settings(body: &[u8]) -> Result<ServerSettings, WireError> {
     let value = envelope(body)?;
-    let Some(v) = value.as_ref() else { return Ok(None) };
-    let alias = v
-        .get("tenantAlias")
-        .and_then(Value::as_str)
-        .map(|a| a.trim().to_ascii_lowercase())
-        .filter(|a| !a.is_empty() && a.len() <= 255);
-    let standalone = v.get("standalone").and_then(Value::as_bool).unwrap_or(false);
-    Ok(alias.map(|a| (a, standalone)))
+    let Some(v) = value.as_ref() else {
+        return Ok(ServerSettings::default());
+    };
+    let text = |key: &str, max: usize| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|a| !a.is_empty() && a.len() <= max)
+    };
+    Ok(ServerSettings {
+        alias: text("tenantAlias", 255).map(str::to_ascii_lowercase),
+        standalone: v.get("standalone").and_then(Value::as_bool).unwrap_or(false),
+        timezone: text("timezone", 64).map(str::to_string),
+    })
+}
+
+/// One page of a folder's files: each file's title and size, and the folder's total.
+pub type FolderPage = (Vec<(String, u64)>, Option<u64>);
+
+/// One page of `GET /api/2.0/files/{folderId}`: each file's `title` and
+/// `pureContentLength` (files without either are left out), and the folder's `total`.
+pub fn parse_folder_page(body: &[u8]) -> Result<FolderPage, WireError> {
+    let value = envelope(body)?;
+    let Some(v) = value.as_ref() else {
+        return Err(WireError("the folder listing has no response".into()));
+    };
+    let files = match v.get("files") {
+        Some(Value::Array(files)) => files,
+        Some(_) => return Err(WireError("the folder listing's files is not a list".into())),
+        None => return Ok((Vec::new(), v.get("total").and_then(Value::as_u64))),
+    };
+    let listed = files
+        .iter()
+        .filter_map(|f| {
+            let title = f.get("title")?.as_str()?.to_string();
+            let size = f.get("pureContentLength")?.as_u64()?;
+            Some((title, size))
+        })
+        .collect();
+    Ok((listed, v.get("total").and_then(Value::as_u64)))
+}
+
+/// When the calling key expires (`GET /api/2.0/keys/@self`, `expiresAt`): `Ok(None)`
+/// for a key that never expires.
+pub fn parse_key_expiry(body: &[u8]) -> Result<Option<DateTime<Utc>>, WireError> {
+    let value = envelope(body)?;
+    let Some(v) = value.as_ref() else {
+        return Err(WireError("the key's answer has no response".into()));
+    };
+    match v.get("expiresAt") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match parse_time(s) {
+            WireTime::At(t) => Ok(Some(t)),
+            WireTime::Never | WireTime::Missing => Ok(None),
+            other => Err(WireError(format!("the key's expiresAt is not a date ({other})"))),
+        },
+        Some(other) => Err(WireError(format!("the key's expiresAt is not a date ({other})"))),
+    }
 }
 
 /// A version string a build reports when nobody set one.

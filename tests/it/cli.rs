@@ -117,12 +117,17 @@ async fn plan_json_is_the_spec_shape_and_deletes_nothing() {
     assert_eq!(
         backups[0],
         json!({"id": id(1), "file_name": format!("acme_{}T03-00-00.tar.gz", today()), "storage_type": "Documents",
-               "created_on": format!("{}T03:00:00Z", today()), "action": "keep", "reasons": ["last snapshot"]})
+               "created_on": format!("{}T03:00:00Z", today()), "action": "keep", "reasons": ["last snapshot"],
+               "health": "unknown", "size_bytes": null, "duration_secs": null})
     );
     assert_eq!(backups[7]["action"], "delete");
     // Every deletion says why (the SPEC's example still shows `[]`: docs/reference.md).
     assert_eq!(backups[7]["reasons"], json!(["no keep rule: beyond keep_last 5"]));
     assert_eq!(p["guards"], json!([]));
+    // The sentinel: the folder lists no size and the names no start time, so nothing
+    // is judged; the schedule's nights are all there.
+    assert_eq!(p["health"]["suspects"], 0);
+    assert_eq!(p["health"]["missed_runs"], json!([]));
 }
 
 #[tokio::test]
@@ -155,7 +160,7 @@ async fn plan_table_for_people() {
     assert!(out.contains("PORTAL  BACKUP"), "{out}");
     assert!(
         out.contains(&format!(
-            "acme    {}  {}T03:00:00Z  keep    last snapshot",
+            "acme    {}  {}T03:00:00Z  keep    unknown  last snapshot",
             id(1),
             today()
         )),

@@ -389,11 +389,11 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
     let (_s, config) = setup_for(&slow);
     let (portal, client, audit) = first_portal(&config);
     let report =
-        docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_millis(11000))
+        docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_millis(15000))
             .await;
-    // Reads answered at 2, 4, 6 and 8 s (settings, schedule, version, history),
-    // deletes sent at 8 s and 10 s; the third would start at 12 s, after the 11 s
-    // deadline. A second either
+    // Reads answered at 2, 4, 6, 8, 10 and 12 s (settings, schedule, version, history,
+    // the key and the backups' folder), deletes sent at 12 s and 14 s; the third would
+    // start at 16 s, after the 15 s deadline. A second either
     // side: the lock, the state store and a loaded CI machine (the 600-portal daemon
     // test runs beside this one) take their time.
     assert_eq!(report.count(Outcome::Deleted), 2, "{:?}", report.deletions);

@@ -114,6 +114,14 @@ pub async fn serve_schedule(server: &MockServer, body: Value) {
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
         .mount(server)
         .await;
+    // The schedule's folder (Documents storage), empty: no backup's size is known.
+    Mock::given(method("GET"))
+        .and(path("/api/2.0/files/4"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"response": {"files": [], "folders": [], "total": 0}})),
+        )
+        .mount(server)
+        .await;
 }
 
 /// The server's version answer (anonymous), as a DocSpace 3.7.2 sends it.

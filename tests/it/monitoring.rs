@@ -31,6 +31,16 @@ const CONTRACT_METRICS: &[&str] = &[
     "docspace_retention_schedule_missing_since_timestamp_seconds",
     "docspace_retention_server_info",
     "docspace_retention_server_clock_skew_seconds",
+    "docspace_retention_expected_runs_missed_total",
+    "docspace_retention_last_good_backup_timestamp_seconds",
+    "docspace_retention_backup_duration_seconds",
+    "docspace_retention_backup_size_bytes",
+    "docspace_retention_newest_backup_suspect",
+    "docspace_retention_suspect_backups",
+    "docspace_retention_backups_vanished_total",
+    "docspace_retention_api_key_expiry_timestamp_seconds",
+    "docspace_retention_timezone_mismatch",
+    "docspace_retention_notify_failures_total",
 ];
 
 fn known(name: &str) -> bool {
@@ -193,7 +203,22 @@ fn the_daemon_defines_every_spec_metric() {
             clock_skew_secs: Some(1),
             ..PlanContext::new(now, chrono_tz::Tz::UTC)
         },
+        settings: Default::default(),
+        health: docspace_retention::pass::HealthRead {
+            view: Some(docspace_retention::health::HealthView {
+                newest_size: Some(1),
+                newest_duration_secs: Some(60),
+                last_good: Some(now),
+                ..Default::default()
+            }),
+            update: docspace_retention::state::HealthUpdate {
+                key: docspace_retention::state::KeyState::Expires(now),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
     });
+    report.notified = true;
     observer.pass_finished(&report);
     let text = observer.render_metrics();
     for name in CONTRACT_METRICS {
@@ -234,7 +259,7 @@ fn every_alert_links_its_section_of_the_runbook() {
         .collect();
     // Each rule is the text from one "- alert:" line to the next.
     let alerts: Vec<&str> = rules.split("- alert: ").skip(1).collect();
-    assert_eq!(alerts.len(), 8, "the rule file has eight alerts");
+    assert_eq!(alerts.len(), 12, "the rule file has twelve alerts");
     for alert in alerts {
         let name = alert.split_whitespace().next().unwrap();
         let url = alert
@@ -384,6 +409,8 @@ fn the_exposition_is_byte_for_byte_what_the_prometheus_crate_wrote() {
         memory: PortalMemory::default(),
         news: Default::default(),
         context: ctx.clone(),
+        settings: Default::default(),
+        health: Default::default(),
     });
     let deletion = |n: u32, outcome| DeletionResult {
         id: BackupId::parse(&id(n)).unwrap(),
@@ -436,6 +463,8 @@ fn the_exposition_is_byte_for_byte_what_the_prometheus_crate_wrote() {
         memory: PortalMemory::default(),
         news: Default::default(),
         context: ctx,
+        settings: Default::default(),
+        health: Default::default(),
     });
     charlie.clear = Some(ClearResult {
         outcome: Outcome::Deleted,

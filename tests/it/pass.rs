@@ -43,8 +43,9 @@ async fn a_pass_deletes_exactly_the_planned_backups_oldest_first_and_verifies() 
     assert_eq!(report.count(Outcome::Deleted), 3);
     assert_eq!(report.kept(), 5);
 
-    // GET settings (anonymous: who the server says it is), GET schedule, GET version
-    // (anonymous), GET history, 3 DELETEs oldest first, the verifying GET history.
+    // GET settings (who the server says it is), GET schedule, GET version
+    // (anonymous), GET history, the health sentinel's GET key (once a day) and GET
+    // folder (sizes), 3 DELETEs oldest first, the verifying GET history.
     let calls: Vec<String> = server
         .received_requests()
         .await
@@ -59,6 +60,8 @@ async fn a_pass_deletes_exactly_the_planned_backups_oldest_first_and_verifies() 
             format!("GET {SCHEDULE}"),
             format!("GET {VERSION}"),
             format!("GET {HISTORY}"),
+            "GET /api/2.0/keys/@self".to_string(),
+            "GET /api/2.0/files/4".to_string(),
             format!("DELETE {}", delete_path(&id(8))),
             format!("DELETE {}", delete_path(&id(7))),
             format!("DELETE {}", delete_path(&id(6))),
@@ -127,8 +130,9 @@ async fn dry_run_sends_no_delete_but_audits_and_plans() {
     assert_eq!(audit.len(), 6);
     assert!(audit.iter().all(|l| l["dry_run"] == true));
     assert_eq!(audit[1]["outcome"], "dry_run");
-    // No verification read when nothing was sent: settings, schedule, version, history.
-    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+    // No verification read when nothing was sent: settings, schedule, version,
+    // history, the key (once a day) and the schedule's folder (the backups' sizes).
+    assert_eq!(server.received_requests().await.unwrap().len(), 6);
 }
 
 #[tokio::test]

@@ -15,8 +15,11 @@ use crate::retention::{
     Cadence, Forecast, MIN_GAP, Plan, PlanContext, ServerChange, forecast as retention_forecast, plan_retention,
     schedule_conflict,
 };
-use crate::state::{MemoryNews, PortalMemory, StateDir};
-use crate::wire::{BackupId, BackupSchedule, HistoryRecord};
+use crate::state::{HealthMemory, MemoryNews, PortalMemory, StateDir};
+use crate::wire::{BackupId, BackupSchedule, HistoryRecord, ServerSettings};
+
+mod health;
+pub use health::HealthRead;
 
 /// What a pass reads and decides before changing anything (also all that `plan` does).
 #[derive(Debug, Clone)]
@@ -34,18 +37,29 @@ pub struct PortalRead {
     pub news: MemoryNews,
     /// What the planner was told besides the records (for a forecast from here).
     pub context: PlanContext,
+    /// What the server says of the portal (tenant, on-premise, time zone).
+    pub settings: ServerSettings,
+    /// The health sentinel's view and what it remembers next.
+    pub health: HealthRead,
 }
 
-/// Reads the schedule, version and history and plans, as of `now`, with what is
-/// remembered of the portal.
+/// Reads the portal's settings, schedule, version and history (and, for the health
+/// sentinel, its backups' sizes and its key's expiry) and plans, as of `now`, with
+/// what is remembered of the portal.
 pub async fn read_and_plan(
     portal: &PortalConfig,
     client: &DocSpaceClient,
     now: DateTime<Utc>,
     memory: &PortalMemory,
+    health_memory: &HealthMemory,
 ) -> Result<PortalRead, ApiError> {
     // The server's clock as this read finds it, not as an earlier pass did.
     client.forget_clock_skew();
+    // Who the portal is and its zone; an older server that cannot say costs only that.
+    let settings = client.get_settings().await.unwrap_or_else(|e| {
+        tracing::debug!(portal = %portal.name, error = %e, "the server did not say which tenant it is");
+        ServerSettings::default()
+    });
     let schedule = client.get_schedule().await?;
     // Anonymous and never a reason to fail: an unreadable version is "unknown".
     let version = client.get_version().await.unwrap_or_else(|e| {
@@ -53,6 +67,20 @@ pub async fn read_and_plan(
         None
     });
     let history = client.get_history().await?;
+    // The skew as the reads of the schedule and history found it (the sentinel's
+    // reads after them are not what the plan rests on).
+    let clock_skew_secs = client.clock_skew_secs();
+    let health = health::gather(
+        portal,
+        client,
+        schedule.as_ref(),
+        memory.schedule.as_ref(),
+        &history,
+        &settings,
+        health_memory,
+        now,
+    )
+    .await;
     let ctx = PlanContext {
         schedule_period: memory.period(schedule.as_ref()).cloned(),
         server_change: memory
@@ -62,7 +90,8 @@ pub async fn read_and_plan(
                 to: to.into(),
             }),
         first_planned: memory.planned.clone(),
-        clock_skew_secs: client.clock_skew_secs(),
+        clock_skew_secs,
+        health: health.view.as_ref().map(|v| std::sync::Arc::new(v.input.clone())),
         ..PlanContext::new(now, portal.timezone)
     };
     let plan = plan_retention(history, &portal.retention, &ctx);
@@ -88,6 +117,8 @@ pub async fn read_and_plan(
         memory,
         news,
         context,
+        settings,
+        health,
     })
 }
 
@@ -157,26 +188,68 @@ pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) 
     (f, assumes)
 }
 
-/// Asks the server who it is and claims that tenant for `portal` in this fleet; an
-/// answer that names no tenant (an older server, an error) claims nothing.
-async fn identify(portal: &PortalConfig, client: &DocSpaceClient, state: &StateDir) -> Result<(), String> {
-    let (alias, standalone) = match client.get_settings().await {
-        Ok(Some(found)) => found,
-        Ok(None) => return Ok(()),
-        Err(e) => {
-            tracing::debug!(portal = %portal.name, error = %e, "the server did not say which tenant it is");
-            return Ok(());
-        }
+/// Claims the tenant the server named for `portal` in this fleet; an answer that
+/// names no tenant (an older server, an error) claims nothing.
+async fn identify(portal: &PortalConfig, settings: &ServerSettings, state: &StateDir) -> Result<(), String> {
+    let Some(alias) = settings.alias.clone() else {
+        return Ok(());
     };
     let identified = crate::identity::Identified {
         tenant: crate::identity::Tenant {
             alias,
-            standalone,
+            standalone: settings.standalone,
             dump: portal.dump,
         },
         addresses: crate::identity::addresses(&portal.url).await,
     };
     state.tenants().claim(&portal.name, identified)
+}
+
+/// Settles how each remembered backup that is gone now left: the state database
+/// knows the deletions this product intended; for the others, the audit log is read
+/// (an operator's `backup delete` notes nothing in the database). What nothing
+/// explains vanished.
+fn settle_gone(portal: &str, read: &mut PortalRead, state: &StateDir) -> Vec<BackupId> {
+    let unexplained: Vec<BackupId> = read
+        .health
+        .gone
+        .iter()
+        .filter(|(_, how)| how.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let ours: std::collections::HashSet<BackupId> = if unexplained.is_empty() {
+        Default::default()
+    } else {
+        match state.audit().lines_since(None, 0, None, portal) {
+            Ok(lines) => lines
+                .iter()
+                .filter(|l| l.phase == crate::audit::Phase::Intent && !l.dry_run)
+                .flat_map(|l| match l.action {
+                    crate::audit::AuditAction::ClearHistory => unexplained.clone(),
+                    _ => l.backup_id.as_deref().and_then(BackupId::parse).into_iter().collect(),
+                })
+                .collect(),
+            Err(e) => {
+                // Without the log nothing can be called vanished: asked again next pass.
+                tracing::info!(portal, error = %e, "cannot tell vanished backups from deleted ones");
+                return Vec::new();
+            }
+        }
+    };
+    let mut vanished = Vec::new();
+    for (id, how) in &read.health.gone {
+        let how = match how {
+            Some(how) => how,
+            None if ours.contains(id) => &crate::state::LEFT_DELETED,
+            None => {
+                vanished.push(*id);
+                &crate::state::LEFT_VANISHED
+            }
+        };
+        read.health.update.left.push((*id, how));
+    }
+    vanished.sort();
+    vanished
 }
 
 /// Everything a pass did, for logs, metrics, `/status` and the `once` summary.
@@ -197,6 +270,11 @@ pub struct PassReport {
     pub recovered: Vec<Recovered>,
     /// Another process (or pass) held the portal's lock: nothing was done.
     pub locked: bool,
+    /// Backups an earlier pass saw that are gone now, and nobody here deleted them.
+    pub vanished: Vec<BackupId>,
+    /// A notification was sent after the pass (`notify.url`), and why it failed.
+    pub notified: bool,
+    pub notify_error: Option<String>,
     /// `Some` means the pass failed.
     pub error: Option<String>,
 }
@@ -215,6 +293,9 @@ impl PassReport {
             unexpectedly_missing: Vec::new(),
             recovered: Vec::new(),
             locked: false,
+            vanished: Vec::new(),
+            notified: false,
+            notify_error: None,
             error: None,
         }
     }
@@ -300,6 +381,27 @@ async fn run(
     limit: std::time::Duration,
     gates: Gates,
 ) -> PassReport {
+    let mut report = run_within(portal, client, state, now, limit, gates).await;
+    if let Some(notify) = &portal.notify
+        && !report.locked
+    {
+        let body = crate::report::pass_json(&report);
+        report.notified = true;
+        if let Err(e) = crate::notify::send(notify, report.succeeded(), &body).await {
+            report.notify_error = Some(e);
+        }
+    }
+    report
+}
+
+async fn run_within(
+    portal: &PortalConfig,
+    client: &DocSpaceClient,
+    state: &StateDir,
+    now: DateTime<Utc>,
+    limit: std::time::Duration,
+    gates: Gates,
+) -> PassReport {
     let mut report = PassReport::new(&portal.name, portal.dry_run, now);
     let deadline = tokio::time::Instant::now() + limit;
     let exceeded = || {
@@ -318,22 +420,36 @@ async fn run(
         Err(_) => return report.ended_by(exceeded()),
     };
     report.recovered = executor.recovered().to_vec();
-    // One portal, one definition: a second name for a tenant another portal of this
-    // fleet already is gets no pass.
-    match tokio::time::timeout_at(deadline, identify(portal, client, state)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return report.ended_by(e),
-        Err(_) => return report.ended_by(exceeded()),
-    }
     let memory = match state.memory(&portal.name).await {
         Ok(m) => m,
         Err(e) => return report.ended_by(e),
     };
-    let read = match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now, &memory)).await {
-        Ok(Ok(read)) => read,
-        Ok(Err(e)) => return report.ended_by(e.to_string()),
-        Err(_) => return report.ended_by(exceeded()),
+    let health_memory: HealthMemory = match state.health_memory(&portal.name, now).await {
+        Ok(m) => m,
+        Err(e) => return report.ended_by(e),
     };
+    let mut read =
+        match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now, &memory, &health_memory)).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => return report.ended_by(e.to_string()),
+            Err(_) => return report.ended_by(exceeded()),
+        };
+    // One portal, one definition: a second name for a tenant another portal of this
+    // fleet already is gets no pass (nothing was changed by the read).
+    match tokio::time::timeout_at(deadline, identify(portal, &read.settings, state)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return report.ended_by(e),
+        Err(_) => return report.ended_by(exceeded()),
+    }
+    report.vanished = settle_gone(&portal.name, &mut read, state);
+    // What the sentinel saw is stored whatever happens next (a dry run too, when the
+    // database is writable); losing it costs a signal, never a backup.
+    if let Err(e) = state
+        .remember_health(&portal.name, read.health.update.clone(), now)
+        .await
+    {
+        tracing::warn!(portal = %portal.name, error = %e, "cannot store what this pass saw of the backups");
+    }
     // What the pass learned is stored before anything is deleted; a pass that
     // cannot store it deletes nothing (a dry run stores nothing).
     if !portal.dry_run
