@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 
 use crate::commands::{Ended, fail};
 use crate::config::{Config, DaemonConfig, LogConfig, LogFormat, PortalConfig, ServerConfig};
@@ -38,6 +38,12 @@ pub fn demo_policy() -> RetentionPolicy {
 /// download made an hour ago, which the server deletes itself.
 pub fn demo_portal(now: chrono::DateTime<Utc>) -> SimPortal {
     let mut portal = realistic_portal("demo", DEMO_KEY, now, 120);
+    // The server missed the last night whose backup is overdue (its 03:00 slot more
+    // than `health.late_after` ago), and made none since.
+    let missed = demo_missed_night(now);
+    portal
+        .backups
+        .retain(|b| !(b.storage_type == 0 && b.created_on.date_naive() >= missed && b.created_on.time().hour() == 3));
     portal.backups.push(SimBackup {
         id: sim_id("demo", 9_999),
         file_name: format!("demo_{}_download.tar.gz", now.format("%Y-%m-%d")),
@@ -45,6 +51,23 @@ pub fn demo_portal(now: chrono::DateTime<Utc>) -> SimPortal {
         created_on: now - chrono::TimeDelta::hours(1),
     });
     portal
+}
+
+/// The night the demo's server missed: the newest whose 03:00 slot is more than six
+/// hours (`health.late_after`) ago.
+pub fn demo_missed_night(now: chrono::DateTime<Utc>) -> chrono::NaiveDate {
+    (now - chrono::TimeDelta::hours(9)).date_naive()
+}
+
+/// The demo's tiny backup: the newest nightly one, a few megabytes where the others
+/// have fifty (a portal whose files moved away, a backup cut short).
+pub fn demo_tiny(portal: &SimPortal) -> Option<String> {
+    portal
+        .backups
+        .iter()
+        .filter(|b| b.storage_type == 0 && b.created_on.time().hour() == 3)
+        .max_by_key(|b| b.created_on)
+        .map(|b| b.id.clone())
 }
 
 /// The backup the demo protects: the oldest nightly one after 60 days.
@@ -105,11 +128,17 @@ pub async fn run(dry_run: bool, listen: Option<std::net::SocketAddr>) -> Ended {
     let now = Utc::now();
     let portal = demo_portal(now);
     let protected = demo_protected(&portal, now);
+    let tiny = demo_tiny(&portal);
     let records = portal.backups.len();
     let sim = match Simulator::start(vec![portal], SimOptions::default(), 0).await {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot start the simulated portal: {e}")),
     };
+    if let Some(tiny) = tiny {
+        sim.set_knobs("demo", |k| {
+            k.sizes.insert(tiny, 3_200_000);
+        });
+    }
     // A directory of its own, made new (never one somebody prepared under that name).
     let state_dir = std::env::temp_dir().join(format!(
         "docspace-retention-demo-{}-{:08x}",
@@ -131,7 +160,9 @@ pub async fn run(dry_run: bool, listen: Option<std::net::SocketAddr>) -> Ended {
     crate::outln!("=======================");
     crate::outln!(
         "A simulated DocSpace portal \"demo\" is running at {} with {records} backups: one every night \
-         for 120 days, a manual one every nine days, and a temporary download from an hour ago.",
+         for 120 days, a manual one every nine days, and a temporary download from an hour ago. Two things \
+         went wrong lately: the server missed last night's backup, and the newest one is tiny (3.2 MB where \
+         the others have 50): the health sentinel keeps it, and pins the newest good ones.",
         sim.url("demo")
     );
     crate::outln!(

@@ -146,10 +146,13 @@ impl Observer {
             blocked: r.blocked(),
             error: r.error.as_deref().map(|e| crate::secret::mask_api_keys(e).into_owned()),
             warning: r.read.as_ref().and_then(crate::report::conflict_warning),
+            health: r.read.as_ref().and_then(|read| health_summary(r, read)),
         };
         let picture = r.read.as_ref().map(|read| {
-            let mut picture = Picture::of(p, &read.plan, read.context.now, None);
+            let missed = read.health.view.as_ref().map_or(&[][..], |v| &v.missed[..]);
+            let mut picture = Picture::of(p, &read.plan, read.context.now, None).with_health(&r.vanished, missed);
             picture.warning = crate::report::conflict_warning(read);
+            picture.health = crate::report::health_line(read);
             Arc::new(picture)
         });
         self.status.update(p, |s| {
@@ -254,11 +257,33 @@ fn count_health(v: &mut crate::metrics::PortalValues, r: &PassReport, read: &Por
     v.suspect_backups = Some(view.suspects as i64);
 }
 
+/// The sentinel's part of `/status`.
+fn health_summary(r: &PassReport, read: &PortalRead) -> Option<crate::status::HealthSummary> {
+    let view = read.health.view.as_ref()?;
+    let newest = read
+        .plan
+        .iter()
+        .find_map(|e| view.verdict(e.id))
+        .map_or_else(|| "unknown".to_string(), |v| v.text());
+    Some(crate::status::HealthSummary {
+        newest,
+        last_good: view.last_good.map(crate::wire::rfc3339),
+        suspects: view.suspects,
+        missed_runs: view.missed.iter().map(|t| crate::wire::rfc3339(*t)).collect(),
+        vanished: r.vanished.iter().map(|(id, _)| id.to_string()).collect(),
+        api_key_expires: match &read.health.update.key {
+            crate::state::KeyState::Expires(t) => Some(crate::wire::rfc3339(*t)),
+            _ => None,
+        },
+        timezone_mismatch: read.health.timezone_mismatch.clone(),
+    })
+}
+
 /// What the sentinel saw deserves a line: each vanished backup, each missed run, a
 /// suspect newest backup, a zone that differs, a failed notification.
 fn log_health(r: &PassReport) {
     let portal = r.portal.as_str();
-    for id in &r.vanished {
+    for (id, _) in &r.vanished {
         tracing::warn!(
             portal,
             backup = %id,

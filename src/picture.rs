@@ -21,21 +21,27 @@ pub enum Fate {
     Rule,
     Protected,
     Guard,
+    /// Kept because the health sentinel judged it suspect.
+    Suspect,
     Deleted,
     Temporary,
     Doubtful,
     NotManaged,
+    /// Seen by an earlier pass, gone now, and not deleted here.
+    Vanished,
 }
 
 impl Fate {
-    pub const ALL: [Fate; 7] = [
+    pub const ALL: [Fate; 9] = [
         Fate::Rule,
         Fate::Protected,
         Fate::Guard,
+        Fate::Suspect,
         Fate::Deleted,
         Fate::Temporary,
         Fate::Doubtful,
         Fate::NotManaged,
+        Fate::Vanished,
     ];
 
     pub fn label(self) -> &'static str {
@@ -43,10 +49,12 @@ impl Fate {
             Fate::Rule => "kept by a rule",
             Fate::Protected => "protected",
             Fate::Guard => "kept by a guard",
+            Fate::Suspect => "suspect (kept)",
             Fate::Deleted => "deleted",
             Fate::Temporary => "temporary",
             Fate::Doubtful => "doubtful",
             Fate::NotManaged => "not managed",
+            Fate::Vanished => "vanished",
         }
     }
 
@@ -55,10 +63,12 @@ impl Fate {
             Fate::Rule => "rule",
             Fate::Protected => "protected",
             Fate::Guard => "guard",
+            Fate::Suspect => "suspect",
             Fate::Deleted => "deleted",
             Fate::Temporary => "temporary",
             Fate::Doubtful => "doubtful",
             Fate::NotManaged => "unmanaged",
+            Fate::Vanished => "vanished",
         }
     }
 
@@ -71,6 +81,8 @@ impl Fate {
             Fate::Temporary => "#0277bd",
             Fate::Doubtful => "#6a1b9a",
             Fate::NotManaged => "#8d8d8d",
+            Fate::Suspect => "#ad1457",
+            Fate::Vanished => "#37474f",
         }
     }
 }
@@ -105,6 +117,10 @@ pub struct Picture {
     pub error: Option<String>,
     /// The schedule's `backupsStored` fights the policy (in words).
     pub warning: Option<String>,
+    /// Slots of the backup schedule that made no backup (the health sentinel's).
+    pub missed: Vec<DateTime<Utc>>,
+    /// What the sentinel found wrong, in words.
+    pub health: Option<String>,
 }
 
 /// A file name is shown whole up to this length, then cut (a picture is kept per portal).
@@ -130,6 +146,7 @@ impl Picture {
                 (Scope::NotManaged, _) => Fate::NotManaged,
                 (_, Action::Delete) => Fate::Deleted,
                 _ if e.reasons.contains(&Reason::Protected) => Fate::Protected,
+                _ if matches!(e.reasons.first(), Some(Reason::Suspect(_))) => Fate::Suspect,
                 _ if e.reasons.iter().any(|r| matches!(r, Reason::Blocked(_))) => Fate::Guard,
                 _ => Fate::Rule,
             };
@@ -161,6 +178,28 @@ impl Picture {
             .chain(plan.doubtful.iter().map(|(d, n)| format!("{}: {n}", d.as_str())))
             .collect();
         picture
+    }
+
+    /// Adds the backups that vanished since the last pass (id, when made), and the
+    /// schedule's missed slots.
+    pub fn with_health(mut self, vanished: &[(BackupId, Option<DateTime<Utc>>)], missed: &[DateTime<Utc>]) -> Self {
+        if !vanished.is_empty() {
+            let text = "vanished: gone from the history, not deleted here";
+            self.reasons.push(text.into());
+            let reason = (self.reasons.len() - 1).min(u16::MAX as usize) as u16;
+            for (id, created) in vanished {
+                self.marks.push(Mark {
+                    created: *created,
+                    fate: Fate::Vanished,
+                    id: id.to_string().into_boxed_str(),
+                    file: None,
+                    reason,
+                    deletes_on: None,
+                });
+            }
+        }
+        self.missed = missed.to_vec();
+        self
     }
 
     /// How many marks of each fate.
@@ -216,12 +255,18 @@ pub fn svg(p: &Picture) -> String {
         );
         return out;
     }
-    let mut start = dated.iter().filter_map(|m| m.created).min().expect("dated");
+    let mut start = dated
+        .iter()
+        .filter_map(|m| m.created)
+        .chain(p.missed.iter().copied())
+        .min()
+        .expect("dated");
     let mut end = dated
         .iter()
         .flat_map(|m| [m.created, m.deletes_on])
         .flatten()
         .chain(p.at)
+        .chain(p.missed.iter().copied())
         .max()
         .expect("dated");
     let pad = ((end - start) / 40).max(TimeDelta::hours(12));
@@ -274,6 +319,17 @@ pub fn svg(p: &Picture) -> String {
             out,
             r#"<line class="now" x1="{nx:.1}" x2="{nx:.1}" y1="{TOP}" y2="{axis_y}"><title>now: {}</title></line>"#,
             rfc3339(at)
+        );
+    }
+    // The schedule's missed slots, on the axis.
+    for slot in &p.missed {
+        let mx = x(*slot);
+        let _ = write!(
+            out,
+            r#"<path class="missed" d="M{:.1} {} l5 -9 h-10 z"><title>missed run: no backup for the slot of {}</title></path>"#,
+            mx,
+            axis_y,
+            rfc3339(*slot)
         );
     }
     // The marks, with the forecast's way to their deletion.
@@ -333,6 +389,9 @@ pub fn section(p: &Picture) -> String {
     if let Some(w) = &p.warning {
         let _ = write!(out, r#"<p class="error">warning: {}</p>"#, escape(w));
     }
+    if let Some(h) = &p.health {
+        let _ = write!(out, r#"<p class="error">health: {}</p>"#, escape(h));
+    }
     let _ = write!(out, "<figure>{}<figcaption>", svg(p));
     let counts: Vec<String> = Fate::ALL
         .iter()
@@ -347,6 +406,14 @@ pub fn section(p: &Picture) -> String {
         })
         .collect();
     let _ = write!(out, "{}", counts.join(" "));
+    if !p.missed.is_empty() {
+        let _ = write!(
+            out,
+            r#" <span class="key missed-key">{} missed run{}</span>"#,
+            p.missed.len(),
+            if p.missed.len() == 1 { "" } else { "s" }
+        );
+    }
     if !p.guards.is_empty() {
         let _ = write!(out, "<br>guards: {}", escape(&p.guards.join(", ")));
     }
@@ -391,7 +458,8 @@ svg.timeline{display:block;overflow:hidden;max-width:100%;height:auto}\
 text{font:11px system-ui,sans-serif;fill:#555}.mark{stroke:#fff;stroke-width:1}\
 .key{white-space:nowrap}.key::before{content:\"\";display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px;vertical-align:-1px}\
 .error{color:#c62828}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}\
-.legend{margin:8px 0 16px}";
+.legend{margin:8px 0 16px}.missed{fill:#c62828}\
+.key.missed-key::before{background:#c62828;border-radius:0}";
 
 fn colours() -> String {
     let mut css = String::new();

@@ -471,12 +471,15 @@ pub fn plan_page(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> String {
         .iter()
         .map(|p| match &p.result {
             Ok(read) => {
+                let missed = read.health.view.as_ref().map_or(&[][..], |v| &v.missed[..]);
                 let mut picture = Picture::of(
                     &p.portal,
                     &read.plan,
                     read.context.now,
                     p.forecast.as_ref().map(|(f, _)| &f.deletes_on),
-                );
+                )
+                .with_health(&[], missed);
+                picture.health = health_line(read);
                 picture.forecast = p.forecast.as_ref().map(|(_, assumes)| assumes.clone());
                 picture.warning = conflict_warning(read);
                 picture
@@ -507,7 +510,7 @@ pub fn pass_json(report: &PassReport) -> Value {
         "failed": report.count(Outcome::Failed),
         "would_delete": report.count(Outcome::DryRun),
         "blocked": report.blocked(),
-        "vanished": report.vanished.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "vanished": report.vanished.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>(),
         "health": health,
     })
 }

@@ -220,6 +220,14 @@ impl Simulator {
         }
     }
 
+    /// Drops a backup's record as the server does on its own (a file it cannot check
+    /// is soft-deleted): no API call, no trace in the history.
+    pub fn drop_record(&self, portal: &str, id: &str) {
+        if let Some(p) = self.portals.lock().unwrap().get_mut(portal) {
+            p.portal.backups.retain(|b| b.id != id);
+        }
+    }
+
     /// Replaces the portal's schedule (`None`: the server deleted it, as DocSpace 3.5+
     /// does on its own after billing or quota failures).
     pub fn set_schedule(&self, portal: &str, schedule: Option<SimSchedule>) {
@@ -545,15 +553,19 @@ pub fn newest_nightly_day(now: DateTime<Utc>) -> chrono::NaiveDate {
     (now - TimeDelta::hours(3)).date_naive()
 }
 
-/// A portal with `days` nightly backups (03:00 UTC), the newest on
+/// A portal with `days` nightly backups (finished at 03:00 UTC, 4 to 8 minutes after
+/// they started, as their names say; about 50 MB each in the schedule's folder), the newest on
 /// [`newest_nightly_day`], a manual backup every nine days in the afternoon, and a
 /// daily schedule at 03:00 that keeps every backup (no `backupsStored`).
 pub fn realistic_portal(name: &str, api_key: &str, now: DateTime<Utc>, days: u32) -> SimPortal {
     let mut backups = Vec::new();
     let mut add = |created_on: DateTime<Utc>| {
+        let id = sim_id(name, backups.len() as u64 + 1);
+        // The name carries the start: 4 to 8 minutes before it finished.
+        let took = TimeDelta::seconds(240 + (crate::shard::stable_hash(&id) % 240) as i64);
         backups.push(SimBackup {
-            id: sim_id(name, backups.len() as u64 + 1),
-            file_name: format!("{name}_{}.tar.gz", created_on.format("%Y-%m-%d_%H-%M-%S")),
+            file_name: format!("{name}_{}.tar.gz", (created_on - took).format("%Y-%m-%d_%H-%M-%S")),
+            id,
             storage_type: 0,
             created_on,
         })

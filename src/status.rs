@@ -24,6 +24,24 @@ pub struct PassSummary {
     pub error: Option<String>,
     /// The schedule's `backupsStored` fights the policy (in words).
     pub warning: Option<String>,
+    /// What the health sentinel saw (`None` when it is off or the read failed).
+    pub health: Option<HealthSummary>,
+}
+
+/// The health sentinel's part of a portal's line in `/status` (docs/reference.md,
+/// "Backup health"). Fields in name order, as the page's keys are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HealthSummary {
+    pub api_key_expires: Option<String>,
+    pub last_good: Option<String>,
+    /// The slots the schedule missed in the watched window.
+    pub missed_runs: Vec<String>,
+    /// `healthy`, `suspect: …` or `unknown`, of the newest backup.
+    pub newest: String,
+    pub suspects: usize,
+    pub timezone_mismatch: Option<String>,
+    /// Backups that vanished at the last pass.
+    pub vanished: Vec<String>,
 }
 
 /// One portal's line in `/status`, and the picture of its last pass for `GET /`.
@@ -146,6 +164,7 @@ impl Status {
                         blocked: p.blocked,
                         error: p.error.as_deref(),
                         warning: p.warning.as_deref(),
+                        health: p.health.as_ref(),
                     }),
                 })
                 .collect(),
@@ -180,6 +199,8 @@ struct PassView<'a> {
     error: Option<&'a str>,
     failed: usize,
     finished: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<&'a HealthSummary>,
     kept: usize,
     outcome: &'static str,
     started: String,
@@ -224,6 +245,11 @@ mod tests {
                 blocked: 4,
                 error: Some("no \"luck\"".into()),
                 warning: None,
+                health: Some(HealthSummary {
+                    newest: "suspect: size 12% of median".into(),
+                    suspects: 1,
+                    ..HealthSummary::default()
+                }),
             });
         });
         assert_eq!(status.text(true), status.json(true).to_string());

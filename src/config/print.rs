@@ -81,10 +81,35 @@ pub fn print_config(config: &Config) -> String {
         t.insert("max_retries".into(), i64::from(p.max_retries).into());
         t.insert("requests_per_minute".into(), i64::from(p.requests_per_minute).into());
         t.insert("retention".into(), retention_table(&p.retention).into());
+        t.insert("health".into(), health_table(&p.health).into());
+        if let Some(n) = &p.notify {
+            let mut notify = Table::new();
+            // The URL often carries a token: a secret like a key.
+            notify.insert("url".into(), REDACTED.into());
+            let format = match n.format {
+                crate::notify::NotifyFormat::Ping => "ping",
+                crate::notify::NotifyFormat::Json => "json",
+            };
+            notify.insert("format".into(), format.into());
+            t.insert("notify".into(), notify.into());
+        }
         portals.insert(p.name.clone(), t.into());
     }
     root.insert("portals".into(), portals.into());
     toml::to_string_pretty(&root).expect("a table of plain values serializes")
+}
+
+fn health_table(h: &crate::health::HealthPolicy) -> Table {
+    let mut t = Table::new();
+    t.insert("enabled".into(), h.enabled.into());
+    t.insert("late_after".into(), format!("{}s", h.late_after.num_seconds()).into());
+    let offset = h.server_utc_offset.map(|o| o.to_string()).unwrap_or_default();
+    t.insert("server_utc_offset".into(), offset.into());
+    t.insert("min_size_ratio".into(), h.min_size_ratio.into());
+    t.insert("max_duration_ratio".into(), h.max_duration_ratio.into());
+    t.insert("baseline".into(), (h.baseline as i64).into());
+    t.insert("keep_healthy".into(), (h.keep_healthy as i64).into());
+    t
 }
 
 fn retention_table(r: &RetentionPolicy) -> Table {

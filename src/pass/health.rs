@@ -10,8 +10,8 @@ use fnv::FnvHashMap;
 use crate::config::PortalConfig;
 use crate::docspace::{ApiErrorKind, Credential, DocSpaceClient};
 use crate::health::{Gathered, HealthView, Slotting, assess, schedule_zone};
-use crate::state::{HealthMemory, HealthUpdate, KeyState, RememberedSchedule, observe};
-use crate::wire::{BackupId, BackupSchedule, HistoryRecord, Period, ServerSettings, StorageType};
+use crate::state::{Gone, HealthMemory, HealthUpdate, KeyState, RememberedSchedule, observe};
+use crate::wire::{BackupSchedule, HistoryRecord, Period, ServerSettings, StorageType};
 
 /// How often the API key's expiry is read.
 const KEY_PROBE_EVERY: TimeDelta = TimeDelta::days(1);
@@ -25,7 +25,7 @@ pub struct HealthRead {
     pub update: HealthUpdate,
     /// Backups remembered and gone now, each with how it left as far as the state
     /// database tells (`None`: the pass looks further, then calls it vanished).
-    pub gone: Vec<(BackupId, Option<&'static str>)>,
+    pub gone: Vec<Gone>,
     /// Missed slots no earlier pass has counted.
     pub newly_missed: Vec<DateTime<Utc>>,
     /// The portal's own zone, when it differs from the configured one.

@@ -209,13 +209,13 @@ async fn identify(portal: &PortalConfig, settings: &ServerSettings, state: &Stat
 /// knows the deletions this product intended; for the others, the audit log is read
 /// (an operator's `backup delete` notes nothing in the database). What nothing
 /// explains vanished.
-fn settle_gone(portal: &str, read: &mut PortalRead, state: &StateDir) -> Vec<BackupId> {
+fn settle_gone(portal: &str, read: &mut PortalRead, state: &StateDir) -> Vec<(BackupId, Option<DateTime<Utc>>)> {
     let unexplained: Vec<BackupId> = read
         .health
         .gone
         .iter()
-        .filter(|(_, how)| how.is_none())
-        .map(|(id, _)| *id)
+        .filter(|g| g.how.is_none())
+        .map(|g| g.id)
         .collect();
     let ours: std::collections::HashSet<BackupId> = if unexplained.is_empty() {
         Default::default()
@@ -237,16 +237,16 @@ fn settle_gone(portal: &str, read: &mut PortalRead, state: &StateDir) -> Vec<Bac
         }
     };
     let mut vanished = Vec::new();
-    for (id, how) in &read.health.gone {
-        let how = match how {
+    for g in &read.health.gone {
+        let how = match g.how {
             Some(how) => how,
-            None if ours.contains(id) => &crate::state::LEFT_DELETED,
+            None if ours.contains(&g.id) => crate::state::LEFT_DELETED,
             None => {
-                vanished.push(*id);
-                &crate::state::LEFT_VANISHED
+                vanished.push((g.id, g.created_on));
+                crate::state::LEFT_VANISHED
             }
         };
-        read.health.update.left.push((*id, how));
+        read.health.update.left.push((g.id, how));
     }
     vanished.sort();
     vanished
@@ -270,8 +270,9 @@ pub struct PassReport {
     pub recovered: Vec<Recovered>,
     /// Another process (or pass) held the portal's lock: nothing was done.
     pub locked: bool,
-    /// Backups an earlier pass saw that are gone now, and nobody here deleted them.
-    pub vanished: Vec<BackupId>,
+    /// Backups an earlier pass saw that are gone now, and nobody here deleted them
+    /// (with when they were made).
+    pub vanished: Vec<(BackupId, Option<DateTime<Utc>>)>,
     /// A notification was sent after the pass (`notify.url`), and why it failed.
     pub notified: bool,
     pub notify_error: Option<String>,

@@ -15,7 +15,7 @@ use crate::lock::{LockError, PortalLock};
 pub use db::{SCHEMA_VERSION, STATE_FILE, StateDb};
 pub use memory::{MemoryNews, PortalMemory, RememberedSchedule};
 pub use observed::{
-    HealthMemory, HealthUpdate, KeyState, LEFT_DELETED, LEFT_EXPIRED, LEFT_VANISHED, Observation, observe,
+    Gone, HealthMemory, HealthUpdate, KeyState, LEFT_DELETED, LEFT_EXPIRED, LEFT_VANISHED, Observation, observe,
 };
 
 #[derive(Debug)]

@@ -86,7 +86,7 @@ impl HealthMemory {
     /// known to have left, each with how it left as far as this memory tells:
     /// `deleted` when its deletion was intended, `expired` when it was temporary and
     /// past its expiry; `None` when nothing here explains it (a vanished candidate).
-    pub fn gone(&self, records: &[HistoryRecord], now: DateTime<Utc>) -> Vec<(BackupId, Option<&'static str>)> {
+    pub fn gone(&self, records: &[HistoryRecord], now: DateTime<Utc>) -> Vec<Gone> {
         let present: FnvHashSet<BackupId> = records.iter().filter_map(|r| BackupId::parse(&r.id)).collect();
         self.observations
             .iter()
@@ -100,10 +100,23 @@ impl HealthMemory {
                 } else {
                     None
                 };
-                (o.id, how)
+                Gone {
+                    id: o.id,
+                    created_on: o.created_on,
+                    how,
+                }
             })
             .collect()
     }
+}
+
+/// A remembered backup that is not in the history now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gone {
+    pub id: BackupId,
+    pub created_on: Option<DateTime<Utc>>,
+    /// How it left, as far as the state database tells.
+    pub how: Option<&'static str>,
 }
 
 /// What a pass saw of `records` at `now`, for [`HealthUpdate::seen`]; `start` gives a

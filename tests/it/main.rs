@@ -9,6 +9,7 @@ mod daemon;
 mod day;
 mod faults;
 mod gates;
+mod health;
 mod monitoring;
 mod pass;
 mod picture;
