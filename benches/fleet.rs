@@ -268,6 +268,8 @@ fn floor_client(spec: &Path) {
                         .send()
                 };
                 let ok = |r: reqwest::Response| r.error_for_status().unwrap();
+                // Who the portal is (and its zone), as the product asks first.
+                ok(get("/api/2.0/settings").await.unwrap());
                 ok(get("/api/2.0/backup/getbackupschedule?Dump=false").await.unwrap());
                 ok(http
                     .get(format!("{url}/api/2.0/settings/version/build"))
@@ -287,6 +289,13 @@ fn floor_client(spec: &Path) {
                         )
                     })
                     .collect();
+                // The health sentinel's reads: the key (once a day) and the
+                // schedule's folder (the backups' sizes).
+                ok(get("/api/2.0/keys/@self").await.unwrap());
+                ok(get("/api/2.0/files/1?startIndex=0&count=1000").await.unwrap())
+                    .bytes()
+                    .await
+                    .unwrap();
                 records.sort_by(|a, b| b.cmp(a));
                 for (_, id) in records.iter().skip(keep) {
                     let r = http
@@ -359,10 +368,11 @@ async fn bench() {
         assert_eq!(floor.status, 0, "the floor client failed");
         let (m, requests) = fleet_pass(a.portals, &a).await;
         assert_eq!(m.status, 0, "once failed");
-        let expected = a.portals as u64 * (4 + (a.backups - a.backups / 2) as u64);
+        let expected = a.portals as u64 * (7 + (a.backups - a.backups / 2) as u64);
         assert_eq!(
             requests, expected,
-            "requests: 3 GETs (schedule, version, history) + deletions + 1 verifying GET per portal"
+            "requests: 6 GETs (settings, schedule, version, history, key, folder) + deletions + 1 verifying GET \
+             per portal"
         );
         assert_eq!(floor_requests, requests, "the floor sends what the product sends");
         let ideal = requests as f64 * a.latency_ms as f64 / 1000.0 / a.concurrency as f64;

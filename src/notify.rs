@@ -33,7 +33,10 @@ fn client() -> Option<&'static reqwest::Client> {
                 .use_rustls_tls()
                 .timeout(NOTIFY_TIMEOUT)
                 .connect_timeout(NOTIFY_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::limited(3))
+                // A redirect is an answer, not a hop: following one would hand the
+                // URL (its token, as the Referer) and a JSON report to another host.
+                .redirect(reqwest::redirect::Policy::none())
+                .referer(false)
                 .build()
                 .ok()
         })

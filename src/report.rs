@@ -500,7 +500,7 @@ pub fn pass_json(report: &PassReport) -> Value {
     json!({
         "portal": report.portal,
         "outcome": if report.succeeded() { "success" } else { "failure" },
-        "error": report.error,
+        "error": report.error.as_deref().map(crate::secret::mask_api_keys),
         "started": rfc3339(report.started),
         "finished": rfc3339(report.finished),
         "dry_run": report.dry_run,

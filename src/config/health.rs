@@ -54,13 +54,16 @@ pub(super) fn health_policy(
         Some(text) => match super::policy::parse_grace(&text)
             .ok()
             .and_then(|d| TimeDelta::from_std(d).ok())
-            .filter(|d| *d >= TimeDelta::minutes(15))
+            .filter(|d| *d >= TimeDelta::minutes(15) && *d <= TimeDelta::days(7))
         {
             Some(d) => d,
             None => {
                 c.err(
                     path,
-                    format!("expected a duration of at least 15 minutes in days, hours and seconds such as \"6h\", found {text:?}"),
+                    format!(
+                        "expected a duration from 15 minutes to 7 days in days, hours and seconds such as \"6h\", \
+                         found {text:?}"
+                    ),
                 );
                 builtin.late_after
             }
@@ -101,8 +104,8 @@ pub(super) fn health_policy(
         "baseline",
         (&h.baseline, &d.baseline),
         builtin.baseline as i64,
-        (1, 100),
-        "an integer from 1 to 100",
+        (3, 100),
+        "an integer from 3 to 100 (fewer is no baseline: every suspect would be a new normal at once)",
     );
     let (_, keep_healthy) = at.int(
         c,

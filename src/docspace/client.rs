@@ -101,8 +101,8 @@ struct SessionToken {
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Files a folder listing asks for per page.
 const FOLDER_PAGE: u64 = 1000;
-/// At most this many pages of one folder (100,000 files).
-const MAX_FOLDER_PAGES: usize = 100;
+/// At most this many pages of one folder (20,000 items).
+const MAX_FOLDER_PAGES: usize = 20;
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// A `Retry-After` longer than this is not waited for: the call fails instead.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
@@ -222,10 +222,14 @@ impl DocSpaceClient {
         wire::parse_settings(&answer.body).map_err(|error| decode(Endpoint::GetSettings, &answer, error))
     }
 
-    /// Every file of a folder, by title, with its size (`GET /api/2.0/files/{id}`,
-    /// paged by `FOLDER_PAGE`). A folder id the server would not route is refused
-    /// before anything is sent.
-    pub async fn list_folder(&self, folder_id: &str) -> Result<Vec<(String, u64)>, ApiError> {
+    /// The files of a folder that `wanted` keeps, by title, with their sizes
+    /// (`GET /api/2.0/files/{id}`, paged by `FOLDER_PAGE`, at most `MAX_FOLDER_PAGES`
+    /// pages). A folder id the server would not route is refused before anything is sent.
+    pub async fn list_folder(
+        &self,
+        folder_id: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, u64)>, ApiError> {
         if folder_id.is_empty()
             || folder_id.len() > 64
             || !folder_id
@@ -245,12 +249,11 @@ impl DocSpaceClient {
         for _ in 0..MAX_FOLDER_PAGES {
             let page = format!("{folder_id}?startIndex={start}&count={FOLDER_PAGE}");
             let answer = self.send(Endpoint::GetFolder, Some(&page)).await?;
-            let (listed, total) =
+            let page =
                 wire::parse_folder_page(&answer.body).map_err(|error| decode(Endpoint::GetFolder, &answer, error))?;
-            let n = listed.len() as u64;
-            files.extend(listed);
-            start += n;
-            if n < FOLDER_PAGE || total.is_some_and(|t| start >= t) {
+            files.extend(page.files.into_iter().filter(|(title, _)| wanted(title)));
+            start += page.items;
+            if page.items < FOLDER_PAGE || page.total.is_some_and(|t| start >= t) {
                 break;
             }
         }

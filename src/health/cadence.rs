@@ -4,7 +4,7 @@
 //! backup, not one per slot: a slot is filled by a backup that started between it and
 //! the next slot, so the catch-up fills one and the others stay missed.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::wire::Period;
@@ -17,13 +17,19 @@ const EARLY: TimeDelta = TimeDelta::minutes(15);
 pub struct Slotting {
     pub period: Period,
     pub hour: u32,
-    /// EveryWeek: the day of the week (0 or 7 = Sunday); EveryMonth: the day of the
-    /// month (clamped to the month's last day).
+    /// As the server's cron reads it ([`crate::wire::schedule_due`]): EveryWeek 1
+    /// (Sunday) to 7 (Saturday); EveryMonth the day of the month (a month without it
+    /// has no slot).
     pub day: Option<i64>,
     pub tz: Tz,
 }
 
 impl Slotting {
+    /// What makes two slottings the same: period, hour, day and zone.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{:?}/{}", self.period.name(), self.hour, self.day, self.tz.name())
+    }
+
     /// The slots in `(from, until]`, oldest first.
     pub fn slots(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         let mut out = Vec::new();
@@ -49,18 +55,7 @@ impl Slotting {
     }
 
     fn due(&self, day: NaiveDate) -> bool {
-        match self.period {
-            Period::EveryDay => true,
-            Period::EveryWeek => i64::from(day.weekday().num_days_from_sunday()) == self.day.unwrap_or(0).rem_euclid(7),
-            Period::EveryMonth => {
-                let last = (28..=31)
-                    .rev()
-                    .find(|d| NaiveDate::from_ymd_opt(day.year(), day.month(), *d).is_some())
-                    .unwrap_or(28);
-                i64::from(day.day()) == self.day.unwrap_or(1).clamp(1, i64::from(last))
-            }
-            Period::Unknown(_) => false,
-        }
+        crate::wire::schedule_due(&self.period, self.day, day)
     }
 
     /// The slot's instant on `day`: the hour's first instant, or, in a gap of a clock

@@ -101,8 +101,8 @@ pub struct Gathered<'a> {
     /// Sizes by file name (the Files API's `title`); `None`: sizes not listed.
     pub sizes: Option<&'a FnvHashMap<String, u64>>,
     /// Whether the server is a standalone (on-premise) one: its file names carry
-    /// its local time.
-    pub standalone: bool,
+    /// its local time (`None`: not known this pass, so neither are durations).
+    pub standalone: Option<bool>,
     /// The schedule's slots, when there is (or was) a schedule.
     pub slotting: Option<Slotting>,
     /// The start (or, unknown, the finish) of every backup earlier passes saw, gone
@@ -110,6 +110,8 @@ pub struct Gathered<'a> {
     pub seen_starts: &'a [DateTime<Utc>],
     /// Since when this product has watched the portal (the first observation).
     pub watched_since: Option<DateTime<Utc>>,
+    /// Since when the schedule has had its current slots (`None`: as long as known).
+    pub slots_since: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -210,7 +212,8 @@ pub fn assess(g: &Gathered<'_>, policy: &HealthPolicy, size_note: Option<String>
             (Some(w), Some(n)) => w.min(n),
             (w, n) => w.or(n).unwrap_or(until),
         }
-        .max(g.now - WINDOW);
+        .max(g.now - WINDOW)
+        .max(g.slots_since.unwrap_or(DateTime::<Utc>::MIN_UTC));
         let mut starts: Vec<DateTime<Utc>> = plain.iter().map(|s| s.started.unwrap_or(s.finished)).collect();
         starts.extend_from_slice(g.seen_starts);
         starts.sort_unstable();
@@ -222,9 +225,9 @@ pub fn assess(g: &Gathered<'_>, policy: &HealthPolicy, size_note: Option<String>
 }
 
 /// When a backup started, as its file name says (UTC), when it says.
-pub fn started(record: &HistoryRecord, standalone: bool, offset: Option<FixedOffset>) -> Option<DateTime<Utc>> {
+pub fn started(record: &HistoryRecord, standalone: Option<bool>, offset: Option<FixedOffset>) -> Option<DateTime<Utc>> {
     let wall = crate::wire::file_name_start(record.file_name.as_deref()?)?;
-    start_instant(wall, standalone, offset)
+    start_instant(wall, standalone?, offset)
 }
 
 /// The UTC instant of a file name's start time: UTC on SaaS; a standalone server's

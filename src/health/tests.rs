@@ -49,10 +49,11 @@ fn view(records: &[HistoryRecord], sizes: &FnvHashMap<String, u64>, now: DateTim
     let g = Gathered {
         records,
         sizes: Some(sizes),
-        standalone: false,
+        standalone: Some(false),
         slotting: Some(nightly_slots()),
         seen_starts: &[],
         watched_since: None,
+        slots_since: None,
         now,
     };
     assess(&g, &HealthPolicy::default(), None)
@@ -86,10 +87,11 @@ fn a_slow_backup_is_suspect_and_a_short_baseline_judges_nothing() {
     let g = Gathered {
         records: &records,
         sizes: None,
-        standalone: false,
+        standalone: Some(false),
         slotting: None,
         seen_starts: &[],
         watched_since: None,
+        slots_since: None,
         now: utc("2026-11-22T10:00:00Z"),
     };
     let v = assess(&g, &HealthPolicy::default(), None);
@@ -112,10 +114,11 @@ fn a_standalone_servers_durations_need_its_offset() {
     let g = Gathered {
         records: &records,
         sizes: None,
-        standalone: true,
+        standalone: Some(true),
         slotting: None,
         seen_starts: &[],
         watched_since: None,
+        slots_since: None,
         now: utc("2026-11-22T10:00:00Z"),
     };
     let v = assess(&g, &HealthPolicy::default(), None);
@@ -183,10 +186,11 @@ fn a_slot_without_a_backup_is_missed_once_late_and_a_catch_up_fills_only_its_own
     let g = Gathered {
         records: &with_catch_up,
         sizes: Some(&sizes),
-        standalone: false,
+        standalone: Some(false),
         slotting: Some(nightly_slots()),
         seen_starts: &[],
         watched_since: Some(utc("2026-11-20T00:00:00Z")),
+        slots_since: None,
         now: utc("2026-11-24T18:00:00Z"),
     };
     let v = assess(&g, &HealthPolicy::default(), None);
@@ -194,14 +198,42 @@ fn a_slot_without_a_backup_is_missed_once_late_and_a_catch_up_fills_only_its_own
 }
 
 #[test]
+fn slots_of_an_earlier_schedule_are_not_missed_runs_of_this_one() {
+    let mb = 1_000_000;
+    // A weekly portal (backups every seventh night) that became nightly yesterday.
+    let newest = utc("2026-11-22T03:00:00Z");
+    let records: Vec<HistoryRecord> = (0..5).map(|w| nightly(w * 7, newest, 20)).collect();
+    let sizes = records
+        .iter()
+        .map(|r| (r.file_name.clone().unwrap(), 50 * mb))
+        .collect();
+    let g = Gathered {
+        records: &records,
+        sizes: Some(&sizes),
+        standalone: Some(false),
+        slotting: Some(nightly_slots()),
+        seen_starts: &[],
+        watched_since: Some(utc("2026-10-01T00:00:00Z")),
+        slots_since: None,
+        now: utc("2026-11-22T12:00:00Z"),
+    };
+    assert_eq!(assess(&g, &HealthPolicy::default(), None).missed.len(), 30);
+    let g = Gathered {
+        slots_since: Some(utc("2026-11-21T12:00:00Z")),
+        ..g
+    };
+    assert!(assess(&g, &HealthPolicy::default(), None).missed.is_empty());
+}
+
+#[test]
 fn a_weekly_and_a_monthly_schedule_have_their_slots_in_the_portals_zone() {
     let weekly = Slotting {
         period: Period::EveryWeek,
         hour: 2,
-        day: Some(0),
+        day: Some(1),
         tz: "Europe/Berlin".parse().unwrap(),
     };
-    // Sundays at 02:00 Berlin: 01:00 UTC in winter.
+    // Day 1 is Sunday (the server's cron is Quartz's): 02:00 Berlin, 01:00 UTC in winter.
     assert_eq!(
         weekly.slots(utc("2026-11-01T00:00:00Z"), utc("2026-11-16T00:00:00Z")),
         vec![
@@ -221,9 +253,10 @@ fn a_weekly_and_a_monthly_schedule_have_their_slots_in_the_portals_zone() {
         day: Some(31),
         tz: Tz::UTC,
     };
+    // A month without a 31st has no slot: the server's cron skips it.
     assert_eq!(
-        monthly.slots(utc("2026-01-15T00:00:00Z"), utc("2026-03-15T00:00:00Z")),
-        vec![utc("2026-01-31T03:00:00Z"), utc("2026-02-28T03:00:00Z")]
+        monthly.slots(utc("2026-01-15T00:00:00Z"), utc("2026-04-15T00:00:00Z")),
+        vec![utc("2026-01-31T03:00:00Z"), utc("2026-03-31T03:00:00Z")]
     );
 }
 
@@ -302,8 +335,34 @@ fn a_missed_night_pins_the_newest_good_ones_but_max_age_stays_the_ceiling() {
     assert_eq!(kept, vec![0, 1]);
 }
 
+/// Ten backups, the newest healthy, nine past max_age of which three are suspect:
+/// min_keep 8 saves as many with the sentinel as without it (a suspect past max_age is
+/// a candidate that min_keep does not count; it must not lift the guard).
+#[test]
+fn suspects_past_max_age_never_lift_min_keep() {
+    let mb = 1_000_000;
+    let newest = utc("2026-11-22T03:00:00Z");
+    let now = utc("2026-11-22T10:00:00Z");
+    let mut sizes = vec![50 * mb; 10];
+    for i in [2, 4, 6] {
+        sizes[i] = 1_000;
+    }
+    let (records, by_name) = history(&sizes, newest);
+    let mut policy = RetentionPolicy::default().keep(Rule::Last, crate::retention::Keep::from(1));
+    policy.min_keep = 8;
+    policy.max_age = Some(crate::calendar::CalDuration::days(1));
+    policy.stale_after = crate::retention::StaleAfter::Off;
+    let v = view(&records, &by_name, now);
+    assert_eq!(v.suspects, 3);
+    let kept = |plan: &[(String, Action)]| plan.iter().filter(|(_, a)| *a == Action::Keep).count();
+    let without = plan_with(&records, None, &policy, now);
+    let with = plan_with(&records, Some(&v), &policy, now);
+    assert_eq!(kept(&without), 8);
+    assert!(kept(&with) >= 8, "{with:?}");
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
 
     /// Over random histories of good nightly backups followed by a few broken ones
     /// (fewer than a new normal), under random count rules: the sentinel only ever
@@ -315,23 +374,30 @@ proptest! {
         broken in proptest::collection::vec(0u64..20_000_000, 1..7),
         last in 0i64..8,
         daily in 0i64..10,
-        min_keep in 0u32..4,
+        min_keep in 0u32..12,
+        max_age in proptest::option::of(2u32..30),
+        missed_nights in 0i64..3,
     ) {
         let newest = utc("2026-11-22T03:00:00Z");
-        let now = utc("2026-11-22T12:00:00Z");
+        let now = utc("2026-11-22T12:00:00Z") + TimeDelta::days(missed_nights);
         let mut sizes = broken.clone();
         sizes.extend(&good);
         let (records, by_name) = history(&sizes, newest);
         let mut policy = keep_last(last.max(1)).keep(Rule::Daily, crate::retention::Keep::from(daily));
         policy.min_keep = min_keep;
+        policy.max_age = max_age.map(crate::calendar::CalDuration::days);
         let v = view(&records, &by_name, now);
         let without = plan_with(&records, None, &policy, now);
         let with = plan_with(&records, Some(&v), &policy, now);
         for (a, b) in without.iter().zip(&with) {
             prop_assert!(!(a.1 == Action::Keep && b.1 == Action::Delete), "{} kept by the rules, deleted with health", a.0);
         }
+        // Within max_age, the broken ones and the three newest good ones stay.
+        let young = |i: usize| max_age.is_none_or(|d| (i as i64) + missed_nights < i64::from(d));
         for (i, (_, action)) in with.iter().enumerate().take(broken.len() + 3) {
-            prop_assert_eq!(*action, Action::Keep, "backup {} of {:?}", i, sizes);
+            if young(i) {
+                prop_assert_eq!(*action, Action::Keep, "backup {} of {:?}", i, sizes);
+            }
         }
     }
 }

@@ -61,11 +61,19 @@ fn zones_differ(a: chrono_tz::Tz, b: chrono_tz::Tz, now: DateTime<Utc>) -> bool 
     })
 }
 
-/// The sizes of the backups in the schedule's folder, or why they are unknown.
+/// How long one of the sentinel's reads may take (all its pages or retries): a slow
+/// answer costs the signal, never the pass's deadline.
+fn budget(portal: &PortalConfig) -> std::time::Duration {
+    portal.request_timeout.min(std::time::Duration::from_secs(30))
+}
+
+/// The sizes of the backups in the schedule's folder (only the history's file names
+/// are kept), or why they are unknown.
 async fn sizes(
     portal: &PortalConfig,
     client: &DocSpaceClient,
     schedule: Option<&BackupSchedule>,
+    history: &[HistoryRecord],
 ) -> Result<FnvHashMap<String, u64>, String> {
     let Some(schedule) = schedule else {
         return Err("sizes unknown: the portal has no schedule".into());
@@ -84,9 +92,18 @@ async fn sizes(
     else {
         return Err("sizes unknown: the schedule names no folderId".into());
     };
-    match client.list_folder(folder).await {
-        Ok(files) => Ok(files.into_iter().collect()),
-        Err(e) => {
+    let names: fnv::FnvHashSet<&str> = history.iter().filter_map(|r| r.file_name.as_deref()).collect();
+    let listing = tokio::time::timeout(budget(portal), client.list_folder(folder, |t| names.contains(t)));
+    match listing.await {
+        Ok(Ok(files)) => Ok(files.into_iter().collect()),
+        Err(_) => {
+            tracing::info!(portal = %portal.name, "backup sizes unknown: the backup folder was not listed in time");
+            Err(format!(
+                "sizes unknown: the folder listing took longer than {}s",
+                budget(portal).as_secs()
+            ))
+        }
+        Ok(Err(e)) => {
             tracing::info!(portal = %portal.name, error = %e, "backup sizes unknown: the backup folder could not be listed");
             Err(format!(
                 "sizes unknown: the folder listing failed ({})",
@@ -111,7 +128,11 @@ async fn key(
     if !matches!(portal.credential, Credential::ApiKey(_)) || !due {
         return (memory.key_checked_at, memory.key.clone());
     }
-    match client.get_key_expiry().await {
+    let Ok(answer) = tokio::time::timeout(budget(portal), client.get_key_expiry()).await else {
+        tracing::info!(portal = %portal.name, "the API key's expiry was not read in time");
+        return (memory.key_checked_at, memory.key.clone());
+    };
+    match answer {
         Ok(Some(t)) => (Some(now), KeyState::Expires(t)),
         Ok(None) => (Some(now), KeyState::Never),
         Err(e) if matches!(e.kind, ApiErrorKind::NotFound { .. }) => (Some(now), KeyState::Unknown),
@@ -143,8 +164,10 @@ pub async fn gather(
         .filter(|z| zones_differ(*z, portal.timezone, now))
         .map(|z| z.name().to_string());
     let (key_checked_at, key) = key(portal, client, memory, now).await;
+    // Unread settings leave the clock of the file names unknown: no durations.
+    let standalone = settings.read.then_some(settings.standalone);
     let seen = observe(history, now, |r| {
-        crate::health::started(r, settings.standalone, policy.server_utc_offset)
+        crate::health::started(r, standalone, policy.server_utc_offset)
     });
     let mut read = HealthRead {
         timezone_mismatch,
@@ -161,19 +184,30 @@ pub async fn gather(
     if !policy.enabled {
         return read;
     }
-    let (sizes, size_note) = match sizes(portal, client, schedule).await {
+    let (sizes, size_note) = match sizes(portal, client, schedule, history).await {
         Ok(s) => (Some(s), None),
         Err(note) => (None, Some(note)),
     };
     let seen_starts = memory.seen_starts();
     let tz = schedule_zone(settings.timezone.as_deref(), portal.timezone);
+    let slotting = slotting(schedule, remembered, tz);
+    // Slots of an earlier schedule (another period, hour, day or zone) are not this
+    // one's: missed runs are looked for since the schedule is what it is now.
+    let key = slotting.as_ref().map(Slotting::key);
+    let slots_since = match (&memory.slots, &key) {
+        (Some((old, since)), Some(new)) if old == new => *since,
+        (Some(_), Some(_)) => Some(now),
+        _ => None,
+    };
+    read.update.slots = key.map(|k| (k, slots_since));
     let gathered = Gathered {
         records: history,
         sizes: sizes.as_ref(),
-        standalone: settings.standalone,
-        slotting: slotting(schedule, remembered, tz),
+        standalone,
+        slotting,
         seen_starts: &seen_starts,
         watched_since: memory.watched_since(),
+        slots_since,
         now,
     };
     let view = assess(&gathered, policy, size_note);

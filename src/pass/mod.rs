@@ -210,37 +210,39 @@ async fn identify(portal: &PortalConfig, settings: &ServerSettings, state: &Stat
 /// (an operator's `backup delete` notes nothing in the database). What nothing
 /// explains vanished.
 fn settle_gone(portal: &str, read: &mut PortalRead, state: &StateDir) -> Vec<(BackupId, Option<DateTime<Utc>>)> {
-    let unexplained: Vec<BackupId> = read
-        .health
-        .gone
-        .iter()
-        .filter(|g| g.how.is_none())
-        .map(|g| g.id)
-        .collect();
-    let ours: std::collections::HashSet<BackupId> = if unexplained.is_empty() {
-        Default::default()
-    } else {
-        match state.audit().lines_since(None, 0, None, portal) {
-            Ok(lines) => lines
-                .iter()
-                .filter(|l| l.phase == crate::audit::Phase::Intent && !l.dry_run)
-                .flat_map(|l| match l.action {
-                    crate::audit::AuditAction::ClearHistory => unexplained.clone(),
-                    _ => l.backup_id.as_deref().and_then(BackupId::parse).into_iter().collect(),
-                })
-                .collect(),
+    let unexplained: Vec<&crate::state::Gone> = read.health.gone.iter().filter(|g| g.how.is_none()).collect();
+    // The audit lines since the earliest of them was last seen (rotated files too).
+    let lines = match unexplained.iter().map(|g| g.last_seen).min() {
+        None => Vec::new(),
+        Some(since) => match state.audit().lines_since(None, 0, Some(since), portal) {
+            Ok(lines) => lines,
             Err(e) => {
                 // Without the log nothing can be called vanished: asked again next pass.
                 tracing::info!(portal, error = %e, "cannot tell vanished backups from deleted ones");
                 return Vec::new();
             }
-        }
+        },
+    };
+    // A deletion of this id, or a clear, sent after the pass that last saw it.
+    let ours = |g: &crate::state::Gone| {
+        lines.iter().any(|l| {
+            l.phase == crate::audit::Phase::Intent
+                && !l.dry_run
+                && DateTime::parse_from_rfc3339(&l.ts).is_ok_and(|t| t >= g.last_seen)
+                && match l.action {
+                    crate::audit::AuditAction::ClearHistory => true,
+                    crate::audit::AuditAction::DeleteBackup => {
+                        l.backup_id.as_deref().and_then(BackupId::parse) == Some(g.id)
+                    }
+                    crate::audit::AuditAction::DeleteSchedule => false,
+                }
+        })
     };
     let mut vanished = Vec::new();
     for g in &read.health.gone {
         let how = match g.how {
             Some(how) => how,
-            None if ours.contains(&g.id) => crate::state::LEFT_DELETED,
+            None if ours(g) => crate::state::LEFT_DELETED,
             None => {
                 vanished.push((g.id, g.created_on));
                 crate::state::LEFT_VANISHED

@@ -3,7 +3,7 @@
 //! replayed at each coming pass, each time on what the previous one left, with new
 //! backups made at the schedule's cadence; the same planner and guards, nothing else.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use fnv::FnvHashMap;
 
 use super::decision::{Action, PlanContext, Scope};
@@ -17,7 +17,8 @@ use crate::wire::{BackupId, HistoryRecord, Period, StorageType, WireTime};
 pub struct Cadence {
     pub period: Period,
     pub hour: u32,
-    /// EveryWeek: the day of the week (0 = Sunday); EveryMonth: the day of the month.
+    /// As the server's cron reads it ([`crate::wire::schedule_due`]): EveryWeek 1
+    /// (Sunday) to 7 (Saturday); EveryMonth the day of the month.
     pub day: Option<i64>,
     pub storage_type: StorageType,
 }
@@ -31,17 +32,7 @@ impl Cadence {
             if at > until {
                 break;
             }
-            let due = match self.period {
-                Period::EveryDay => true,
-                Period::EveryWeek => {
-                    i64::from(day.weekday().num_days_from_sunday()) == self.day.unwrap_or(0).rem_euclid(7)
-                }
-                Period::EveryMonth => {
-                    let last = last_day_of_month(day);
-                    i64::from(day.day()) == self.day.unwrap_or(1).clamp(1, i64::from(last))
-                }
-                Period::Unknown(_) => false,
-            };
+            let due = crate::wire::schedule_due(&self.period, self.day, day);
             if due && at > from {
                 out.push(at);
             }
@@ -57,33 +48,15 @@ impl Cadence {
     pub fn describe(&self) -> String {
         let when = match self.period {
             Period::EveryDay => "a day".to_string(),
-            Period::EveryWeek => format!(
-                "a week on {}",
-                [
-                    "Sunday",
-                    "Monday",
-                    "Tuesday",
-                    "Wednesday",
-                    "Thursday",
-                    "Friday",
-                    "Saturday"
-                ][self.day.unwrap_or(0).rem_euclid(7) as usize]
-            ),
+            Period::EveryWeek => match crate::wire::schedule_weekday(self.day) {
+                Some(day) => format!("a week on {day}"),
+                None => format!("a week on day {:?} (unknown: none forecast)", self.day),
+            },
             Period::EveryMonth => format!("a month on day {}", self.day.unwrap_or(1)),
             Period::Unknown(ref p) => format!("per period {p} (unknown: none forecast)"),
         };
         format!("one backup {when} at {:02}:00 UTC", self.hour)
     }
-}
-
-fn last_day_of_month(day: NaiveDate) -> u32 {
-    let (y, m) = (day.year(), day.month());
-    let next = if m == 12 {
-        NaiveDate::from_ymd_opt(y + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(y, m + 1, 1)
-    };
-    next.and_then(|n| n.pred_opt()).map_or(28, |d| d.day())
 }
 
 /// When each existing backup would go.

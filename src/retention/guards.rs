@@ -21,11 +21,13 @@ pub(super) struct Guarded {
 }
 
 /// Applies the guards in order to the deletion `candidates` (indexes of `entries`,
-/// oldest first) among `managed` backups whose newest is `newest`.
+/// oldest first) among `managed` backups whose newest is `newest`. `uncounted` are
+/// the managed backups `min_keep` does not count (the health sentinel's suspects).
 pub(super) fn apply_guards(
     entries: &mut [PlanEntry],
     mut candidates: Vec<usize>,
     managed: usize,
+    uncounted: &fnv::FnvHashSet<usize>,
     newest: Option<DateTime<Utc>>,
     policy: &RetentionPolicy,
     ctx: &PlanContext,
@@ -88,11 +90,21 @@ pub(super) fn apply_guards(
             blocked.push((Guard::Grace, waiting));
         }
     }
-    // 4. min_keep: save the newest candidates until enough managed backups remain.
-    let remaining = managed - candidates.len();
+    // 4. min_keep: save the newest candidates until enough managed backups that
+    //    count remain (a suspect one saved does not count, so more are saved).
+    let counts = |i: &usize| !uncounted.contains(i);
+    let counted_candidates = candidates.iter().filter(|i| counts(i)).count();
+    let remaining = (managed - uncounted.len()).saturating_sub(counted_candidates);
     let min = policy.min_keep as usize;
     if remaining < min {
-        let from = candidates.len().saturating_sub(min - remaining);
+        let mut short = min - remaining;
+        let mut from = candidates.len();
+        while short > 0 && from > 0 {
+            from -= 1;
+            if counts(&candidates[from]) {
+                short -= 1;
+            }
+        }
         let limit = GuardLimit::MinKeep { min: policy.min_keep };
         block(entries, &mut candidates, from, limit, &mut blocked);
     }

@@ -176,21 +176,21 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
 
     // Suspect backups (the health sentinel's): kept, but they fill no `keep_*` slot.
     let suspect = |e: &PlanEntry| ctx.health.as_ref().and_then(|h| h.suspect.get(&e.id?).cloned());
-    let mut suspects = 0;
+    let mut suspects: FnvHashSet<usize> = FnvHashSet::default();
     for &i in &managed {
         if let Some(why) = suspect(&entries[i]) {
             entries[i].action = Action::Keep;
             entries[i].reasons.push(Reason::Suspect(why));
-            suspects += 1;
+            suspects.insert(i);
         }
     }
-    if suspects == 0 {
+    if suspects.is_empty() {
         apply_rules(&mut entries, &managed, &times, policy, ctx);
     } else {
         let (ruled, ruled_times): (Vec<usize>, Vec<DateTime<Utc>>) = managed
             .iter()
             .zip(&times)
-            .filter(|&(&i, _)| !matches!(entries[i].reasons.first(), Some(Reason::Suspect(_))))
+            .filter(|&(&i, _)| !suspects.contains(&i))
             .map(|(&i, &t)| (i, t))
             .unzip();
         apply_rules(&mut entries, &ruled, &ruled_times, policy, ctx);
@@ -229,10 +229,16 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
         .filter(|&i| entries[i].action == Action::Delete)
         .collect();
     let newest_managed = times.first().copied();
-    // A suspect backup does not count toward `min_keep` (nor toward the share of the
-    // history a pass may delete).
-    let counted = managed.len() - suspects;
-    let guarded = apply_guards(&mut entries, candidates, counted, newest_managed, policy, ctx);
+    // A suspect backup does not count toward `min_keep`.
+    let guarded = apply_guards(
+        &mut entries,
+        candidates,
+        managed.len(),
+        &suspects,
+        newest_managed,
+        policy,
+        ctx,
+    );
     // Every deletion says why: the rules it fell beyond (a guard's keep says its own).
     let mut beyond: Option<std::sync::Arc<str>> = None;
     for &i in &managed {

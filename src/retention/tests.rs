@@ -1338,10 +1338,10 @@ fn without_a_schedule_no_backups_come_and_the_stale_guard_stops_the_forecast() {
 fn weekly_and_monthly_cadences_make_backups_on_their_day() {
     let weekly = Cadence {
         period: Period::EveryWeek,
-        day: Some(1),
+        day: Some(2),
         ..cadence_daily()
     };
-    // Mondays (day 1; 0 is Sunday) at 03:00.
+    // Mondays (day 2: the server's cron is Quartz's, 1 is Sunday) at 03:00.
     assert_eq!(
         weekly.backups(utc("2026-06-15T12:00:00Z"), utc("2026-07-01T00:00:00Z")),
         [utc("2026-06-22T03:00:00Z"), utc("2026-06-29T03:00:00Z")]
@@ -1351,14 +1351,15 @@ fn weekly_and_monthly_cadences_make_backups_on_their_day() {
         day: Some(31),
         ..cadence_daily()
     };
-    // The 31st, or the month's last day.
+    // The 31st; a month without one has no backup (Quartz skips it).
     assert_eq!(
         monthly.backups(utc("2026-01-15T00:00:00Z"), utc("2026-04-01T00:00:00Z")),
-        [
-            utc("2026-01-31T03:00:00Z"),
-            utc("2026-02-28T03:00:00Z"),
-            utc("2026-03-31T03:00:00Z")
-        ]
+        [utc("2026-01-31T03:00:00Z"), utc("2026-03-31T03:00:00Z")]
     );
+    let sunday = Cadence {
+        day: Some(1),
+        ..weekly.clone()
+    };
+    assert_eq!(sunday.describe(), "one backup a week on Sunday at 03:00 UTC");
     assert_eq!(weekly.describe(), "one backup a week on Monday at 03:00 UTC");
 }

@@ -15,8 +15,10 @@
 //! - `observation`: `(portal, backup_id, first_seen, last_seen, created_on, started,
 //!   expires_on, left_as, left_at)`: what passes saw of each backup and how it left
 //!   (`intended`, `deleted`, `expired`, `vanished`); and in `portal`, the health
-//!   sentinel's `health_checked_until` and the API key's `key_checked_at`,
-//!   `key_expires_at`, `key_state`.
+//!   sentinel's `health_checked_until`, `health_slots` (the schedule's period, hour,
+//!   day and zone) with `health_slots_since`, and the API key's `key_checked_at`,
+//!   `key_expires_at`, `key_state`. Rows of backups that left more than
+//!   `FORGET_AFTER` ago are dropped.
 //!
 //! Times are RFC 3339 text in UTC, so `sqlite3 state.db` shows them as they are.
 
@@ -70,8 +72,13 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE portal ADD COLUMN health_checked_until TEXT;
      ALTER TABLE portal ADD COLUMN key_checked_at TEXT;
      ALTER TABLE portal ADD COLUMN key_expires_at TEXT;
-     ALTER TABLE portal ADD COLUMN key_state TEXT;",
+     ALTER TABLE portal ADD COLUMN key_state TEXT;
+     ALTER TABLE portal ADD COLUMN health_slots TEXT;
+     ALTER TABLE portal ADD COLUMN health_slots_since TEXT;",
 ];
+
+/// How long what is known of a backup that left is kept.
+const FORGET_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(400);
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -255,7 +262,8 @@ impl StateDb {
         let conn = self.conn.lock().expect("state database lock");
         let mut memory = conn
             .prepare_cached(
-                "SELECT health_checked_until, key_checked_at, key_expires_at, key_state FROM portal WHERE name = ?1",
+                "SELECT health_checked_until, key_checked_at, key_expires_at, key_state, health_slots, health_slots_since
+                 FROM portal WHERE name = ?1",
             )
             .map_err(err)?
             .query_row([portal], |r| {
@@ -270,6 +278,13 @@ impl StateDb {
                     checked_until: at(0)?,
                     key_checked_at: at(1)?,
                     key,
+                    slots: r.get::<_, Option<String>>(4)?.map(|k| (k, None)),
+                })
+                .and_then(|mut m| {
+                    if let Some((_, since)) = m.slots.as_mut() {
+                        *since = at(5)?;
+                    }
+                    Ok(m)
                 })
             })
             .optional()
@@ -323,11 +338,13 @@ impl StateDb {
             KeyState::Expires(t) => (Some("expires"), Some(rfc3339(*t))),
         };
         tx.prepare_cached(
-            "INSERT INTO portal (name, health_checked_until, key_checked_at, key_expires_at, key_state)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO portal (name, health_checked_until, key_checked_at, key_expires_at, key_state,
+                                 health_slots, health_slots_since)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (name) DO UPDATE SET
                 health_checked_until = excluded.health_checked_until, key_checked_at = excluded.key_checked_at,
-                key_expires_at = excluded.key_expires_at, key_state = excluded.key_state",
+                key_expires_at = excluded.key_expires_at, key_state = excluded.key_state,
+                health_slots = excluded.health_slots, health_slots_since = excluded.health_slots_since",
         )
         .map_err(err)?
         .execute(params![
@@ -336,6 +353,8 @@ impl StateDb {
             update.key_checked_at.map(rfc3339),
             key_expires,
             key_state,
+            update.slots.as_ref().map(|(k, _)| k.as_str()),
+            update.slots.as_ref().and_then(|(_, since)| since.map(rfc3339)),
         ])
         .map_err(err)?;
         {
@@ -370,6 +389,12 @@ impl StateDb {
                     .map_err(err)?;
             }
         }
+        tx.prepare_cached(
+            "DELETE FROM observation WHERE portal = ?1 AND left_as IS NOT NULL AND left_as != ?2 AND left_at < ?3",
+        )
+        .map_err(err)?
+        .execute(params![portal, LEFT_INTENDED, rfc3339(now - FORGET_AFTER)])
+        .map_err(err)?;
         tx.commit().map_err(err)
     }
 

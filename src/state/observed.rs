@@ -54,6 +54,8 @@ pub struct HealthMemory {
     pub checked_until: Option<DateTime<Utc>>,
     pub key_checked_at: Option<DateTime<Utc>>,
     pub key: KeyState,
+    /// The schedule's slots (period, hour, day, zone) and since when they are these.
+    pub slots: Option<(String, Option<DateTime<Utc>>)>,
 }
 
 /// What one pass adds to that memory.
@@ -66,6 +68,7 @@ pub struct HealthUpdate {
     pub checked_until: Option<DateTime<Utc>>,
     pub key_checked_at: Option<DateTime<Utc>>,
     pub key: KeyState,
+    pub slots: Option<(String, Option<DateTime<Utc>>)>,
 }
 
 impl HealthMemory {
@@ -103,6 +106,7 @@ impl HealthMemory {
                 Gone {
                     id: o.id,
                     created_on: o.created_on,
+                    last_seen: o.last_seen,
                     how,
                 }
             })
@@ -115,6 +119,7 @@ impl HealthMemory {
 pub struct Gone {
     pub id: BackupId,
     pub created_on: Option<DateTime<Utc>>,
+    pub last_seen: DateTime<Utc>,
     /// How it left, as far as the state database tells.
     pub how: Option<&'static str>,
 }

@@ -310,6 +310,41 @@ impl HistoryRecord {
     }
 }
 
+/// Whether a schedule of `period` with `day` makes a backup on `date`. The server's
+/// cron is Quartz's (docs/docspace-api.md, "Time and names"): `0 0 {hour} ? * {day}`
+/// for a week, where 1 is Sunday and 7 Saturday (a 0, which the server's own pages
+/// never send, is read as Sunday); `0 0 {hour} {day} * ?` for a month, which skips a
+/// month without that day (no backup on 30 February).
+pub fn schedule_due(period: &Period, day: Option<i64>, date: chrono::NaiveDate) -> bool {
+    use chrono::Datelike;
+    match period {
+        Period::EveryDay => true,
+        Period::EveryWeek => match day.unwrap_or(1) {
+            d @ 0..=7 => i64::from(date.weekday().num_days_from_sunday()) == (d - 1).max(0),
+            _ => false,
+        },
+        Period::EveryMonth => i64::from(date.day()) == day.unwrap_or(1),
+        Period::Unknown(_) => false,
+    }
+}
+
+/// The weekday a weekly schedule's `day` names (see [`schedule_due`]).
+pub fn schedule_weekday(day: Option<i64>) -> Option<&'static str> {
+    const DAYS: [&str; 7] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ];
+    match day.unwrap_or(1) {
+        d @ 0..=7 => Some(DAYS[(d - 1).max(0) as usize]),
+        _ => None,
+    }
+}
+
 /// `getbackupschedule`'s value when a schedule exists. Its `Debug` shows the storage
 /// parameters redacted: a report or a log that prints a schedule never leaks them.
 #[derive(Clone, PartialEq)]
@@ -673,6 +708,8 @@ pub fn parse_version(body: &[u8]) -> Result<Option<String>, WireError> {
 /// with a key) its own IANA time zone.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServerSettings {
+    /// The settings were read (an answer that failed leaves everything unknown).
+    pub read: bool,
     pub alias: Option<String>,
     pub standalone: bool,
     pub timezone: Option<String>,
@@ -681,7 +718,10 @@ pub struct ServerSettings {
 pub fn parse_settings(body: &[u8]) -> Result<ServerSettings, WireError> {
     let value = envelope(body)?;
     let Some(v) = value.as_ref() else {
-        return Ok(ServerSettings::default());
+        return Ok(ServerSettings {
+            read: true,
+            ..ServerSettings::default()
+        });
     };
     let text = |key: &str, max: usize| {
         v.get(key)
@@ -690,36 +730,48 @@ pub fn parse_settings(body: &[u8]) -> Result<ServerSettings, WireError> {
             .filter(|a| !a.is_empty() && a.len() <= max)
     };
     Ok(ServerSettings {
+        read: true,
         alias: text("tenantAlias", 255).map(str::to_ascii_lowercase),
         standalone: v.get("standalone").and_then(Value::as_bool).unwrap_or(false),
         timezone: text("timezone", 64).map(str::to_string),
     })
 }
 
-/// One page of a folder's files: each file's title and size, and the folder's total.
-pub type FolderPage = (Vec<(String, u64)>, Option<u64>);
+/// One page of a folder's listing: each file's title and size, how many items the
+/// page held (files and folders: what `startIndex` counts), and the folder's total.
+#[derive(Debug, Default, PartialEq)]
+pub struct FolderPage {
+    pub files: Vec<(String, u64)>,
+    pub items: u64,
+    pub total: Option<u64>,
+}
 
 /// One page of `GET /api/2.0/files/{folderId}`: each file's `title` and
-/// `pureContentLength` (files without either are left out), and the folder's `total`.
+/// `pureContentLength` (files without either, or with a title longer than a file name
+/// can be, are left out).
 pub fn parse_folder_page(body: &[u8]) -> Result<FolderPage, WireError> {
     let value = envelope(body)?;
     let Some(v) = value.as_ref() else {
         return Err(WireError("the folder listing has no response".into()));
     };
-    let files = match v.get("files") {
-        Some(Value::Array(files)) => files,
-        Some(_) => return Err(WireError("the folder listing's files is not a list".into())),
-        None => return Ok((Vec::new(), v.get("total").and_then(Value::as_u64))),
+    let list = |key: &str| match v.get(key) {
+        Some(Value::Array(items)) => Ok(&items[..]),
+        None | Some(Value::Null) => Ok(&[][..]),
+        Some(_) => Err(WireError(format!("the folder listing's {key} is not a list"))),
     };
-    let listed = files
-        .iter()
-        .filter_map(|f| {
-            let title = f.get("title")?.as_str()?.to_string();
-            let size = f.get("pureContentLength")?.as_u64()?;
-            Some((title, size))
-        })
-        .collect();
-    Ok((listed, v.get("total").and_then(Value::as_u64)))
+    let (files, folders) = (list("files")?, list("folders")?);
+    Ok(FolderPage {
+        files: files
+            .iter()
+            .filter_map(|f| {
+                let title = f.get("title")?.as_str().filter(|t| t.len() <= 1024)?.to_string();
+                let size = f.get("pureContentLength")?.as_u64()?;
+                Some((title, size))
+            })
+            .collect(),
+        items: (files.len() + folders.len()) as u64,
+        total: v.get("total").and_then(Value::as_u64),
+    })
 }
 
 /// When the calling key expires (`GET /api/2.0/keys/@self`, `expiresAt`): `Ok(None)`

@@ -330,3 +330,34 @@ fn names_sort_naturally_and_failing_first() {
         [(false, "alpha"), (false, "zeta"), (true, "client2"), (true, "client10")]
     );
 }
+
+#[test]
+fn a_folder_page_counts_its_folders_for_paging_and_keeps_only_sized_files() {
+    let body = br#"{"response": {"files": [
+        {"title": "acme_2026-11-22_03-00-00.tar.gz", "pureContentLength": 48213377},
+        {"title": "no size.docx"},
+        {"pureContentLength": 12}
+    ], "folders": [{"title": "sub"}, {"title": "other"}], "total": 2005}}"#;
+    let page = parse_folder_page(body).unwrap();
+    assert_eq!(
+        page.files,
+        vec![("acme_2026-11-22_03-00-00.tar.gz".to_string(), 48_213_377)]
+    );
+    assert_eq!((page.items, page.total), (5, Some(2005)));
+    assert!(parse_folder_page(br#"{"response": {"files": 3}}"#).is_err());
+    assert!(parse_folder_page(br#"{"status": 0}"#).is_err());
+}
+
+#[test]
+fn a_key_that_never_expires_says_null_and_a_date_is_read_as_one() {
+    assert_eq!(parse_key_expiry(br#"{"response": {"expiresAt": null}}"#).unwrap(), None);
+    assert_eq!(
+        parse_key_expiry(br#"{"response": {"expiresAt": "2026-12-18T10:00:00Z"}}"#).unwrap(),
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2026-12-18T10:00:00Z")
+                .unwrap()
+                .to_utc()
+        )
+    );
+    assert!(parse_key_expiry(br#"{"response": {"expiresAt": "soon"}}"#).is_err());
+}

@@ -140,6 +140,11 @@ async fn the_first_pass_after_an_upgrade_only_plans() {
     for (i, b) in fresh.iter_mut().enumerate() {
         b.id = docspace_retention::simulator::sim_id("acme", 900 + i as u64);
         b.created_on = Utc::now() - TimeDelta::minutes(10 + i as i64);
+        // Its name says it started five minutes before (as long as the others took).
+        b.file_name = format!(
+            "acme_{}.tar.gz",
+            (b.created_on - TimeDelta::minutes(5)).format("%Y-%m-%d_%H-%M-%S")
+        );
         sim.add_backup("acme", b.clone());
     }
     let before = sim.backups("acme").len();
