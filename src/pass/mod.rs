@@ -248,7 +248,7 @@ fn settle_gone(portal: &str, read: &mut PortalRead, state: &StateDir) -> Vec<(Ba
                 crate::state::LEFT_VANISHED
             }
         };
-        read.health.update.left.push((g.id, how));
+        read.health.update.left.push((g.id, how, g.last_seen));
     }
     vanished.sort();
     vanished

@@ -14,7 +14,9 @@
 //!   for deletion, for `delete_grace`;
 //! - `observation`: `(portal, backup_id, first_seen, last_seen, created_on, started,
 //!   expires_on, left_as, left_at)`: what passes saw of each backup and how it left
-//!   (`intended`, `deleted`, `expired`, `vanished`); and in `portal`, the health
+//!   (`intended`, `deleted`, `expired`, `vanished`); `last_seen` is written when it
+//!   leaves (while it is there, `portal.health_seen_at`, the last pass that stored what
+//!   it saw, says it was seen then: a pass changes only rows that change); and in `portal`, the health
 //!   sentinel's `health_checked_until`, `health_slots` (the schedule's period, hour,
 //!   day and zone) with `health_slots_since`, and the API key's `key_checked_at`,
 //!   `key_expires_at`, `key_state`. Rows of backups that left more than
@@ -74,7 +76,8 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE portal ADD COLUMN key_expires_at TEXT;
      ALTER TABLE portal ADD COLUMN key_state TEXT;
      ALTER TABLE portal ADD COLUMN health_slots TEXT;
-     ALTER TABLE portal ADD COLUMN health_slots_since TEXT;",
+     ALTER TABLE portal ADD COLUMN health_slots_since TEXT;
+     ALTER TABLE portal ADD COLUMN health_seen_at TEXT;",
 ];
 
 /// How long what is known of a backup that left is kept.
@@ -262,7 +265,8 @@ impl StateDb {
         let conn = self.conn.lock().expect("state database lock");
         let mut memory = conn
             .prepare_cached(
-                "SELECT health_checked_until, key_checked_at, key_expires_at, key_state, health_slots, health_slots_since
+                "SELECT health_checked_until, key_checked_at, key_expires_at, key_state, health_slots, health_slots_since,
+                        health_seen_at
                  FROM portal WHERE name = ?1",
             )
             .map_err(err)?
@@ -279,6 +283,7 @@ impl StateDb {
                     key_checked_at: at(1)?,
                     key,
                     slots: r.get::<_, Option<String>>(4)?.map(|k| (k, None)),
+                    seen_at: at(6)?,
                 })
                 .and_then(|mut m| {
                     if let Some((_, since)) = m.slots.as_mut() {
@@ -339,12 +344,13 @@ impl StateDb {
         };
         tx.prepare_cached(
             "INSERT INTO portal (name, health_checked_until, key_checked_at, key_expires_at, key_state,
-                                 health_slots, health_slots_since)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                 health_slots, health_slots_since, health_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (name) DO UPDATE SET
                 health_checked_until = excluded.health_checked_until, key_checked_at = excluded.key_checked_at,
                 key_expires_at = excluded.key_expires_at, key_state = excluded.key_state,
-                health_slots = excluded.health_slots, health_slots_since = excluded.health_slots_since",
+                health_slots = excluded.health_slots, health_slots_since = excluded.health_slots_since,
+                health_seen_at = excluded.health_seen_at",
         )
         .map_err(err)?
         .execute(params![
@@ -355,6 +361,7 @@ impl StateDb {
             key_state,
             update.slots.as_ref().map(|(k, _)| k.as_str()),
             update.slots.as_ref().and_then(|(_, since)| since.map(rfc3339)),
+            rfc3339(now),
         ])
         .map_err(err)?;
         {
@@ -362,9 +369,8 @@ impl StateDb {
                 .prepare_cached(
                     "INSERT INTO observation (portal, backup_id, first_seen, last_seen, created_on, started, expires_on)
                      VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (portal, backup_id) DO UPDATE SET
-                        last_seen = excluded.last_seen, created_on = excluded.created_on, started = excluded.started,
-                        expires_on = excluded.expires_on, left_as = NULL, left_at = NULL",
+                     ON CONFLICT (portal, backup_id) DO UPDATE SET left_as = NULL, left_at = NULL
+                     WHERE observation.left_as IS NOT NULL",
                 )
                 .map_err(err)?;
             for o in &update.seen {
@@ -381,11 +387,11 @@ impl StateDb {
             }
             let mut left = tx
                 .prepare_cached(
-                    "UPDATE observation SET left_as = ?3, left_at = ?4 WHERE portal = ?1 AND backup_id = ?2",
+                    "UPDATE observation SET left_as = ?3, left_at = ?4, last_seen = ?5 WHERE portal = ?1 AND backup_id = ?2",
                 )
                 .map_err(err)?;
-            for (id, how) in &update.left {
-                left.execute(params![portal, id.to_string(), how, rfc3339(now)])
+            for (id, how, last_seen) in &update.left {
+                left.execute(params![portal, id.to_string(), how, rfc3339(now), rfc3339(*last_seen)])
                     .map_err(err)?;
             }
         }

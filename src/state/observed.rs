@@ -56,6 +56,9 @@ pub struct HealthMemory {
     pub key: KeyState,
     /// The schedule's slots (period, hour, day, zone) and since when they are these.
     pub slots: Option<(String, Option<DateTime<Utc>>)>,
+    /// The last pass that stored what it saw: every backup remembered as still there
+    /// was there then.
+    pub seen_at: Option<DateTime<Utc>>,
 }
 
 /// What one pass adds to that memory.
@@ -63,8 +66,8 @@ pub struct HealthMemory {
 pub struct HealthUpdate {
     /// Every backup listed now.
     pub seen: Vec<Observation>,
-    /// Backups that left since the last pass, and how.
-    pub left: Vec<(BackupId, &'static str)>,
+    /// Backups that left since the last pass, how, and when they were last seen.
+    pub left: Vec<(BackupId, &'static str, DateTime<Utc>)>,
     pub checked_until: Option<DateTime<Utc>>,
     pub key_checked_at: Option<DateTime<Utc>>,
     pub key: KeyState,
@@ -106,7 +109,7 @@ impl HealthMemory {
                 Gone {
                     id: o.id,
                     created_on: o.created_on,
-                    last_seen: o.last_seen,
+                    last_seen: self.seen_at.unwrap_or(o.last_seen).max(o.last_seen),
                     how,
                 }
             })
