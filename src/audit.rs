@@ -135,8 +135,19 @@ impl AuditEntry {
     }
 }
 
-/// A line waiting to be written, and whom to tell once it is on disk.
-type Pending = (Vec<u8>, tokio::sync::oneshot::Sender<Result<(), String>>);
+/// Lines waiting to be written (or a checkpoint to sign, at the head the chain has
+/// when its turn comes), and whom to tell once they are on disk.
+type Pending = (Vec<Line>, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// One line to chain and write.
+pub enum Line {
+    Entry(serde_json::Value),
+    /// A signed checkpoint of the chain's head for `portal` at `ts`.
+    Checkpoint {
+        portal: String,
+        ts: String,
+    },
+}
 
 /// The audit log. One writer thread owns the file and commits in groups: it takes
 /// every line that is waiting, writes them, calls `fsync` once, and only then answers
@@ -147,6 +158,8 @@ type Pending = (Vec<u8>, tokio::sync::oneshot::Sender<Result<(), String>>);
 pub struct AuditLog {
     path: PathBuf,
     lines: std::sync::mpsc::Sender<Pending>,
+    /// The key that signs checkpoints, when `evidence.signing_key_file` is set.
+    signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>>,
 }
 
 impl AuditLog {
@@ -171,20 +184,42 @@ impl AuditLog {
                 path.display()
             )
         };
-        let mut file = open_append(path, give_to).map_err(shown_err)?;
+        let file = open_append(path, give_to).map_err(shown_err)?;
         // A crash mid-write can leave a last line without its newline: end it, so the
-        // next line starts a line of its own (recovery reads lines).
-        end_torn_line(&mut file).map_err(shown_err)?;
+        // next line starts a line of its own (recovery reads lines), and the next
+        // chained line names it.
+        let torn = end_torn_line(&file).map_err(shown_err)?;
         let (lines, queue) = std::sync::mpsc::channel::<Pending>();
         let at = path.to_path_buf();
+        let signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>> = Arc::default();
+        let writer = Writer {
+            path: at,
+            give_to,
+            signer: Arc::clone(&signer),
+            torn,
+        };
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_groups(file, queue, &at, give_to))
+            .spawn(move || writer.run(file, queue))
             .map_err(|e| format!("cannot start the audit writer: {e}"))?;
         Ok(Arc::new(AuditLog {
             path: path.to_path_buf(),
             lines,
+            signer,
         }))
+    }
+
+    /// Signs a checkpoint at the end of every pass from now on (`None`: none).
+    pub fn set_signer(&self, signer: Option<crate::evidence::Signer>) {
+        *self.signer.write().unwrap_or_else(std::sync::PoisonError::into_inner) = signer;
+    }
+
+    /// Whether checkpoints are signed.
+    pub fn signs(&self) -> bool {
+        self.signer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
     }
 
     pub fn path(&self) -> &Path {
@@ -275,17 +310,38 @@ impl AuditLog {
     /// Appends lines (in order, together) and waits until they are on disk. For lines
     /// with no action between them, such as the results settled by one verification.
     pub async fn record_all(self: &Arc<Self>, entries: Vec<AuditEntry>) -> Result<(), String> {
-        if entries.is_empty() {
-            return Ok(());
+        let lines = entries
+            .iter()
+            .map(|e| serde_json::to_value(e).map(Line::Entry).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(lines).await
+    }
+
+    /// Appends a pass's summary (`"phase": "pass"`), then, with a signing key, a
+    /// checkpoint that signs the chain's head: the end of a pass.
+    pub async fn record_pass(self: &Arc<Self>, summary: serde_json::Value) -> Result<(), String> {
+        let portal = summary
+            .get("portal")
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let mut lines = vec![Line::Entry(summary)];
+        if self.signs() {
+            lines.push(Line::Checkpoint {
+                portal,
+                ts: rfc3339(Utc::now()),
+            });
         }
-        let mut line = Vec::new();
-        for entry in &entries {
-            serde_json::to_writer(&mut line, entry).map_err(|e| e.to_string())?;
-            line.push(b'\n');
+        self.write(lines).await
+    }
+
+    async fn write(&self, lines: Vec<Line>) -> Result<(), String> {
+        if lines.is_empty() {
+            return Ok(());
         }
         let (done, written) = tokio::sync::oneshot::channel();
         self.lines
-            .send((line, done))
+            .send((lines, done))
             .map_err(|_| "the audit writer has stopped".to_string())?;
         written.await.map_err(|_| "the audit writer has stopped".to_string())?
     }
@@ -294,14 +350,23 @@ impl AuditLog {
 /// The file at `path` now, when the log was rotated by renaming it (logrotate without
 /// `copytruncate`): lines always go where readers look for them. `inode` is the open
 /// file's (one `stat` of the path per group, none of the open file).
-fn follow_rename(file: &mut File, inode: &mut u64, path: &Path, give_to: Option<(u32, u32)>) -> std::io::Result<()> {
+fn follow_rename(
+    file: &mut File,
+    inode: &mut u64,
+    path: &Path,
+    give_to: Option<(u32, u32)>,
+    torn: &mut Option<String>,
+) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path) {
         Ok(m) if m.ino() == *inode => Ok(()),
         _ => {
             *file = open_append(path, give_to)?;
             *inode = file.metadata()?.ino();
-            end_torn_line(file)
+            if let Some(cut) = end_torn_line(file)? {
+                *torn = Some(cut);
+            }
+            Ok(())
         }
     }
 }
@@ -326,20 +391,31 @@ fn open_append(path: &Path, give_to: Option<(u32, u32)>) -> std::io::Result<File
     Ok(file)
 }
 
-fn end_torn_line(file: &mut File) -> std::io::Result<()> {
+/// Ends a last line that has no newline (a write cut short); returns the SHA-256 of
+/// the cut line's bytes, which the next chained line names (`torn`): the chain goes on
+/// across it, and a line inserted later could not pass for one.
+fn end_torn_line(mut file: &File) -> std::io::Result<Option<String>> {
+    use sha2::Digest;
     use std::io::{Read, Seek, SeekFrom};
     let len = file.metadata()?.len();
     if len == 0 {
-        return Ok(());
+        return Ok(None);
     }
-    file.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8];
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        file.write_all(b"\n")?;
-        file.sync_data()?;
+    let window = len.min(1 << 20);
+    file.seek(SeekFrom::Start(len - window))?;
+    let mut tail = Vec::with_capacity(window as usize);
+    file.take(window).read_to_end(&mut tail)?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(None);
     }
-    Ok(())
+    let cut = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(i) => &tail[i + 1..],
+        None => &tail[..],
+    };
+    let hash = hex::encode(sha2::Sha256::digest(cut));
+    file.write_all(b"\n")?;
+    file.sync_data()?;
+    Ok(Some(hash))
 }
 
 /// `portal`'s entries in the file at `path` from byte `offset` on; a line cut at
@@ -382,33 +458,111 @@ fn read_lines(path: &Path, offset: u64, portal: &str) -> std::io::Result<Vec<Aud
     Ok(entries)
 }
 
-/// The writer thread: block for one line, take all others already waiting, write
-/// them in one go, `fsync` once, answer everyone.
-fn write_groups(mut file: File, queue: std::sync::mpsc::Receiver<Pending>, path: &Path, give_to: Option<(u32, u32)>) {
-    use std::os::unix::fs::MetadataExt;
-    let mut buffer = Vec::new();
-    let mut waiting = Vec::new();
-    // 0 is no inode: a failed stat makes the first group reopen the path.
-    let mut inode = file.metadata().map_or(0, |m| m.ino());
-    // A group that failed (a full disk) may have left half a line: the next group
-    // ends it first, so it never glues onto the next line.
-    let mut torn = false;
-    while let Ok(first) = queue.recv() {
-        buffer.clear();
-        waiting.clear();
-        for (line, done) in std::iter::once(first).chain(queue.try_iter()) {
-            buffer.extend_from_slice(&line);
-            waiting.push(done);
+/// The writer thread's state: where it writes, and what it carries from one group to
+/// the next.
+struct Writer {
+    path: PathBuf,
+    give_to: Option<(u32, u32)>,
+    signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>>,
+    /// The hash of a line cut short, which the next chained line names.
+    torn: Option<String>,
+}
+
+impl Writer {
+    /// Blocks for one group, takes all others already waiting, chains and writes them
+    /// in one go under the file's lock, `fsync`s once, answers everyone.
+    fn run(mut self, mut file: File, queue: std::sync::mpsc::Receiver<Pending>) {
+        use std::os::unix::fs::MetadataExt;
+        let mut buffer = Vec::new();
+        let mut waiting = Vec::new();
+        // 0 is no inode: a failed stat makes the first group reopen the path.
+        let mut inode = file.metadata().map_or(0, |m| m.ino());
+        // A group that failed (a full disk) may have left half a line: the next group
+        // ends it first, so it never glues onto the next line.
+        let mut failed = false;
+        while let Ok(first) = queue.recv() {
+            buffer.clear();
+            waiting.clear();
+            let mut groups = Vec::new();
+            for (lines, done) in std::iter::once(first).chain(queue.try_iter()) {
+                groups.push(lines);
+                waiting.push(done);
+            }
+            let result = self
+                .write_group(&mut file, &mut inode, &mut failed, &groups, &mut buffer)
+                .map_err(|e| format!("cannot write the audit log {}: {e}", self.path.display()));
+            failed = result.is_err();
+            for done in waiting.drain(..) {
+                let _ = done.send(result.clone());
+            }
         }
-        let result = follow_rename(&mut file, &mut inode, path, give_to)
-            .and_then(|()| if torn { end_torn_line(&mut file) } else { Ok(()) })
-            .and_then(|()| file.write_all(&buffer))
-            .and_then(|()| file.sync_data())
-            .map_err(|e| format!("cannot write the audit log {}: {e}", path.display()));
-        torn = result.is_err();
-        for done in waiting.drain(..) {
-            let _ = done.send(result.clone());
+    }
+
+    fn write_group(
+        &mut self,
+        file: &mut File,
+        inode: &mut u64,
+        failed: &mut bool,
+        groups: &[Vec<Line>],
+        buffer: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        follow_rename(file, inode, &self.path, self.give_to, &mut self.torn)?;
+        let mut file: &File = file;
+        // Other processes write this log too: the chain's head is read under the lock.
+        let _locked = Flocked::exclusive(file)?;
+        if *failed && let Some(torn) = end_torn_line(file)? {
+            self.torn = Some(torn);
         }
+        let mut head = crate::evidence::chain::head_of_file(&self.path)?
+            .or_else(|| {
+                // An empty log after a rotation: the chain goes on from the old file.
+                let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+                if empty {
+                    crate::evidence::chain::head_before(&self.path)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_default();
+        let signer = self
+            .signer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for line in groups.iter().flatten() {
+            let mut value = match line {
+                Line::Entry(v) => v.clone(),
+                Line::Checkpoint { portal, ts } => match &signer {
+                    Some(signer) => signer.checkpoint(&head, ts, portal),
+                    None => continue,
+                },
+            };
+            if let Some(torn) = self.torn.take()
+                && let Some(map) = value.as_object_mut()
+            {
+                map.insert("torn".into(), serde_json::Value::from(torn));
+            }
+            buffer.extend_from_slice(&crate::evidence::chain::link(value, &mut head));
+            buffer.push(b'\n');
+        }
+        file.write_all(buffer)?;
+        file.sync_data()
+    }
+}
+
+/// An exclusive `flock` on the open log, released when dropped.
+struct Flocked<'a>(&'a File);
+
+impl<'a> Flocked<'a> {
+    fn exclusive(file: &'a File) -> std::io::Result<Self> {
+        rustix::fs::flock(file, rustix::fs::FlockOperation::LockExclusive)?;
+        Ok(Flocked(file))
+    }
+}
+
+impl Drop for Flocked<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(self.0, rustix::fs::FlockOperation::Unlock);
     }
 }
 

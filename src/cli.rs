@@ -103,6 +103,33 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output
     Man,
+    /// What was kept and deleted for a portal in a span, from the audit log and the state database alone
+    Attest {
+        /// The portal
+        #[arg(long, value_name = "NAME", required_unless_present = "verify")]
+        portal: Option<String>,
+        /// The span's start (RFC 3339)
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "verify")]
+        from: Option<DateTime<Utc>>,
+        /// The span's end (RFC 3339)
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "verify")]
+        to: Option<DateTime<Utc>>,
+        /// Machine-readable output
+        #[arg(long, conflicts_with = "html")]
+        json: bool,
+        /// Write it as a self-contained HTML page
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Check the audit log's chain (and, with --public-key, its signatures) instead
+        #[arg(long, conflicts_with_all = ["portal", "from", "to", "json", "html"])]
+        verify: bool,
+        /// The signing key's public half (PEM or 64 hex digits), for --verify
+        #[arg(long, value_name = "FILE", requires = "verify")]
+        public_key: Option<PathBuf>,
+    },
+    /// The key that signs the audit log's checkpoints
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// The portal's backup schedule
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -112,6 +139,12 @@ pub enum Command {
     /// Individual backups
     #[command(subcommand)]
     Backup(BackupCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvidenceCommand {
+    /// Print the public key of evidence.signing_key_file (PEM), to hand to an auditor
+    PublicKey,
 }
 
 #[derive(Subcommand, Debug)]
@@ -298,6 +331,27 @@ async fn dispatch(cli: Cli) -> Ended {
             commands::plan(&ctx, &portals, &out).await
         }
         Command::Once { portals } => commands::once(&ctx, &portals).await,
+        Command::Attest {
+            portal,
+            from,
+            to,
+            json,
+            html,
+            verify,
+            public_key,
+        } => commands::evidence::attest(
+            &ctx,
+            &commands::evidence::AttestRequest {
+                portal,
+                from,
+                to,
+                json,
+                html,
+                verify,
+                public_key,
+            },
+        ),
+        Command::Evidence(EvidenceCommand::PublicKey) => commands::evidence::public_key(&ctx),
         Command::Schedule(ScheduleCommand::Show { target, json }) => match resolve(&ctx, target) {
             Ok(t) => operator::schedule_show(&t, json).await,
             Err(ended) => ended,

@@ -38,6 +38,7 @@ pub mod cron;
 pub mod daemon;
 pub mod demo;
 pub mod docspace;
+pub mod evidence;
 pub mod executor;
 pub mod health;
 pub mod identity;

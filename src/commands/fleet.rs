@@ -136,6 +136,7 @@ pub async fn once(ctx: &Context, names: &[String]) -> Ended {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    state.audit().set_signer(config.evidence.signer.clone());
     let observer = Arc::new(Observer::new());
     let clients = match Clients::observed(Arc::clone(&observer) as _) {
         Ok(c) => Arc::new(c),

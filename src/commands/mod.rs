@@ -4,11 +4,12 @@
 //! exit codes are mapped in `cli.rs` alone.
 
 mod context;
+pub mod evidence;
 mod fleet;
 pub mod manual;
 pub mod operator;
 mod service;
 
-pub use context::{Context, Ended, fail};
+pub use context::{Context, Ended, error, fail};
 pub use fleet::{PlanOutput, once, plan};
 pub use service::{check_config, healthcheck, run_daemon};

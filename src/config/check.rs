@@ -36,6 +36,11 @@ impl Checker<'_> {
     /// read from `--credentials-dir` (`DOCSPACE_RETENTION_CREDENTIALS_DIRECTORY`), or
     /// from the package's `/etc/docspace-retention/credentials`, where the key of
     /// credential `portals_NAME` is the file `NAME`.
+    /// A systemd credential's path as a command from a shell reads it.
+    pub fn credential_path(&self, path: std::path::PathBuf) -> std::path::PathBuf {
+        self.credential(path)
+    }
+
     fn credential(&self, path: std::path::PathBuf) -> std::path::PathBuf {
         use super::settings::{CREDENTIALS_DIR_VAR, PACKAGE_CREDENTIALS_DIR};
         let env = |name: &str| {

@@ -7,6 +7,7 @@
 //! order, `DOCSPACE_RETENTION_*` variables, command-line flags.
 
 mod check;
+mod evidence;
 mod health;
 mod load;
 mod policy;
@@ -18,7 +19,7 @@ mod validate;
 
 pub use load::{load, load_str};
 pub use portal::{check_cron, unreadable_file};
-pub use print::print_config;
+pub use print::{policy_hash, print_config};
 pub use settings::*;
 
 #[cfg(test)]

@@ -45,6 +45,12 @@ pub fn print_config(config: &Config) -> String {
     log.insert("directory".into(), directory.into());
     root.insert("log".into(), log.into());
 
+    if let Some(file) = &config.evidence.signing_key_file {
+        let mut evidence = Table::new();
+        evidence.insert("signing_key_file".into(), file.display().to_string().into());
+        root.insert("evidence".into(), evidence.into());
+    }
+
     let mut portals = Table::new();
     for p in &config.portals {
         let mut t = Table::new();
@@ -99,7 +105,7 @@ pub fn print_config(config: &Config) -> String {
     toml::to_string_pretty(&root).expect("a table of plain values serializes")
 }
 
-fn health_table(h: &crate::health::HealthPolicy) -> Table {
+pub(crate) fn health_table(h: &crate::health::HealthPolicy) -> Table {
     let mut t = Table::new();
     t.insert("enabled".into(), h.enabled.into());
     t.insert("late_after".into(), format!("{}s", h.late_after.num_seconds()).into());
@@ -112,7 +118,7 @@ fn health_table(h: &crate::health::HealthPolicy) -> Table {
     t
 }
 
-fn retention_table(r: &RetentionPolicy) -> Table {
+pub(crate) fn retention_table(r: &RetentionPolicy) -> Table {
     let mut t = Table::new();
     for def in &RULES {
         let value: Value = match (def.kind, r.rule(def.rule)) {
@@ -151,4 +157,15 @@ fn retention_table(r: &RetentionPolicy) -> Table {
     );
     t.insert("delete_grace".into(), format!("{}s", r.delete_grace.as_secs()).into());
     t
+}
+
+/// The hash of a portal's effective policy (its retention and health tables as
+/// `check-config --print` shows them, as canonical JSON): what `attest` shows per pass.
+pub fn policy_hash(p: &super::PortalConfig) -> String {
+    use sha2::Digest;
+    let policy = serde_json::json!({
+        "retention": retention_table(&p.retention),
+        "health": health_table(&p.health),
+    });
+    hex::encode(sha2::Sha256::digest(crate::evidence::canonical(&policy)))
 }

@@ -151,7 +151,8 @@ table_field!(
     RawRetention,
     RawLogin,
     RawHealth,
-    RawNotify
+    RawNotify,
+    RawEvidence
 );
 
 impl FieldType for BTreeMap<String, Field<RawPortal>> {
@@ -186,6 +187,17 @@ pub struct RawConfig {
     pub defaults: Field<RawPortal>,
     #[serde(default)]
     pub portals: Field<BTreeMap<String, Field<RawPortal>>>,
+    #[serde(default)]
+    pub evidence: Field<RawEvidence>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `[evidence]`: the key that signs the audit log's checkpoints.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawEvidence {
+    #[serde(default)]
+    pub signing_key_file: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -375,7 +387,16 @@ pub const DAEMON_KEYS: &[&str] = &[
     "shard_count",
 ];
 pub const LOG_KEYS: &[&str] = &["level", "format", "directory", "max_log_files"];
-pub const TOP_KEYS: &[&str] = &["server", "daemon", "log", "defaults", "templates", "portals"];
+pub const TOP_KEYS: &[&str] = &[
+    "server",
+    "daemon",
+    "log",
+    "defaults",
+    "templates",
+    "portals",
+    "evidence",
+];
+pub const EVIDENCE_KEYS: &[&str] = &["signing_key_file"];
 pub const PORTAL_KEYS: &[&str] = &[
     "enabled",
     "url",

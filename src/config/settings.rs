@@ -118,6 +118,8 @@ pub struct Config {
     /// Their URLs (when readable) and `dump`: an ad-hoc `--url` of one is that portal,
     /// and a second definition of one is still a second definition.
     pub disabled_targets: Vec<(String, Url, bool)>,
+    /// `[evidence]`: the key that signs the audit log's checkpoints.
+    pub evidence: EvidenceConfig,
     /// `[defaults.retention].protect`: what an ad-hoc `--url` target honours too.
     pub default_protect: std::collections::BTreeSet<crate::wire::BackupId>,
     /// Things that work but deserve a look (logged at start).
@@ -130,6 +132,14 @@ impl Config {
     pub fn portal(&self, name: &str) -> Option<&PortalConfig> {
         self.portals.iter().find(|p| p.name == name)
     }
+}
+
+/// `[evidence]` (docs/reference.md, "Evidence").
+#[derive(Clone, Debug, Default)]
+pub struct EvidenceConfig {
+    pub signer: Option<crate::evidence::Signer>,
+    /// Where the key was read from (shown by `check-config --print`; the key never is).
+    pub signing_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]

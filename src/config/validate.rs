@@ -47,6 +47,7 @@ pub(super) fn validate(
 
     let daemon = daemon_config(&mut c, raw);
     let log = log_config(&mut c, raw);
+    let (signer, signing_key_file) = super::evidence::evidence(&mut c, raw);
 
     let defaults_table = c.table("defaults", &raw.defaults);
     // Check `[defaults]` on its own too, so its mistakes show even without portals.
@@ -123,6 +124,10 @@ pub(super) fn validate(
         default_protect: fleet.retention.protect,
         disabled,
         disabled_targets,
+        evidence: super::settings::EvidenceConfig {
+            signer,
+            signing_key_file,
+        },
         warnings: c.warnings,
         sources: Vec::new(),
     })

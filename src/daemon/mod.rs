@@ -175,6 +175,7 @@ pub async fn start_bound(
         http_task,
     } = bound;
     let state = StateDir::open(&config.daemon.state_dir, Access::Write)?;
+    state.audit().set_signer(config.evidence.signer.clone());
     let shared = Arc::new(Shared {
         clients: Clients::observed(Arc::clone(&observer) as _)?,
         permits: Semaphore::new(config.daemon.max_concurrent_portals),
@@ -334,6 +335,7 @@ impl Daemon {
             tracing::warn!("server.listen and daemon.max_concurrent_portals apply after a restart");
         }
         crate::logging::set_level(&new.log.level);
+        self.shared.state.audit().set_signer(new.evidence.signer.clone());
         for w in &new.warnings {
             tracing::warn!("{w}");
         }

@@ -385,6 +385,17 @@ async fn run(
     gates: Gates,
 ) -> PassReport {
     let mut report = run_within(portal, client, state, now, limit, gates).await;
+    // The pass's line in the audit log (and, with a key, the checkpoint that signs
+    // the chain so far): what `attest` reads passes from. A pass another process held
+    // the lock for did nothing and leaves none.
+    if !report.locked
+        && let Err(e) = state
+            .audit()
+            .record_pass(crate::evidence::attest::pass_line(portal, &report))
+            .await
+    {
+        tracing::warn!(portal = %portal.name, error = %e, "cannot write the pass's line in the audit log");
+    }
     if let Some(notify) = &portal.notify
         && !report.locked
     {

@@ -297,38 +297,35 @@ impl StateDb {
             .unwrap_or_default();
         let recall = rfc3339(now - RECALL);
         let mut select = conn
-            .prepare_cached(
-                "SELECT backup_id, first_seen, last_seen, created_on, started, expires_on, left_as FROM observation
-                 WHERE portal = ?1 AND (left_as IS NULL OR left_as = ?2 OR last_seen >= ?3)",
-            )
+            .prepare_cached(&format!(
+                "SELECT {OBSERVATION} FROM observation
+                 WHERE portal = ?1 AND (left_as IS NULL OR left_as = ?2 OR last_seen >= ?3)"
+            ))
             .map_err(err)?;
         let rows = select
-            .query_map(params![portal, LEFT_INTENDED, recall], |r| {
-                let at = |i: usize| r.get::<_, Option<String>>(i).map(|t| t.as_deref().and_then(time));
-                Ok((
-                    r.get::<_, String>(0)?,
-                    at(1)?,
-                    at(2)?,
-                    (at(3)?, at(4)?, at(5)?),
-                    r.get::<_, Option<String>>(6)?,
-                ))
-            })
+            .query_map(params![portal, LEFT_INTENDED, recall], observation)
             .map_err(err)?;
         for row in rows {
-            let (id, first, last, (created_on, started, expires_on), left_as) = row.map_err(err)?;
-            if let (Some(id), Some(first_seen), Some(last_seen)) = (BackupId::parse(&id), first, last) {
-                memory.observations.push(Observation {
-                    id,
-                    first_seen,
-                    last_seen,
-                    created_on,
-                    started,
-                    expires_on,
-                    left_as,
-                });
-            }
+            memory.observations.extend(row.map_err(err)?);
         }
         Ok(memory)
+    }
+
+    /// Everything remembered of `portal`'s backups, still there or gone (`attest`).
+    pub fn observations(&self, portal: &str) -> Result<Vec<Observation>, String> {
+        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+        let conn = self.conn.lock().expect("state database lock");
+        let mut select = conn
+            .prepare_cached(&format!(
+                "SELECT {OBSERVATION} FROM observation WHERE portal = ?1 ORDER BY backup_id"
+            ))
+            .map_err(err)?;
+        let rows = select.query_map([portal], observation).map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(row.map_err(err)?);
+        }
+        Ok(out)
     }
 
     /// Adds what one pass saw to `portal`'s health memory, in one transaction: a
@@ -425,6 +422,28 @@ impl StateDb {
         }
         tx.commit().map_err(err)
     }
+}
+
+/// The columns [`observation`] reads.
+const OBSERVATION: &str = "backup_id, first_seen, last_seen, created_on, started, expires_on, left_as, left_at";
+
+/// One `observation` row (`None` for one that cannot be read: a bad id or date).
+fn observation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Observation>> {
+    let at = |i: usize| r.get::<_, Option<String>>(i).map(|t| t.as_deref().and_then(time));
+    let id = r.get::<_, String>(0)?;
+    Ok(match (BackupId::parse(&id), at(1)?, at(2)?) {
+        (Some(id), Some(first_seen), Some(last_seen)) => Some(Observation {
+            id,
+            first_seen,
+            last_seen,
+            created_on: at(3)?,
+            started: at(4)?,
+            expires_on: at(5)?,
+            left_as: r.get(6)?,
+            left_at: at(7)?,
+        }),
+        _ => None,
+    })
 }
 
 fn time(text: &str) -> Option<DateTime<Utc>> {

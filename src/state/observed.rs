@@ -33,6 +33,14 @@ pub struct Observation {
     pub expires_on: Option<DateTime<Utc>>,
     /// How it left; `None` while it is still there.
     pub left_as: Option<String>,
+    /// When a pass found it gone (or noted its deletion).
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+impl Observation {
+    pub fn left_at(&self) -> Option<DateTime<Utc>> {
+        self.left_at
+    }
 }
 
 /// What a key probe found.
@@ -148,6 +156,7 @@ pub fn observe(
                     _ => None,
                 },
                 left_as: None,
+                left_at: None,
             })
         })
         .collect();

@@ -265,9 +265,14 @@ impl Setup {
         self.dir.path().join("state")
     }
 
-    /// The audit log's lines, parsed.
+    /// The audit log's lines of changes (intents and results), parsed.
     pub fn audit(&self) -> Vec<Value> {
         read_audit(&self.state())
+    }
+
+    /// Every line of the audit log, parsed: changes, passes and checkpoints.
+    pub fn audit_all(&self) -> Vec<Value> {
+        read_all_audit(&self.state())
     }
 
     /// Load options with no environment.
@@ -494,7 +499,16 @@ pub fn metric(metrics: &str, series: &str) -> Option<f64> {
         .map(|v| v.parse().unwrap())
 }
 
+/// The audit log's lines of changes (intents and results): a pass's own line and its
+/// checkpoint (docs/reference.md, "Evidence") are left out.
 pub fn read_audit(state: &Path) -> Vec<Value> {
+    read_all_audit(state)
+        .into_iter()
+        .filter(|l| matches!(l["phase"].as_str(), Some("intent" | "result")))
+        .collect()
+}
+
+pub fn read_all_audit(state: &Path) -> Vec<Value> {
     match std::fs::read_to_string(state.join("audit.jsonl")) {
         Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
         Err(_) => Vec::new(),

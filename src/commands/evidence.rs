@@ -1,0 +1,146 @@
+//! `attest` and `evidence public-key` (docs/reference.md, "Evidence"): what an auditor
+//! is handed. `attest` reads the audit log and the state database only: no server is
+//! asked anything.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::{Context, Ended, fail};
+
+/// What `attest` was asked for.
+pub struct AttestRequest {
+    pub portal: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub json: bool,
+    pub html: Option<PathBuf>,
+    pub verify: bool,
+    pub public_key: Option<PathBuf>,
+}
+
+pub fn attest(ctx: &Context, r: &AttestRequest) -> Ended {
+    let config = match ctx.load(true, false) {
+        Ok(c) => c,
+        Err(ended) => return ended,
+    };
+    let log = config.daemon.state_dir.join(crate::audit::AUDIT_FILE);
+    if r.verify {
+        return verify(&log, r.public_key.as_deref());
+    }
+    let (Some(portal), Some(from), Some(to)) = (&r.portal, r.from, r.to) else {
+        super::error("attest needs --portal NAME, --from and --to (or --verify)");
+        return Ended::Usage;
+    };
+    if from > to {
+        super::error("--from is after --to");
+        return Ended::Usage;
+    }
+    let observations = match crate::state::read_only(&config.daemon.state_dir) {
+        Ok(Some(db)) => match db.observations(portal) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        },
+        Ok(None) => Vec::new(),
+        Err(e) => return fail(e),
+    };
+    let attestation = match crate::evidence::attest::attest(&log, &observations, portal, from, to) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    if attestation["passes"].as_array().is_none_or(Vec::is_empty) && observations.is_empty() {
+        return fail(format!(
+            "nothing is recorded for portal {portal}: no pass in the audit log and no backup in the state database"
+        ));
+    }
+    if let Some(file) = &r.html
+        && let Err(e) = std::fs::write(file, crate::evidence::attest::html(&attestation))
+    {
+        return fail(format!("cannot write {}: {e}", file.display()));
+    }
+    if r.json {
+        crate::outln!("{attestation}");
+    } else if r.html.is_none() {
+        crate::out!("{}", crate::evidence::attest::text(&attestation));
+    }
+    Ended::Success
+}
+
+fn verify(log: &Path, public_key: Option<&Path>) -> Ended {
+    let key = match public_key {
+        None => None,
+        Some(file) => match std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the public key {}: {e}", file.display()))
+            .and_then(|text| crate::evidence::sign::public_key(&text).map_err(|e| format!("{}: {e}", file.display())))
+        {
+            Ok(key) => Some(key),
+            Err(e) => {
+                super::error(e);
+                return Ended::Usage;
+            }
+        },
+    };
+    let files = crate::evidence::chain_files(log);
+    match crate::evidence::verify(&files, key.as_ref()) {
+        Err(broken) => fail(format!("the audit chain is broken: {broken}")),
+        Ok(v) => {
+            let mut line = format!(
+                "the audit chain holds: {} lines in {} file{}",
+                v.lines,
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            );
+            if let (Some(first), Some(last)) = (&v.first, &v.last) {
+                line.push_str(&format!(
+                    ", seq {} to {} (last hash {})",
+                    first.seq, last.seq, last.hash
+                ));
+            }
+            if v.unchained > 0 {
+                line.push_str(&format!("; {} earlier lines before the chain began", v.unchained));
+            }
+            if v.torn > 0 {
+                line.push_str(&format!(
+                    "; {} lines cut short by a crash, named by the line after",
+                    v.torn
+                ));
+            }
+            match (v.signatures_checked, v.signed_through) {
+                (false, _) => line.push_str("; signatures not checked (no --public-key)"),
+                (true, None) => line.push_str("; no signed checkpoint: nothing is signed"),
+                (true, Some(seq)) => {
+                    line.push_str(&format!(
+                        "; {} checkpoints hold, signed through seq {seq}",
+                        v.checkpoints
+                    ));
+                    if v.unsigned_tail > 0 {
+                        line.push_str(&format!(
+                            "; the {} lines after it are an unsigned tail (not yet evidence)",
+                            v.unsigned_tail
+                        ));
+                    }
+                }
+            }
+            crate::outln!("{line}");
+            Ended::Success
+        }
+    }
+}
+
+/// `evidence public-key`: the public half of `evidence.signing_key_file`, in PEM.
+pub fn public_key(ctx: &Context) -> Ended {
+    let config = match ctx.load(true, false) {
+        Ok(c) => c,
+        Err(ended) => return ended,
+    };
+    match &config.evidence.signer {
+        Some(signer) => {
+            crate::out!("{}", signer.public_pem());
+            Ended::Success
+        }
+        None => {
+            super::error("evidence.signing_key_file is not set: there is no key to show");
+            Ended::Config
+        }
+    }
+}

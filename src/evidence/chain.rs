@@ -1,0 +1,318 @@
+//! The hash chain of the audit log. A chained line is a JSON object with `seq` (from 1
+//! for a chain), `prev` (the `hash` of the line before, `""` for a chain's first line)
+//! and `hash`: SHA-256, lowercase hex, of the line's JSON without `hash`, with the keys
+//! sorted and no spaces (the values this product writes are strings, integers,
+//! booleans, `null` and lists of them, for which that is RFC 8785's form). Lines
+//! written before the chain existed carry none of the three: a chain starts at the
+//! first line that does, and says so (`prev` is `""`).
+
+use std::io::{BufRead, Read, Seek, SeekFrom};
+
+use sha2::Digest as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::Sha256;
+
+/// The end of a chain: the last line's `seq` and `hash`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// The canonical bytes of a JSON value: keys sorted (`serde_json`'s maps are ordered),
+/// no spaces.
+pub fn canonical(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("a JSON value serializes")
+}
+
+/// The `hash` of a line: SHA-256 of its canonical JSON without `hash`.
+pub fn hash_of(line: &Value) -> String {
+    let mut without = line.clone();
+    if let Some(map) = without.as_object_mut() {
+        map.remove("hash");
+    }
+    hex::encode(Sha256::digest(canonical(&without)))
+}
+
+/// Chains `line` after `head`: sets `seq`, `prev` and `hash`, and moves the head on.
+/// Returns the line's text (without the newline).
+pub fn link(mut line: Value, head: &mut Head) -> Vec<u8> {
+    if let Some(map) = line.as_object_mut() {
+        map.insert("seq".into(), Value::from(head.seq + 1));
+        map.insert("prev".into(), Value::from(head.hash.clone()));
+        map.remove("hash");
+    }
+    let hash = hex::encode(Sha256::digest(canonical(&line)));
+    if let Some(map) = line.as_object_mut() {
+        map.insert("hash".into(), Value::from(hash.clone()));
+    }
+    *head = Head {
+        seq: head.seq + 1,
+        hash,
+    };
+    canonical(&line)
+}
+
+/// The chain's head as the file at `path` ends: its last chained line's `seq` and
+/// `hash` (a line cut short after it is passed over); `None` when the file is empty or
+/// missing, or its last whole line is not chained.
+pub fn head_of_file(path: &Path) -> std::io::Result<Option<Head>> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    // Lines are far shorter than this: the last whole one is in view.
+    let start = len.saturating_sub(1 << 20);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    // Never more than the file said it held (a device such as /dev/full never ends).
+    file.take(len - start).read_to_end(&mut tail)?;
+    let mut lines: Vec<&[u8]> = tail.split(|b| *b == b'\n').collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0); // begins mid-line
+    }
+    for line in lines.iter().rev().filter(|l| !l.is_empty()) {
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => {
+                return Ok(v
+                    .get("seq")
+                    .and_then(Value::as_u64)
+                    .zip(v.get("hash").and_then(Value::as_str))
+                    .map(|(seq, hash)| Head {
+                        seq,
+                        hash: hash.to_string(),
+                    }));
+            }
+            Err(_) => continue, // cut short by a crash: the chain goes on from before it
+        }
+    }
+    Ok(None)
+}
+
+/// The audit log's files in the order they were written: the rotated ones beside it
+/// (`audit.jsonl-20261101`, `audit.jsonl.1`…, by modification time, compressed ones
+/// left out), then the log itself.
+pub fn chain_files(log: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name().and_then(|n| n.to_str())) else {
+        return vec![log.to_path_buf()];
+    };
+    let mut rotated: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|other| {
+                        other != name && other.starts_with(name) && !other.ends_with(".gz") && !other.ends_with(".zst")
+                    })
+                })
+                .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+                .collect()
+        })
+        .unwrap_or_default();
+    rotated.sort();
+    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    if log.exists() {
+        files.push(log.to_path_buf());
+    }
+    files
+}
+
+/// The head of the chain of a log that is empty or missing: the last line of the
+/// newest rotated file (a rotation carries the chain on).
+pub fn head_before(log: &Path) -> Option<Head> {
+    chain_files(log)
+        .into_iter()
+        .rev()
+        .filter(|p| p != log)
+        .find_map(|p| head_of_file(&p).ok().flatten())
+}
+
+/// What checking a set of audit files found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verified {
+    /// Chained lines checked, and the chain's first and last hash.
+    pub lines: u64,
+    pub first: Option<Head>,
+    pub last: Option<Head>,
+    /// Lines before the chain began (written before this product chained its log).
+    pub unchained: u64,
+    /// Lines cut short by a crash, each named by the chained line after it.
+    pub torn: u64,
+    /// Checkpoints whose signature holds, and the last one's `seq`.
+    pub checkpoints: u64,
+    pub signed_through: Option<u64>,
+    /// Chained lines after the last checkpoint (or all of them, without one).
+    pub unsigned_tail: u64,
+    /// Whether signatures were checked (a public key was given).
+    pub signatures_checked: bool,
+}
+
+/// Where a check failed: the file, the line (from 1) and what is wrong there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Broken {
+    pub file: PathBuf,
+    pub line: u64,
+    pub what: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {}: {}", self.file.display(), self.line, self.what)
+    }
+}
+
+/// Checks the chain (and, with `key`, every checkpoint's signature) over `files` in
+/// order. The first line that was changed, removed, inserted or reordered breaks it.
+pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> Result<Verified, Broken> {
+    let mut v = Verified {
+        signatures_checked: key.is_some(),
+        ..Verified::default()
+    };
+    let mut head: Option<Head> = None;
+    // A line that is not whole JSON, waiting for the next chained line to name it.
+    let mut cut: Option<(PathBuf, u64, String)> = None;
+    for file in files {
+        let unreadable = |e: std::io::Error| Broken {
+            file: file.clone(),
+            line: 0,
+            what: format!("cannot be read: {e}"),
+        };
+        let mut handle = std::fs::File::open(file).map_err(unreadable)?;
+        // Every line the writer writes ends with a newline: a last one without is cut.
+        let len = handle.metadata().map_err(unreadable)?.len();
+        if len > 0 {
+            let mut last = [0u8];
+            handle.seek(SeekFrom::Start(len - 1)).map_err(unreadable)?;
+            handle.read_exact(&mut last).map_err(unreadable)?;
+            if last[0] != b'\n' {
+                return Err(Broken {
+                    file: file.clone(),
+                    line: 0,
+                    what: "the last line has no end (cut)".into(),
+                });
+            }
+            handle.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+        }
+        let reader = std::io::BufReader::with_capacity(1 << 16, handle.take(len));
+        let mut n = 0u64;
+        for raw in reader.split(b'\n') {
+            n += 1;
+            let at = |what: String| Broken {
+                file: file.clone(),
+                line: n,
+                what,
+            };
+            let raw = raw.map_err(|e| at(format!("cannot be read: {e}")))?;
+            let Ok(line) = serde_json::from_slice::<Value>(&raw) else {
+                if head.is_none() && cut.is_none() && v.first.is_none() {
+                    v.unchained += 1; // before the chain: as it was written
+                    continue;
+                }
+                if cut.is_some() {
+                    return Err(at("is not a whole JSON line (cut or changed)".into()));
+                }
+                cut = Some((file.clone(), n, hex::encode(Sha256::digest(&raw))));
+                continue;
+            };
+            let (seq, prev, hash) = (
+                line.get("seq").and_then(Value::as_u64),
+                line.get("prev").and_then(Value::as_str),
+                line.get("hash").and_then(Value::as_str),
+            );
+            let (Some(seq), Some(prev), Some(hash)) = (seq, prev, hash) else {
+                if head.is_some() {
+                    return Err(at(
+                        "has no seq, prev or hash inside the chain (inserted or changed)".into()
+                    ));
+                }
+                v.unchained += 1;
+                continue;
+            };
+            if hash_of(&line) != hash || raw != canonical(&line) {
+                return Err(at(format!("seq {seq}: its hash does not match its content (changed)")));
+            }
+            let names = line.get("torn").and_then(Value::as_str);
+            match (cut.take(), names) {
+                (None, None) => {}
+                (Some((f, l, h)), Some(named)) if h == named => {
+                    let _ = (f, l);
+                    v.torn += 1;
+                }
+                (Some((f, l, _)), _) => {
+                    return Err(Broken {
+                        file: f,
+                        line: l,
+                        what: "is not a whole JSON line, and the next line does not name it as one cut short \
+                               (changed or inserted)"
+                            .into(),
+                    });
+                }
+                // The chain's first line may name a cut line of the log before the chain.
+                (None, Some(_)) if head.is_none() && v.unchained > 0 => {}
+                (None, Some(_)) => {
+                    return Err(at(format!(
+                        "seq {seq}: names a cut line that is not before it (a line was removed)"
+                    )));
+                }
+            }
+            match &head {
+                None if prev.is_empty() => {}
+                None => {
+                    return Err(at(format!(
+                        "seq {seq}: the chain's first line names a line before it ({prev}) that is not here \
+                         (lines removed)"
+                    )));
+                }
+                Some(h) if prev != h.hash => {
+                    return Err(at(format!(
+                        "seq {seq}: prev does not name the line before it (a line was removed, inserted or reordered)"
+                    )));
+                }
+                Some(h) if seq != h.seq + 1 => {
+                    return Err(at(format!(
+                        "seq {seq} follows seq {} (lines removed, inserted or reordered)",
+                        h.seq
+                    )));
+                }
+                Some(_) => {}
+            }
+            if line.get("phase").and_then(Value::as_str) == Some("checkpoint") {
+                if let Some(key) = key {
+                    super::sign::check(&line, head.as_ref(), key).map_err(|e| at(format!("seq {seq}: {e}")))?;
+                    v.checkpoints += 1;
+                    v.signed_through = Some(seq);
+                    v.unsigned_tail = 0;
+                } else {
+                    v.unsigned_tail += 1;
+                }
+            } else {
+                v.unsigned_tail += 1;
+            }
+            let this = Head {
+                seq,
+                hash: hash.to_string(),
+            };
+            if v.first.is_none() {
+                v.first = Some(this.clone());
+            }
+            v.lines += 1;
+            head = Some(this);
+        }
+    }
+    if let Some((file, line, _)) = cut {
+        return Err(Broken {
+            file,
+            line,
+            what: "is not a whole JSON line (cut)".into(),
+        });
+    }
+    v.last = head;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests;
