@@ -160,6 +160,8 @@ pub struct AuditLog {
     lines: std::sync::mpsc::Sender<Pending>,
     /// The key that signs checkpoints, when `evidence.signing_key_file` is set.
     signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>>,
+    /// The chain's head after this process's last write.
+    head: Arc<std::sync::Mutex<Option<crate::evidence::Head>>>,
 }
 
 impl AuditLog {
@@ -192,10 +194,12 @@ impl AuditLog {
         let (lines, queue) = std::sync::mpsc::channel::<Pending>();
         let at = path.to_path_buf();
         let signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>> = Arc::default();
+        let head: Arc<std::sync::Mutex<Option<crate::evidence::Head>>> = Arc::default();
         let writer = Writer {
             path: at,
             give_to,
             signer: Arc::clone(&signer),
+            head: Arc::clone(&head),
             torn,
         };
         std::thread::Builder::new()
@@ -206,7 +210,16 @@ impl AuditLog {
             path: path.to_path_buf(),
             lines,
             signer,
+            head,
         }))
+    }
+
+    /// The chain's head after this process's last write (`None` before one).
+    pub fn head(&self) -> Option<crate::evidence::Head> {
+        self.head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Signs a checkpoint at the end of every pass from now on (`None`: none).
@@ -464,6 +477,7 @@ struct Writer {
     path: PathBuf,
     give_to: Option<(u32, u32)>,
     signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>>,
+    head: Arc<std::sync::Mutex<Option<crate::evidence::Head>>>,
     /// The hash of a line cut short, which the next chained line names.
     torn: Option<String>,
 }
@@ -546,7 +560,9 @@ impl Writer {
             buffer.push(b'\n');
         }
         file.write_all(buffer)?;
-        file.sync_data()
+        file.sync_data()?;
+        *self.head.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(head);
+        Ok(())
     }
 }
 

@@ -105,9 +105,12 @@ pub enum Command {
     Man,
     /// What was kept and deleted for a portal in a span, from the audit log and the state database alone
     Attest {
-        /// The portal
-        #[arg(long, value_name = "NAME", required_unless_present = "verify")]
-        portal: Option<String>,
+        /// The portal (repeat for more: the audit log is read once for all of them)
+        #[arg(long = "portal", value_name = "NAME", required_unless_present_any = ["verify", "all"])]
+        portals: Vec<String>,
+        /// Every portal of the config
+        #[arg(long, conflicts_with = "portals")]
+        all: bool,
         /// The span's start (RFC 3339)
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "verify")]
         from: Option<DateTime<Utc>>,
@@ -121,7 +124,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
         /// Check the audit log's chain (and, with --public-key, its signatures) instead
-        #[arg(long, conflicts_with_all = ["portal", "from", "to", "json", "html"])]
+        #[arg(long, conflicts_with_all = ["portals", "all", "from", "to", "json", "html"])]
         verify: bool,
         /// The signing key's public half (PEM or 64 hex digits), for --verify
         #[arg(long, value_name = "FILE", requires = "verify")]
@@ -332,7 +335,8 @@ async fn dispatch(cli: Cli) -> Ended {
         }
         Command::Once { portals } => commands::once(&ctx, &portals).await,
         Command::Attest {
-            portal,
+            portals,
+            all,
             from,
             to,
             json,
@@ -342,7 +346,8 @@ async fn dispatch(cli: Cli) -> Ended {
         } => commands::evidence::attest(
             &ctx,
             &commands::evidence::AttestRequest {
-                portal,
+                portals,
+                all,
                 from,
                 to,
                 json,

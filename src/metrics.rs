@@ -231,6 +231,8 @@ impl PortalSeries {
 pub struct Metrics {
     registry: Registry,
     pub build_info: IntGaugeVec,
+    /// The audit chain's last `seq` this process wrote or saw.
+    pub audit_chain_head_seq: prometheus::IntGauge,
     pub api_request_duration_seconds: HistogramVec,
     pub config_reloads_total: IntCounterVec,
     table: Arc<RwLock<Table>>,
@@ -263,6 +265,10 @@ impl Metrics {
                 opts("build_info", "Build information; always 1."),
                 &["version"]
             )),
+            audit_chain_head_seq: register!(prometheus::IntGauge::with_opts(opts(
+                "audit_chain_head_seq",
+                "The seq of the audit log's chain head after the last pass (0 before one)."
+            ))),
             api_request_duration_seconds: register!(HistogramVec::new(
                 HistogramOpts::new("api_request_duration_seconds", "DocSpace API request duration.")
                     .namespace(NS)

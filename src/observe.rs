@@ -135,6 +135,13 @@ impl Observer {
             Some(e) => tracing::error!(portal = p, error = %e, "retention pass failed"),
         }
         self.count_pass(r);
+        if let Some(head) = &r.chain_head {
+            let seq = i64::try_from(head.seq).unwrap_or(i64::MAX);
+            if seq > self.metrics.audit_chain_head_seq.get() {
+                self.metrics.audit_chain_head_seq.set(seq);
+                self.status.set_chain_head(head.clone());
+            }
+        }
         let summary = PassSummary {
             started: r.started,
             finished: r.finished,

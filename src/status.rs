@@ -59,6 +59,8 @@ pub struct PortalStatus {
 pub struct Status {
     pub started_at: DateTime<Utc>,
     portals: RwLock<BTreeMap<String, PortalStatus>>,
+    /// The audit log's chain head after the last pass.
+    chain_head: RwLock<Option<crate::evidence::Head>>,
 }
 
 impl Default for Status {
@@ -66,11 +68,16 @@ impl Default for Status {
         Status {
             started_at: Utc::now(),
             portals: RwLock::new(BTreeMap::new()),
+            chain_head: RwLock::new(None),
         }
     }
 }
 
 impl Status {
+    pub fn set_chain_head(&self, head: crate::evidence::Head) {
+        *self.chain_head.write().expect("status lock") = Some(head);
+    }
+
     /// Changes the status of `portal` (created on first use).
     pub fn update(&self, portal: &str, change: impl FnOnce(&mut PortalStatus)) {
         let mut all = self.portals.write().expect("status lock");
@@ -142,7 +149,12 @@ impl Status {
 
     fn with_view<R>(&self, ready: bool, f: impl FnOnce(&StatusView<'_>) -> R) -> R {
         let all = self.portals.read().expect("status lock");
+        let head = self.chain_head.read().expect("status lock").clone();
         f(&StatusView {
+            audit_chain: head.map(|h| ChainView {
+                hash: h.hash,
+                seq: h.seq,
+            }),
             version: env!("CARGO_PKG_VERSION"),
             started_at: rfc3339(self.started_at),
             ready,
@@ -176,10 +188,19 @@ impl Status {
 /// the order the page has always had.
 #[derive(Serialize)]
 struct StatusView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_chain: Option<ChainView>,
     portals: Vec<PortalView<'a>>,
     ready: bool,
     started_at: String,
     version: &'static str,
+}
+
+/// The audit chain's head: what an auditor's copy must reach.
+#[derive(Serialize)]
+struct ChainView {
+    hash: String,
+    seq: u64,
 }
 
 #[derive(Serialize)]

@@ -10,7 +10,8 @@ use super::{Context, Ended, fail};
 
 /// What `attest` was asked for.
 pub struct AttestRequest {
-    pub portal: Option<String>,
+    pub portals: Vec<String>,
+    pub all: bool,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub json: bool,
@@ -28,40 +29,74 @@ pub fn attest(ctx: &Context, r: &AttestRequest) -> Ended {
     if r.verify {
         return verify(&log, r.public_key.as_deref());
     }
-    let (Some(portal), Some(from), Some(to)) = (&r.portal, r.from, r.to) else {
-        super::error("attest needs --portal NAME, --from and --to (or --verify)");
+    let (Some(from), Some(to)) = (r.from, r.to) else {
+        super::error("attest needs --portal NAME (or --all), --from and --to (or --verify)");
         return Ended::Usage;
     };
     if from > to {
         super::error("--from is after --to");
         return Ended::Usage;
     }
-    let observations = match crate::state::read_only(&config.daemon.state_dir) {
-        Ok(Some(db)) => match db.observations(portal) {
-            Ok(o) => o,
-            Err(e) => return fail(e),
-        },
-        Ok(None) => Vec::new(),
+    let mut names: Vec<String> = match r.all {
+        true => config
+            .portals
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(config.disabled.iter().cloned())
+            .collect(),
+        false => r.portals.clone(),
+    };
+    names.sort();
+    names.dedup();
+    let db = match crate::state::read_only(&config.daemon.state_dir) {
+        Ok(db) => db,
         Err(e) => return fail(e),
     };
-    let attestation = match crate::evidence::attest::attest(&log, &observations, portal, from, to) {
+    let mut portals = std::collections::BTreeMap::new();
+    for name in &names {
+        let observations = match &db {
+            Some(db) => match db.observations(name) {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            },
+            None => Vec::new(),
+        };
+        portals.insert(name.clone(), observations);
+    }
+    let attestations = match crate::evidence::attest::attest_many(&log, &portals, from, to) {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    if attestation["passes"].as_array().is_none_or(Vec::is_empty) && observations.is_empty() {
+    let empty: Vec<&str> = attestations
+        .iter()
+        .filter(|a| {
+            a["passes"].as_array().is_none_or(Vec::is_empty) && a["backups"].as_array().is_none_or(Vec::is_empty)
+        })
+        .filter_map(|a| a["portal"].as_str())
+        .collect();
+    if !r.all && !empty.is_empty() {
         return fail(format!(
-            "nothing is recorded for portal {portal}: no pass in the audit log and no backup in the state database"
+            "nothing is recorded for portal {} in that span: no pass in the audit log and no backup in the state \
+             database",
+            empty.join(", ")
         ));
     }
-    if let Some(file) = &r.html
-        && let Err(e) = std::fs::write(file, crate::evidence::attest::html(&attestation))
-    {
-        return fail(format!("cannot write {}: {e}", file.display()));
+    let one = attestations.len() == 1;
+    if let Some(file) = &r.html {
+        let page: String = attestations.iter().map(crate::evidence::attest::html).collect();
+        if let Err(e) = std::fs::write(file, page) {
+            return fail(format!("cannot write {}: {e}", file.display()));
+        }
     }
     if r.json {
-        crate::outln!("{attestation}");
+        match one {
+            true => crate::outln!("{}", attestations[0]),
+            false => crate::outln!("{}", serde_json::Value::Array(attestations)),
+        }
     } else if r.html.is_none() {
-        crate::out!("{}", crate::evidence::attest::text(&attestation));
+        for a in &attestations {
+            crate::out!("{}", crate::evidence::attest::text(a));
+        }
     }
     Ended::Success
 }

@@ -49,10 +49,11 @@ pub fn pass_line(portal: &crate::config::PortalConfig, r: &PassReport) -> Value 
         }
     }
     json!({
-        "ts": rfc3339(r.finished),
+        // When the pass planned (its "now"); `finished` is when it ended.
+        "ts": rfc3339(r.started),
         "portal": r.portal,
         "phase": "pass",
-        "started": rfc3339(r.started),
+        "finished": rfc3339(r.finished),
         "outcome": if r.succeeded() { "success" } else { "failure" },
         "error": r.error.as_deref().map(crate::secret::mask_api_keys),
         "dry_run": r.dry_run,
@@ -75,28 +76,42 @@ struct Pass {
     line: Value,
 }
 
-/// The audit lines of `portal` in `[from, to]`, and the chain's first and last hash
-/// over every line in the span (any portal's: the chain is one).
+/// The audit lines of some portals in `[from, to]`, by portal, each with the chain's
+/// first and last hash among them. One pass over the files for any number of
+/// portals: a line is parsed only when its `"portal"` is one of them.
+#[derive(Default)]
 struct Lines {
     portal: Vec<(u64, Value)>,
     first_hash: Option<String>,
     last_hash: Option<String>,
 }
 
-fn read_lines(files: &[PathBuf], portal: &str, from: &str, to: &str) -> Result<Lines, String> {
-    let needle = format!("\"portal\":{}", Value::from(portal));
-    let mut out = Lines {
-        portal: Vec::new(),
-        first_hash: None,
-        last_hash: None,
-    };
+fn read_lines(
+    files: &[PathBuf],
+    portals: &std::collections::BTreeSet<String>,
+    from: &str,
+    to: &str,
+) -> Result<std::collections::BTreeMap<String, Lines>, String> {
+    let finder = memchr::memmem::Finder::new(b"\"portal\":\"");
+    let mut out: std::collections::BTreeMap<String, Lines> =
+        portals.iter().map(|p| (p.clone(), Lines::default())).collect();
     for file in files {
-        let reader = std::io::BufReader::new(
+        let reader = std::io::BufReader::with_capacity(
+            1 << 20,
             std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?,
         );
         for raw in reader.split(b'\n') {
             let raw = raw.map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            // `"ts":"…"` is the last key but a few; the span is checked on the value.
+            // Lines are canonical JSON: `"portal":"NAME"`, NAME without escapes.
+            let Some(at) = finder.find(&raw) else { continue };
+            let rest = &raw[at + 10..];
+            let Some(end) = memchr::memchr(b'"', rest) else {
+                continue;
+            };
+            let Ok(name) = std::str::from_utf8(&rest[..end]) else {
+                continue;
+            };
+            let Some(lines) = out.get_mut(name) else { continue };
             let Ok(line) = serde_json::from_slice::<Value>(&raw) else {
                 continue;
             };
@@ -107,20 +122,35 @@ fn read_lines(files: &[PathBuf], portal: &str, from: &str, to: &str) -> Result<L
                 continue;
             }
             if let Some(hash) = line.get("hash").and_then(Value::as_str) {
-                out.first_hash.get_or_insert_with(|| hash.to_string());
-                out.last_hash = Some(hash.to_string());
+                lines.first_hash.get_or_insert_with(|| hash.to_string());
+                lines.last_hash = Some(hash.to_string());
             }
-            if memchr_contains(&raw, needle.as_bytes()) && line.get("portal").and_then(Value::as_str) == Some(portal) {
-                let seq = line.get("seq").and_then(Value::as_u64).unwrap_or(0);
-                out.portal.push((seq, line));
-            }
+            let seq = line.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            lines.portal.push((seq, line));
         }
     }
     Ok(out)
 }
 
-fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// The attestations of several portals for `[from, to]`, from one reading of the
+/// audit log: `observations` gives each portal's remembered backups.
+pub fn attest_many(
+    log: &Path,
+    portals: &std::collections::BTreeMap<String, Vec<Observation>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Value>, String> {
+    let files = super::chain_files(log);
+    let (from_s, to_s) = (rfc3339(from), rfc3339(to));
+    let names: std::collections::BTreeSet<String> = portals.keys().cloned().collect();
+    let mut lines = read_lines(&files, &names, &from_s, &to_s)?;
+    Ok(portals
+        .iter()
+        .map(|(name, observations)| {
+            let l = lines.remove(name).unwrap_or_default();
+            one(&files, l, observations, name, from, to)
+        })
+        .collect())
 }
 
 /// The attestation of `portal` for `[from, to]`, as JSON.
@@ -131,9 +161,19 @@ pub fn attest(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let files = super::chain_files(log);
+    let portals = std::iter::once((portal.to_string(), observations.to_vec())).collect();
+    Ok(attest_many(log, &portals, from, to)?.remove(0))
+}
+
+fn one(
+    files: &[PathBuf],
+    lines: Lines,
+    observations: &[Observation],
+    portal: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Value {
     let (from_s, to_s) = (rfc3339(from), rfc3339(to));
-    let lines = read_lines(&files, portal, &from_s, &to_s)?;
     let phase = |l: &Value| l.get("phase").and_then(Value::as_str).map(str::to_string);
     let passes: Vec<Pass> = lines
         .portal
@@ -225,7 +265,7 @@ pub fn attest(
         (a["created_on"].as_str(), a["id"].as_str()).cmp(&(b["created_on"].as_str(), b["id"].as_str()))
     });
 
-    Ok(json!({
+    json!({
         "portal": portal,
         "from": from_s,
         "to": to_s,
@@ -245,7 +285,7 @@ pub fn attest(
         "backups": backups,
         "chain": {"first_hash": lines.first_hash, "last_hash": lines.last_hash},
         "files": files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect::<Vec<_>>(),
-    }))
+    })
 }
 
 /// The attestation in words.

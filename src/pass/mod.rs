@@ -275,6 +275,8 @@ pub struct PassReport {
     /// Backups an earlier pass saw that are gone now, and nobody here deleted them
     /// (with when they were made).
     pub vanished: Vec<(BackupId, Option<DateTime<Utc>>)>,
+    /// The audit chain's head after the pass's own line (for `/status` and metrics).
+    pub chain_head: Option<crate::evidence::Head>,
     /// A notification was sent after the pass (`notify.url`), and why it failed.
     pub notified: bool,
     pub notify_error: Option<String>,
@@ -297,6 +299,7 @@ impl PassReport {
             recovered: Vec::new(),
             locked: false,
             vanished: Vec::new(),
+            chain_head: None,
             notified: false,
             notify_error: None,
             error: None,
@@ -396,6 +399,7 @@ async fn run(
     {
         tracing::warn!(portal = %portal.name, error = %e, "cannot write the pass's line in the audit log");
     }
+    report.chain_head = state.audit().head();
     if let Some(notify) = &portal.notify
         && !report.locked
     {

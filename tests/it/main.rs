@@ -7,6 +7,7 @@ mod harness;
 mod cli;
 mod daemon;
 mod day;
+mod evidence;
 mod faults;
 mod gates;
 mod health;

@@ -41,6 +41,7 @@ const CONTRACT_METRICS: &[&str] = &[
     "docspace_retention_api_key_expiry_timestamp_seconds",
     "docspace_retention_timezone_mismatch",
     "docspace_retention_notify_failures_total",
+    "docspace_retention_audit_chain_head_seq",
 ];
 
 fn known(name: &str) -> bool {
