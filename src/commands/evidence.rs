@@ -52,54 +52,68 @@ pub fn attest(ctx: &Context, r: &AttestRequest) -> Ended {
         Ok(db) => db,
         Err(e) => return fail(e),
     };
-    let mut portals = std::collections::BTreeMap::new();
-    for name in &names {
-        let observations = match &db {
-            Some(db) => match db.observations(name) {
-                Ok(o) => o,
-                Err(e) => return fail(e),
-            },
-            None => Vec::new(),
+    // The log is read once per batch of portals: memory stays bounded however many.
+    let mut page = String::new();
+    let mut first = true;
+    if r.json && names.len() > 1 {
+        crate::out!("[");
+    }
+    for batch in names.chunks(BATCH) {
+        let mut portals = std::collections::BTreeMap::new();
+        for name in batch {
+            let observations = match &db {
+                Some(db) => match db.observations(name) {
+                    Ok(o) => o,
+                    Err(e) => return fail(e),
+                },
+                None => Vec::new(),
+            };
+            portals.insert(name.clone(), observations);
+        }
+        let attestations = match crate::evidence::attest::attest_many(&log, &portals, from, to) {
+            Ok(a) => a,
+            Err(e) => return fail(e),
         };
-        portals.insert(name.clone(), observations);
-    }
-    let attestations = match crate::evidence::attest::attest_many(&log, &portals, from, to) {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    let empty: Vec<&str> = attestations
-        .iter()
-        .filter(|a| {
-            a["passes"].as_array().is_none_or(Vec::is_empty) && a["backups"].as_array().is_none_or(Vec::is_empty)
-        })
-        .filter_map(|a| a["portal"].as_str())
-        .collect();
-    if !r.all && !empty.is_empty() {
-        return fail(format!(
-            "nothing is recorded for portal {} in that span: no pass in the audit log and no backup in the state \
-             database",
-            empty.join(", ")
-        ));
-    }
-    let one = attestations.len() == 1;
-    if let Some(file) = &r.html {
-        let page: String = attestations.iter().map(crate::evidence::attest::html).collect();
-        if let Err(e) = std::fs::write(file, page) {
-            return fail(format!("cannot write {}: {e}", file.display()));
+        let empty: Vec<&str> = attestations
+            .iter()
+            .filter(|a| {
+                a["passes"].as_array().is_none_or(Vec::is_empty) && a["backups"].as_array().is_none_or(Vec::is_empty)
+            })
+            .filter_map(|a| a["portal"].as_str())
+            .collect();
+        if !r.all && !empty.is_empty() {
+            return fail(format!(
+                "nothing is recorded for portal {} in that span: no pass in the audit log and no backup in the \
+                 state database",
+                empty.join(", ")
+            ));
         }
-    }
-    if r.json {
-        match one {
-            true => crate::outln!("{}", attestations[0]),
-            false => crate::outln!("{}", serde_json::Value::Array(attestations)),
-        }
-    } else if r.html.is_none() {
         for a in &attestations {
-            crate::out!("{}", crate::evidence::attest::text(a));
+            if r.html.is_some() {
+                page.push_str(&crate::evidence::attest::html(a));
+            } else if r.json {
+                match names.len() {
+                    1 => crate::outln!("{a}"),
+                    _ => crate::out!("{}{a}", if std::mem::take(&mut first) { "" } else { "," }),
+                }
+            } else {
+                crate::out!("{}", crate::evidence::attest::text(a));
+            }
         }
+    }
+    if r.json && names.len() > 1 {
+        crate::outln!("]");
+    }
+    if let Some(file) = &r.html
+        && let Err(e) = std::fs::write(file, page)
+    {
+        return fail(format!("cannot write {}: {e}", file.display()));
     }
     Ended::Success
 }
+
+/// How many portals one reading of the audit log attests.
+const BATCH: usize = 50;
 
 fn verify(log: &Path, public_key: Option<&Path>) -> Ended {
     let key = match public_key {

@@ -224,20 +224,24 @@ fn one(
         }
     }
 
-    // Every backup seen in the span, with its fate and the audit lines behind it.
+    // Every backup seen in the span, with its fate and the audit lines behind it
+    // (found through an index by id, not a search per backup).
+    let mut by_id: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+    for (i, (_, l)) in lines.portal.iter().enumerate() {
+        if let Some(b) = l.get("backup_id").and_then(Value::as_str) {
+            by_id.entry(b.to_ascii_lowercase()).or_default().push(i);
+        }
+    }
     let mut backups: Vec<Value> = observations
         .iter()
         .filter(|o| o.first_seen <= to && o.left_at().is_none_or(|t| t >= from))
         .map(|o| {
             let id = o.id.to_string();
-            let behind: Vec<Value> = lines
-                .portal
-                .iter()
-                .filter(|(_, l)| {
-                    l.get("backup_id")
-                        .and_then(Value::as_str)
-                        .is_some_and(|b| b.eq_ignore_ascii_case(&id))
-                })
+            let behind: Vec<Value> = by_id
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|&i| &lines.portal[i])
                 .map(|(seq, l)| {
                     json!({"seq": seq, "ts": l["ts"], "phase": l["phase"], "outcome": l["outcome"],
                            "dry_run": l["dry_run"], "reasons": l["reasons"]})
