@@ -35,6 +35,8 @@ fn id(portal: usize, day: usize) -> String {
 
 /// Runs the binary, waits with wait4; peak RSS from its rusage (the child alone: it
 /// is exec'd straight away).
+// The child is reaped with libc::wait4 (for its rusage), not Child::wait.
+#[allow(clippy::zombie_processes)]
 fn measure(mut cmd: Command) -> (Duration, f64, i32) {
     let started = Instant::now();
     let child = cmd.spawn().expect("spawn the binary");
