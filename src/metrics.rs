@@ -981,8 +981,8 @@ mod tests {
         m.portal("aa-joined-late");
         let cut: String = std::iter::once(first).chain(pieces).collect();
         assert_eq!(cut, whole);
-        // Three of the crate, twelve per portal with a series (counters, next run, duration, version).
-        assert_eq!(whole.matches("# TYPE").count(), 15);
+        // Four of the crate, twelve per portal with a series (counters, next run, duration, version).
+        assert_eq!(whole.matches("# TYPE").count(), 16);
         assert!(m.render().contains("portal=\"aa-joined-late\""));
         assert!(!whole.contains("aa-joined-late"));
         let lines: Vec<&str> = whole.lines().filter(|l| !l.starts_with('#')).collect();
