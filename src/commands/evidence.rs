@@ -145,6 +145,12 @@ fn verify(log: &Path, public_key: Option<&Path>) -> Ended {
                     first.seq, last.seq, last.hash
                 ));
             }
+            if let Some(earlier) = v.earlier {
+                line.push_str(&format!(
+                    "; it begins at seq {}: the {earlier} lines before are in files not read (compressed or removed)",
+                    earlier + 1
+                ));
+            }
             if v.unchained > 0 {
                 line.push_str(&format!("; {} earlier lines before the chain began", v.unchained));
             }

@@ -140,6 +140,9 @@ pub struct Verified {
     pub last: Option<Head>,
     /// Lines before the chain began (written before this product chained its log).
     pub unchained: u64,
+    /// The chain began before the files read: this many lines are in files not read
+    /// (compressed or removed).
+    pub earlier: Option<u64>,
     /// Lines cut short by a crash, each named by the chained line after it.
     pub torn: u64,
     /// Checkpoints whose signature holds, and the last one's `seq`.
@@ -261,10 +264,14 @@ pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> R
             }
             match &head {
                 None if prev.is_empty() => {}
+                // The oldest files read may not be the chain's first: logrotate
+                // compresses older ones, which are not read. Said in the summary (the
+                // first seq checked), never taken for the chain's beginning.
+                None if n == 1 && v.unchained == 0 => v.earlier = Some(seq - 1),
                 None => {
                     return Err(at(format!(
                         "seq {seq}: the chain's first line names a line before it ({prev}) that is not here \
-                         (lines removed)"
+                         (lines removed or changed)"
                     )));
                 }
                 Some(h) if prev != h.hash => {
@@ -282,7 +289,15 @@ pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> R
             }
             if line.get("phase").and_then(Value::as_str) == Some("checkpoint") {
                 if let Some(key) = key {
-                    super::sign::check(&line, head.as_ref(), key).map_err(|e| at(format!("seq {seq}: {e}")))?;
+                    // A chain read from its middle: the line before is the one `prev` names.
+                    let before = head.clone().or_else(|| {
+                        Some(Head {
+                            seq: seq.checked_sub(1)?,
+                            hash: prev.to_string(),
+                        })
+                        .filter(|_| !prev.is_empty())
+                    });
+                    super::sign::check(&line, before.as_ref(), key).map_err(|e| at(format!("seq {seq}: {e}")))?;
                     v.checkpoints += 1;
                     v.signed_through = Some(seq);
                     v.unsigned_tail = 0;

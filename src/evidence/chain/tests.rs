@@ -146,6 +146,14 @@ proptest! {
                 let i = at % l.len();
                 if l[i] == to { false } else { l[i] = to; true }
             }
+            // Removing the first line leaves a chain that begins later: said, with
+            // the first seq checked (as for files compressed away).
+            Tamper::Remove { line } if line % len == 0 => {
+                lines.remove(0);
+                let v = verify(&write(dir.path(), &lines), Some(&key)).unwrap();
+                prop_assert_eq!(v.earlier, Some(1));
+                return Ok(());
+            }
             // Removing the last line is a cut at a line boundary (below).
             Tamper::Remove { line } if line % len == len - 1 => {
                 lines.pop();
@@ -183,4 +191,13 @@ proptest! {
             prop_assert!(result.is_ok());
         }
     }
+}
+
+#[test]
+fn a_chain_whose_first_files_were_compressed_away_says_where_it_begins() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = log(6, 0);
+    let v = verify(&write(dir.path(), &lines[3..]), None).unwrap();
+    assert_eq!((v.earlier, v.lines), (Some(3), 3));
+    assert_eq!(v.first.unwrap().seq, 4);
 }
