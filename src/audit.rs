@@ -186,11 +186,10 @@ impl AuditLog {
                 path.display()
             )
         };
+        // A line a crash cut short is ended (and named) by the next write, under the
+        // file's lock: readers pass over it meanwhile.
         let file = open_append(path, give_to).map_err(shown_err)?;
-        // A crash mid-write can leave a last line without its newline: end it, so the
-        // next line starts a line of its own (recovery reads lines), and the next
-        // chained line names it.
-        let torn = end_torn_line(&file).map_err(shown_err)?;
+        let torn = None;
         let (lines, queue) = std::sync::mpsc::channel::<Pending>();
         let at = path.to_path_buf();
         let signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>> = Arc::default();
@@ -363,22 +362,13 @@ impl AuditLog {
 /// The file at `path` now, when the log was rotated by renaming it (logrotate without
 /// `copytruncate`): lines always go where readers look for them. `inode` is the open
 /// file's (one `stat` of the path per group, none of the open file).
-fn follow_rename(
-    file: &mut File,
-    inode: &mut u64,
-    path: &Path,
-    give_to: Option<(u32, u32)>,
-    torn: &mut Option<String>,
-) -> std::io::Result<()> {
+fn follow_rename(file: &mut File, inode: &mut u64, path: &Path, give_to: Option<(u32, u32)>) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path) {
         Ok(m) if m.ino() == *inode => Ok(()),
         _ => {
             *file = open_append(path, give_to)?;
             *inode = file.metadata()?.ino();
-            if let Some(cut) = end_torn_line(file)? {
-                *torn = Some(cut);
-            }
             Ok(())
         }
     }
@@ -425,10 +415,12 @@ fn end_torn_line(mut file: &File) -> std::io::Result<Option<String>> {
         Some(i) => &tail[i + 1..],
         None => &tail[..],
     };
+    // A whole line that lost only its newline is a line, not a cut one.
+    let whole = serde_json::from_slice::<serde_json::Value>(cut).is_ok();
     let hash = hex::encode(sha2::Sha256::digest(cut));
     file.write_all(b"\n")?;
     file.sync_data()?;
-    Ok(Some(hash))
+    Ok((!whole).then_some(hash))
 }
 
 /// `portal`'s entries in the file at `path` from byte `offset` on; a line cut at
@@ -520,24 +512,55 @@ impl Writer {
         groups: &[Vec<Line>],
         buffer: &mut Vec<u8>,
     ) -> std::io::Result<()> {
-        follow_rename(file, inode, &self.path, self.give_to, &mut self.torn)?;
+        // Lock the file the path names now: a rename between the two is followed.
+        let mut tries = 0;
+        let _locked = loop {
+            follow_rename(file, inode, &self.path, self.give_to)?;
+            let locked = Flocked::exclusive(file)?;
+            use std::os::unix::fs::MetadataExt;
+            let same = std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == *inode);
+            tries += 1;
+            if same || tries >= 3 {
+                break locked;
+            }
+        };
         let mut file: &File = file;
-        // Other processes write this log too: the chain's head is read under the lock.
-        let _locked = Flocked::exclusive(file)?;
-        if *failed && let Some(torn) = end_torn_line(file)? {
+        // A line cut short (a crash, a full disk) is ended under the lock, by whoever
+        // writes next, and the next line names it.
+        if let Some(torn) = end_torn_line(file)? {
             self.torn = Some(torn);
         }
-        let mut head = crate::evidence::chain::head_of_file(&self.path)?
-            .or_else(|| {
-                // An empty log after a rotation: the chain goes on from the old file.
-                let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
-                if empty {
-                    crate::evidence::chain::head_before(&self.path)
-                } else {
-                    None
-                }
-            })
-            .unwrap_or_default();
+        let _ = failed;
+        // The chain's head: the file's (another process may have written since), the
+        // rotated file's when the log is new, and never behind what this process wrote
+        // itself (a log cut or removed under it shows as a gap, not as a new chain).
+        let on_file = crate::evidence::chain::head_of(file)?.or_else(|| {
+            let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+            if empty {
+                crate::evidence::chain::head_before(&self.path)
+            } else {
+                None
+            }
+        });
+        let mine = self
+            .head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut head = match (on_file, mine) {
+            (Some(f), Some(m)) if m.seq > f.seq => {
+                tracing::error!(
+                    log = %self.path.display(),
+                    file_seq = f.seq,
+                    written_seq = m.seq,
+                    "the audit log ends before lines this process wrote: it was cut or replaced; the chain goes on \
+                     from the last line written, so the gap shows"
+                );
+                m
+            }
+            (None, Some(m)) => m,
+            (f, _) => f.unwrap_or_default(),
+        };
         let signer = self
             .signer
             .read()
@@ -566,13 +589,32 @@ impl Writer {
     }
 }
 
+/// How long a write waits for another process's lock on the log.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An exclusive `flock` on the open log, released when dropped.
 struct Flocked<'a>(&'a File);
 
 impl<'a> Flocked<'a> {
+    /// Waits at most `LOCK_WAIT` for the lock: a process that holds it and hangs makes
+    /// this write fail (and so stops the changes waiting on it), never hang.
     fn exclusive(file: &'a File) -> std::io::Result<Self> {
-        rustix::fs::flock(file, rustix::fs::FlockOperation::LockExclusive)?;
-        Ok(Flocked(file))
+        let until = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Flocked(file)),
+                Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < until => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(std::io::Error::other(format!(
+                        "another process has held the audit log's lock for {}s",
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -723,5 +765,34 @@ mod tests {
                 .collect();
             assert_eq!(seq, (0..50).map(|i| i.to_string()).collect::<Vec<_>>());
         }
+    }
+
+    /// Two writers on one log (the daemon and `once`), a line cut by a crash between
+    /// them, and a rotation: one chain, which verifies.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_a_cut_line_and_a_rotation_keep_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        let (a, b) = (AuditLog::open(dir.path()).unwrap(), AuditLog::open(dir.path()).unwrap());
+        for i in 0..20 {
+            let log = if i % 3 == 0 { &a } else { &b };
+            log.record(intent("acme", &format!("id-{i}"))).await.unwrap();
+        }
+        // A crash mid-line, then the other writer goes on.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(br#"{"ts":"2026-12-04T10:00:00Z","portal":"ac"#)
+            .unwrap();
+        a.record(intent("acme", "after-the-cut")).await.unwrap();
+        // logrotate renames the log (nocreate); the next line starts the new file.
+        std::fs::rename(&path, dir.path().join("audit.jsonl-20261204")).unwrap();
+        b.record(intent("acme", "after-the-rotation")).await.unwrap();
+        let files = crate::evidence::chain_files(&path);
+        assert_eq!(files.len(), 2);
+        let v = crate::evidence::verify(&files, None).unwrap();
+        assert_eq!((v.lines, v.torn), (22, 1), "{v:?}");
+        assert_eq!(v.last.unwrap().seq, 22);
     }
 }

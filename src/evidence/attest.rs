@@ -89,8 +89,8 @@ struct Lines {
 fn read_lines(
     files: &[PathBuf],
     portals: &std::collections::BTreeSet<String>,
-    from: &str,
-    to: &str,
+    from: &DateTime<Utc>,
+    to: &DateTime<Utc>,
 ) -> Result<std::collections::BTreeMap<String, Lines>, String> {
     let finder = memchr::memmem::Finder::new(b"\"portal\":\"");
     let mut out: std::collections::BTreeMap<String, Lines> =
@@ -115,10 +115,18 @@ fn read_lines(
             let Ok(line) = serde_json::from_slice::<Value>(&raw) else {
                 continue;
             };
-            let Some(ts) = line.get("ts").and_then(Value::as_str) else {
+            // Only chained lines are evidence (a line before the chain is no one's).
+            if line.get("hash").is_none() {
+                continue;
+            }
+            let Some(ts) = line
+                .get("ts")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            else {
                 continue;
             };
-            if ts < from || ts > to {
+            if ts < *from || ts > *to {
                 continue;
             }
             if let Some(hash) = line.get("hash").and_then(Value::as_str) {
@@ -141,9 +149,8 @@ pub fn attest_many(
     to: DateTime<Utc>,
 ) -> Result<Vec<Value>, String> {
     let files = super::chain_files(log);
-    let (from_s, to_s) = (rfc3339(from), rfc3339(to));
     let names: std::collections::BTreeSet<String> = portals.keys().cloned().collect();
-    let mut lines = read_lines(&files, &names, &from_s, &to_s)?;
+    let mut lines = read_lines(&files, &names, &from, &to)?;
     Ok(portals
         .iter()
         .map(|(name, observations)| {
@@ -195,11 +202,19 @@ fn one(
         })
         .collect();
     let max_age_set = passes.iter().any(|p| !p.line["max_age"].is_null());
+    // A pass that failed could not say: not "held".
+    let not_known: Vec<Value> = passes
+        .iter()
+        .filter(|p| !p.line["max_age"].is_null() && p.line["max_age_held"].is_null())
+        .map(|p| json!({"ts": p.ts, "outcome": p.line["outcome"]}))
+        .collect();
 
     // The spans with no pass: gaps longer than twice the usual one (at least an hour;
     // two days when there are too few passes to say what is usual).
+    // A failed pass observed nothing.
     let times: Vec<DateTime<Utc>> = passes
         .iter()
+        .filter(|p| p.line["outcome"] == json!("success"))
         .filter_map(|p| DateTime::parse_from_rfc3339(&p.ts).ok().map(|t| t.to_utc()))
         .collect();
     let mut gaps: Vec<TimeDelta> = times.windows(2).map(|w| w[1] - w[0]).collect();
@@ -247,9 +262,18 @@ fn one(
                            "dry_run": l["dry_run"], "reasons": l["reasons"]})
                 })
                 .collect();
+            // Deleted: its result line says so (or its deletion was sent and it was
+            // gone at the next pass, the result line falling outside the span).
+            let verified = behind.iter().any(|l| {
+                l["phase"] == json!("result")
+                    && l["dry_run"] != json!(true)
+                    && matches!(l["outcome"].as_str(), Some("deleted" | "already_gone"))
+            });
             let fate = match o.left_as.as_deref() {
                 None => "present",
-                Some("deleted") | Some("intended") => "deleted through the DocSpace API",
+                Some("deleted") if verified => "deleted through the DocSpace API (its result in the log)",
+                Some("deleted") => "deleted through the DocSpace API (sent, and gone at the next pass)",
+                Some("intended") => "deletion sent, its outcome not yet read",
                 Some("expired") => "expired (a temporary backup the server removed)",
                 Some("vanished") => "vanished (not deleted by this product)",
                 Some(_) => "left",
@@ -281,7 +305,8 @@ fn one(
         })).collect::<Vec<_>>(),
         "max_age": {
             "set": max_age_set,
-            "held_at_every_pass": max_age_set.then_some(violations.is_empty()),
+            "held_at_every_pass": max_age_set.then_some(violations.is_empty() && not_known.is_empty()),
+            "not_known": not_known,
             "violations": violations,
         },
         "unobserved": unobserved,
@@ -313,7 +338,12 @@ pub fn text(a: &Value) -> String {
         None => out.push_str("max_age: not set\n"),
         Some(true) => out.push_str("max_age: held at every pass\n"),
         Some(false) => {
-            out.push_str("max_age: NOT held at these passes:\n");
+            for v in a["max_age"]["not_known"].as_array().into_iter().flatten() {
+                out.push_str(&format!("max_age: not known at {} (the pass failed)\n", s(&v["ts"])));
+            }
+            if !a["max_age"]["violations"].as_array().is_none_or(Vec::is_empty) {
+                out.push_str("max_age: NOT held at these passes:\n");
+            }
             for v in a["max_age"]["violations"].as_array().into_iter().flatten() {
                 out.push_str(&format!(
                     "  {}: oldest backup present {}{}\n",

@@ -59,11 +59,15 @@ pub fn link(mut line: Value, head: &mut Head) -> Vec<u8> {
 /// `hash` (a line cut short after it is passed over); `None` when the file is empty or
 /// missing, or its last whole line is not chained.
 pub fn head_of_file(path: &Path) -> std::io::Result<Option<Head>> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    match std::fs::File::open(path) {
+        Ok(f) => head_of(&f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`head_of_file`] of an open file (the one a writer holds the lock of).
+pub fn head_of(mut file: &std::fs::File) -> std::io::Result<Option<Head>> {
     let len = file.metadata()?.len();
     // Lines are far shorter than this: the last whole one is in view.
     let start = len.saturating_sub(1 << 20);
@@ -106,7 +110,12 @@ pub fn chain_files(log: &Path) -> Vec<PathBuf> {
                 .flatten()
                 .filter(|e| {
                     e.file_name().to_str().is_some_and(|other| {
-                        other != name && other.starts_with(name) && !other.ends_with(".gz") && !other.ends_with(".zst")
+                        // logrotate's names: `audit.jsonl.3`, `audit.jsonl-20261201`.
+                        other.strip_prefix(name).is_some_and(|rest| {
+                            rest.len() > 1
+                                && (rest.starts_with('.') || rest.starts_with('-'))
+                                && rest[1..].bytes().all(|b| b.is_ascii_digit())
+                        })
                     })
                 })
                 .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
@@ -326,6 +335,15 @@ pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> R
         });
     }
     v.last = head;
+    // With a key, a chain that no checkpoint signs is no evidence: checkpoints removed
+    // and the hashes recomputed look exactly like that.
+    if key.is_some() && v.lines > 0 && v.checkpoints == 0 {
+        return Err(Broken {
+            file: files.last().cloned().unwrap_or_default(),
+            line: 0,
+            what: "no checkpoint signed by this key: nothing here is signed".into(),
+        });
+    }
     Ok(v)
 }
 
