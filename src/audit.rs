@@ -791,7 +791,7 @@ mod tests {
         b.record(intent("acme", "after-the-rotation")).await.unwrap();
         let files = crate::evidence::chain_files(&path);
         assert_eq!(files.len(), 2);
-        let v = crate::evidence::verify(&files, None).unwrap();
+        let v = crate::evidence::verify(&files, &[]).unwrap();
         assert_eq!((v.lines, v.torn), (22, 1), "{v:?}");
         assert_eq!(v.last.unwrap().seq, 22);
     }

@@ -126,9 +126,10 @@ pub enum Command {
         /// Check the audit log's chain (and, with --public-key, its signatures) instead
         #[arg(long, conflicts_with_all = ["portals", "all", "from", "to", "json", "html"])]
         verify: bool,
-        /// The signing key's public half (PEM or 64 hex digits), for --verify
-        #[arg(long, value_name = "FILE", requires = "verify")]
-        public_key: Option<PathBuf>,
+        /// The signing key's public half (PEM or 64 hex digits), for --verify; repeat it
+        /// for a log signed with several keys over time
+        #[arg(long = "public-key", value_name = "FILE", requires = "verify")]
+        public_key: Vec<PathBuf>,
     },
     /// The key that signs the audit log's checkpoints
     #[command(subcommand)]

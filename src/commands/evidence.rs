@@ -17,7 +17,7 @@ pub struct AttestRequest {
     pub json: bool,
     pub html: Option<PathBuf>,
     pub verify: bool,
-    pub public_key: Option<PathBuf>,
+    pub public_key: Vec<PathBuf>,
 }
 
 pub fn attest(ctx: &Context, r: &AttestRequest) -> Ended {
@@ -27,7 +27,7 @@ pub fn attest(ctx: &Context, r: &AttestRequest) -> Ended {
     };
     let log = config.daemon.state_dir.join(crate::audit::AUDIT_FILE);
     if r.verify {
-        return verify(&log, r.public_key.as_deref());
+        return verify(&log, &r.public_key);
     }
     let (Some(from), Some(to)) = (r.from, r.to) else {
         super::error("attest needs --portal NAME (or --all), --from and --to (or --verify)");
@@ -115,22 +115,22 @@ pub fn attest(ctx: &Context, r: &AttestRequest) -> Ended {
 /// How many portals one reading of the audit log attests.
 const BATCH: usize = 50;
 
-fn verify(log: &Path, public_key: Option<&Path>) -> Ended {
-    let key = match public_key {
-        None => None,
-        Some(file) => match std::fs::read_to_string(file)
+fn verify(log: &Path, public_keys: &[PathBuf]) -> Ended {
+    let mut keys = Vec::new();
+    for file in public_keys {
+        match std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read the public key {}: {e}", file.display()))
             .and_then(|text| crate::evidence::sign::public_key(&text).map_err(|e| format!("{}: {e}", file.display())))
         {
-            Ok(key) => Some(key),
+            Ok(key) => keys.push(key),
             Err(e) => {
                 super::error(e);
                 return Ended::Usage;
             }
-        },
-    };
+        }
+    }
     let files = crate::evidence::chain_files(log);
-    match crate::evidence::verify(&files, key.as_ref()) {
+    match crate::evidence::verify(&files, &keys) {
         Err(broken) => fail(format!("the audit chain is broken: {broken}")),
         Ok(v) => {
             let mut line = format!(

@@ -140,6 +140,20 @@ pub fn head_before(log: &Path) -> Option<Head> {
         .find_map(|p| head_of_file(&p).ok().flatten())
 }
 
+/// The file's length, read while no writer holds its lock (waiting a moment at most).
+fn shared_len(file: &std::fs::File) -> std::io::Result<u64> {
+    use rustix::fs::{FlockOperation, flock};
+    for _ in 0..200 {
+        if flock(file, FlockOperation::NonBlockingLockShared).is_ok() {
+            let len = file.metadata().map(|m| m.len());
+            let _ = flock(file, FlockOperation::Unlock);
+            return len;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(file.metadata()?.len())
+}
+
 /// What checking a set of audit files found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Verified {
@@ -177,11 +191,12 @@ impl std::fmt::Display for Broken {
     }
 }
 
-/// Checks the chain (and, with `key`, every checkpoint's signature) over `files` in
-/// order. The first line that was changed, removed, inserted or reordered breaks it.
-pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> Result<Verified, Broken> {
+/// Checks the chain (and, with `keys`, every checkpoint's signature: one of them must
+/// hold, so a log signed before and after a key change checks with both) over `files`
+/// in order. The first line that was changed, removed, inserted or reordered breaks it.
+pub fn verify(files: &[PathBuf], keys: &[ed25519_dalek::VerifyingKey]) -> Result<Verified, Broken> {
     let mut v = Verified {
-        signatures_checked: key.is_some(),
+        signatures_checked: !keys.is_empty(),
         ..Verified::default()
     };
     let mut head: Option<Head> = None;
@@ -195,7 +210,9 @@ pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> R
         };
         let mut handle = std::fs::File::open(file).map_err(unreadable)?;
         // Every line the writer writes ends with a newline: a last one without is cut.
-        let len = handle.metadata().map_err(unreadable)?.len();
+        // The length is taken under a short shared lock: a writer appends whole groups
+        // under its exclusive one, so this length ends where a group ended.
+        let len = shared_len(&handle).map_err(unreadable)?;
         if len > 0 {
             let mut last = [0u8];
             handle.seek(SeekFrom::Start(len - 1)).map_err(unreadable)?;
@@ -297,7 +314,7 @@ pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> R
                 Some(_) => {}
             }
             if line.get("phase").and_then(Value::as_str) == Some("checkpoint") {
-                if let Some(key) = key {
+                if !keys.is_empty() {
                     // A chain read from its middle: the line before is the one `prev` names.
                     let before = head.clone().or_else(|| {
                         Some(Head {
@@ -306,7 +323,7 @@ pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> R
                         })
                         .filter(|_| !prev.is_empty())
                     });
-                    super::sign::check(&line, before.as_ref(), key).map_err(|e| at(format!("seq {seq}: {e}")))?;
+                    super::sign::check_any(&line, before.as_ref(), keys).map_err(|e| at(format!("seq {seq}: {e}")))?;
                     v.checkpoints += 1;
                     v.signed_through = Some(seq);
                     v.unsigned_tail = 0;
@@ -337,7 +354,7 @@ pub fn verify(files: &[PathBuf], key: Option<&ed25519_dalek::VerifyingKey>) -> R
     v.last = head;
     // With a key, a chain that no checkpoint signs is no evidence: checkpoints removed
     // and the hashes recomputed look exactly like that.
-    if key.is_some() && v.lines > 0 && v.checkpoints == 0 {
+    if !keys.is_empty() && v.lines > 0 && v.checkpoints == 0 {
         return Err(Broken {
             file: files.last().cloned().unwrap_or_default(),
             line: 0,

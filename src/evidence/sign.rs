@@ -96,3 +96,16 @@ pub fn check(line: &Value, head: Option<&Head>, key: &VerifyingKey) -> Result<()
     key.verify(&canonical(signed), &signature)
         .map_err(|_| "the checkpoint's signature does not hold for this public key".to_string())
 }
+
+/// [`check`] against several keys (the keys a log was signed with over time): the
+/// checkpoint holds when one of them verifies it.
+pub fn check_any(line: &Value, head: Option<&Head>, keys: &[VerifyingKey]) -> Result<(), String> {
+    let mut last = Err("no key to check against".to_string());
+    for key in keys {
+        last = check(line, head, key);
+        if last.is_ok() {
+            return last;
+        }
+    }
+    last
+}

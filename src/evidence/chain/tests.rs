@@ -41,14 +41,14 @@ fn a_chained_log_verifies_and_says_what_is_signed() {
     let dir = tempfile::tempdir().unwrap();
     let files = write(dir.path(), &log(10, 4));
     let key = signer().verifying_key();
-    let v = verify(&files, Some(&key)).unwrap();
+    let v = verify(&files, &[key]).unwrap();
     assert_eq!(v.lines, 12);
     assert_eq!(v.checkpoints, 2);
     assert_eq!(v.signed_through, Some(10));
     assert_eq!(v.unsigned_tail, 2);
     // Another key: the first checkpoint fails.
     let other = Signer::from_bytes(&[9u8; 32]).unwrap().verifying_key();
-    let broken = verify(&files, Some(&other)).unwrap_err();
+    let broken = verify(&files, &[other]).unwrap_err();
     assert_eq!(broken.line, 5, "{broken}");
     // The head of the file is the last line's.
     assert_eq!(head_of_file(&files[0]).unwrap().unwrap(), v.last.unwrap());
@@ -72,12 +72,12 @@ fn a_line_cut_by_a_crash_is_passed_over_only_when_the_next_line_names_it() {
                        "torn": hex::encode(Sha256::digest(&cut))});
     lines.push(link(named, &mut head));
     let files = write(dir.path(), &lines);
-    let v = verify(&files, None).unwrap();
+    let v = verify(&files, &[]).unwrap();
     assert_eq!((v.lines, v.torn), (3, 1));
     // A line inserted that no line names is not a cut one.
     let mut inserted = lines.clone();
     inserted.insert(1, b"{\"not\": \"chained".to_vec());
-    assert!(verify(&write(dir.path(), &inserted), None).is_err());
+    assert!(verify(&write(dir.path(), &inserted), &[]).is_err());
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn lines_written_before_the_chain_are_counted_not_checked() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = vec![br#"{"ts":"2026-01-01T00:00:00Z","portal":"acme","phase":"intent"}"#.to_vec()];
     lines.extend(log(3, 0));
-    let v = verify(&write(dir.path(), &lines), None).unwrap();
+    let v = verify(&write(dir.path(), &lines), &[]).unwrap();
     assert_eq!((v.unchained, v.lines), (1, 3));
 }
 
@@ -150,14 +150,14 @@ proptest! {
             // the first seq checked (as for files compressed away).
             Tamper::Remove { line } if line % len == 0 => {
                 lines.remove(0);
-                let v = verify(&write(dir.path(), &lines), Some(&key)).unwrap();
+                let v = verify(&write(dir.path(), &lines), &[key]).unwrap();
                 prop_assert_eq!(v.earlier, Some(1));
                 return Ok(());
             }
             // Removing the last line is a cut at a line boundary (below).
             Tamper::Remove { line } if line % len == len - 1 => {
                 lines.pop();
-                match verify(&write(dir.path(), &lines), Some(&key)) {
+                match verify(&write(dir.path(), &lines), &[key]) {
                     Ok(v) => prop_assert_eq!(v.lines as usize, len - 1),
                     Err(e) => prop_assert!(e.what.contains("no checkpoint"), "{}", e),
                 }
@@ -175,7 +175,7 @@ proptest! {
                 if at == 0 || bytes[at - 1] == b'\n' {
                     boundary_cut = Some(bytes.iter().filter(|b| **b == b'\n').count());
                 }
-                let result = verify(&[path], Some(&key));
+                let result = verify(&[path], &[key]);
                 match boundary_cut {
                     // Unless no checkpoint is left: then nothing is signed, and it says so.
                     Some(kept) => match result {
@@ -187,7 +187,7 @@ proptest! {
                 return Ok(());
             }
         };
-        let result = verify(&write(dir.path(), &lines), Some(&key));
+        let result = verify(&write(dir.path(), &lines), &[key]);
         if changed {
             prop_assert!(result.is_err(), "{:?} went unnoticed", t);
         } else {
@@ -200,7 +200,27 @@ proptest! {
 fn a_chain_whose_first_files_were_compressed_away_says_where_it_begins() {
     let dir = tempfile::tempdir().unwrap();
     let lines = log(6, 0);
-    let v = verify(&write(dir.path(), &lines[3..]), None).unwrap();
+    let v = verify(&write(dir.path(), &lines[3..]), &[]).unwrap();
     assert_eq!((v.earlier, v.lines), (Some(3), 3));
     assert_eq!(v.first.unwrap().seq, 4);
+}
+
+#[test]
+fn a_log_signed_with_two_keys_over_time_checks_with_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (signer(), Signer::from_bytes(&[9u8; 32]).unwrap());
+    let mut head = Head::default();
+    let mut lines = Vec::new();
+    for (i, key) in [&old, &new].into_iter().enumerate() {
+        lines.push(link(
+            json!({"ts": "2026-12-04T10:00:00Z", "portal": "acme", "phase": "pass", "n": i}),
+            &mut head,
+        ));
+        let cp = key.checkpoint(&head, "2026-12-04T10:00:01Z", "acme");
+        lines.push(link(cp, &mut head));
+    }
+    let files = write(dir.path(), &lines);
+    assert!(verify(&files, &[old.verifying_key()]).is_err());
+    let v = verify(&files, &[old.verifying_key(), new.verifying_key()]).unwrap();
+    assert_eq!(v.checkpoints, 2);
 }
