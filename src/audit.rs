@@ -189,7 +189,6 @@ impl AuditLog {
         // A line a crash cut short is ended (and named) by the next write, under the
         // file's lock: readers pass over it meanwhile.
         let file = open_append(path, give_to).map_err(shown_err)?;
-        let torn = None;
         let (lines, queue) = std::sync::mpsc::channel::<Pending>();
         let at = path.to_path_buf();
         let signer: Arc<std::sync::RwLock<Option<crate::evidence::Signer>>> = Arc::default();
@@ -199,7 +198,7 @@ impl AuditLog {
             give_to,
             signer: Arc::clone(&signer),
             head: Arc::clone(&head),
-            torn,
+            torn: None,
         };
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -294,24 +293,11 @@ impl AuditLog {
     /// `audit.jsonl-20261204`) written at or after `since`, oldest first, each from its
     /// start.
     fn rotated_since(&self, since: DateTime<Utc>) -> Vec<(PathBuf, u64)> {
-        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name().and_then(|n| n.to_str())) else {
-            return Vec::new();
-        };
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
-            .flatten()
-            .filter(|e| {
-                e.file_name().to_str().is_some_and(|other| {
-                    other != name && other.starts_with(name) && !other.ends_with(".gz") && !other.ends_with(".zst")
-                })
-            })
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        crate::evidence::chain::rotated_beside(&self.path)
+            .into_iter()
             .filter(|(modified, _)| DateTime::<Utc>::from(*modified) >= since)
-            .collect();
-        found.sort();
-        found.into_iter().map(|(_, path)| (path, 0)).collect()
+            .map(|(_, path)| (path, 0))
+            .collect()
     }
 
     /// Appends one line and waits until it is on disk.
@@ -483,9 +469,6 @@ impl Writer {
         let mut waiting = Vec::new();
         // 0 is no inode: a failed stat makes the first group reopen the path.
         let mut inode = file.metadata().map_or(0, |m| m.ino());
-        // A group that failed (a full disk) may have left half a line: the next group
-        // ends it first, so it never glues onto the next line.
-        let mut failed = false;
         while let Ok(first) = queue.recv() {
             buffer.clear();
             waiting.clear();
@@ -495,9 +478,8 @@ impl Writer {
                 waiting.push(done);
             }
             let result = self
-                .write_group(&mut file, &mut inode, &mut failed, &groups, &mut buffer)
+                .write_group(&mut file, &mut inode, &groups, &mut buffer)
                 .map_err(|e| format!("cannot write the audit log {}: {e}", self.path.display()));
-            failed = result.is_err();
             for done in waiting.drain(..) {
                 let _ = done.send(result.clone());
             }
@@ -508,7 +490,6 @@ impl Writer {
         &mut self,
         file: &mut File,
         inode: &mut u64,
-        failed: &mut bool,
         groups: &[Vec<Line>],
         buffer: &mut Vec<u8>,
     ) -> std::io::Result<()> {
@@ -525,12 +506,12 @@ impl Writer {
             }
         };
         let mut file: &File = file;
-        // A line cut short (a crash, a full disk) is ended under the lock, by whoever
-        // writes next, and the next line names it.
+        // A line cut short (a crash, a group that failed on a full disk) is ended under
+        // the lock, by whoever writes next, so it never glues onto the next line, and
+        // the next line names it.
         if let Some(torn) = end_torn_line(file)? {
             self.torn = Some(torn);
         }
-        let _ = failed;
         // The chain's head: the file's (another process may have written since), the
         // rotated file's when the log is new, and never behind what this process wrote
         // itself (a log cut or removed under it shows as a gap, not as a new chain).

@@ -249,7 +249,7 @@ fn one(
     }
     let mut backups: Vec<Value> = observations
         .iter()
-        .filter(|o| o.first_seen <= to && o.left_at().is_none_or(|t| t >= from))
+        .filter(|o| o.first_seen <= to && o.left_at.is_none_or(|t| t >= from))
         .map(|o| {
             let id = o.id.to_string();
             let behind: Vec<Value> = by_id
@@ -283,7 +283,7 @@ fn one(
                 "created_on": o.created_on.map(rfc3339),
                 "first_seen": rfc3339(o.first_seen),
                 "last_seen": rfc3339(o.last_seen),
-                "left_at": o.left_at().map(rfc3339),
+                "left_at": o.left_at.map(rfc3339),
                 "fate": fate,
                 "audit": behind,
             })

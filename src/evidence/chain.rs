@@ -97,33 +97,50 @@ pub fn head_of(mut file: &std::fs::File) -> std::io::Result<Option<Head>> {
     Ok(None)
 }
 
-/// The audit log's files in the order they were written: the rotated ones beside it
-/// (`audit.jsonl-20261101`, `audit.jsonl.1`…, by modification time, compressed ones
-/// left out), then the log itself.
-pub fn chain_files(log: &Path) -> Vec<PathBuf> {
+/// The uncompressed files beside the log whose names begin with its name (what a
+/// rotation leaves: `audit.jsonl.1`, `audit.jsonl-20261204`), oldest first by their
+/// modification time, each with it.
+pub fn rotated_beside(log: &Path) -> Vec<(std::time::SystemTime, PathBuf)> {
     let (Some(dir), Some(name)) = (log.parent(), log.file_name().and_then(|n| n.to_str())) else {
-        return vec![log.to_path_buf()];
+        return Vec::new();
     };
-    let mut rotated: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
                 .filter(|e| {
                     e.file_name().to_str().is_some_and(|other| {
-                        // logrotate's names: `audit.jsonl.3`, `audit.jsonl-20261201`.
-                        other.strip_prefix(name).is_some_and(|rest| {
-                            rest.len() > 1
-                                && (rest.starts_with('.') || rest.starts_with('-'))
-                                && rest[1..].bytes().all(|b| b.is_ascii_digit())
-                        })
+                        other != name && other.starts_with(name) && !other.ends_with(".gz") && !other.ends_with(".zst")
                     })
                 })
                 .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
                 .collect()
         })
         .unwrap_or_default();
-    rotated.sort();
-    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    found.sort();
+    found
+}
+
+/// The audit log's files in the order they were written: the rotated ones beside it
+/// under logrotate's names (`audit.jsonl-20261101`, `audit.jsonl.1`…, not a copy such
+/// as `audit.jsonl.bak`), then the log itself.
+pub fn chain_files(log: &Path) -> Vec<PathBuf> {
+    let name = log.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let logrotates = |path: &Path| {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(name))
+            .is_some_and(|rest| {
+                rest.len() > 1
+                    && (rest.starts_with('.') || rest.starts_with('-'))
+                    && rest[1..].bytes().all(|b| b.is_ascii_digit())
+            })
+    };
+    let mut files: Vec<PathBuf> = rotated_beside(log)
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| logrotates(p))
+        .collect();
     if log.exists() {
         files.push(log.to_path_buf());
     }

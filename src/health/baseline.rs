@@ -113,26 +113,25 @@ fn last<T>(v: &[T], n: usize) -> &[T] {
     &v[v.len().saturating_sub(n)..]
 }
 
-fn median_u64(v: &[u64]) -> Option<u64> {
+/// The median; of an even count, the mean of the middle two (`mean` says how, without
+/// overflow for the type).
+fn median<T: Copy + Ord>(v: &[T], mean: fn(T, T) -> T) -> Option<T> {
     let mut v = v.to_vec();
     v.sort_unstable();
     let n = v.len();
     match n {
         0 => None,
         _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some(v[n / 2 - 1] / 2 + v[n / 2] / 2 + (v[n / 2 - 1] % 2 + v[n / 2] % 2) / 2),
+        _ => Some(mean(v[n / 2 - 1], v[n / 2])),
     }
 }
 
+fn median_u64(v: &[u64]) -> Option<u64> {
+    median(v, |a, b| a / 2 + b / 2 + (a % 2 + b % 2) / 2)
+}
+
 fn median_i64(v: &[i64]) -> Option<i64> {
-    let mut v = v.to_vec();
-    v.sort_unstable();
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2),
-    }
+    median(v, |a, b| (a + b) / 2)
 }
 
 /// `part` as a whole percentage of `whole`, rounded down (never "50%" for 49.9%).

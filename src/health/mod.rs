@@ -155,29 +155,21 @@ pub fn assess(g: &Gathered<'_>, policy: &HealthPolicy, size_note: Option<String>
         return view;
     }
     // The judged backups: datable, with a GUID, not temporary; oldest first.
-    let mut samples: Vec<(Sample, &HistoryRecord)> = g
+    let mut plain: Vec<Sample> = g
         .records
         .iter()
         .filter(|r| !matches!(r.expires_on, WireTime::At(_)))
         .filter_map(|r| {
-            let id = BackupId::parse(&r.id)?;
-            let finished = r.created_on.instant()?;
-            let started = started(r, g.standalone, policy.server_utc_offset);
-            let size = g.sizes.and_then(|sizes| sizes.get(r.file_name.as_deref()?).copied());
-            Some((
-                Sample {
-                    id,
-                    started,
-                    finished,
-                    size,
-                },
-                r,
-            ))
+            Some(Sample {
+                id: BackupId::parse(&r.id)?,
+                started: started(r, g.standalone, policy.server_utc_offset),
+                finished: r.created_on.instant()?,
+                size: g.sizes.and_then(|sizes| sizes.get(r.file_name.as_deref()?).copied()),
+            })
         })
         .collect();
-    samples.sort_by_key(|(s, _)| (s.finished, s.id));
-    samples.dedup_by(|(a, _), (b, _)| a.id == b.id);
-    let plain: Vec<Sample> = samples.iter().map(|(s, _)| s.clone()).collect();
+    plain.sort_by_key(|s| (s.finished, s.id));
+    plain.dedup_by_key(|s| s.id);
     let verdicts = judge(&plain, policy);
     for (s, v) in plain.iter().zip(&verdicts) {
         if let Verdict::Suspect(why) = v {

@@ -37,12 +37,6 @@ pub struct Observation {
     pub left_at: Option<DateTime<Utc>>,
 }
 
-impl Observation {
-    pub fn left_at(&self) -> Option<DateTime<Utc>> {
-        self.left_at
-    }
-}
-
 /// What a key probe found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum KeyState {
