@@ -88,6 +88,25 @@ pub enum Command {
         /// Each portal's header and the fleet's totals, without the table of backups
         #[arg(long, conflicts_with = "json")]
         summary: bool,
+        /// Compare with the policy after this config fragment ([defaults.retention],
+        /// [portals.NAME.retention]); exit 3 when something would change
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["html", "summary"])]
+        what_if: Option<PathBuf>,
+    },
+    /// The whole decision about one backup: each rule, window, guard, protect, grace, health
+    Explain {
+        /// The portal
+        #[arg(long, value_name = "NAME")]
+        portal: String,
+        /// The backup's id (from `plan` or `history list`)
+        #[arg(value_name = "BACKUP_ID")]
+        backup_id: String,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+        /// Explain as if "now" were this instant (RFC 3339)
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+        at: Option<DateTime<Utc>>,
     },
     /// Load and validate the config; all errors at once
     CheckConfig {
@@ -257,6 +276,7 @@ fn exit_code(ended: Ended) -> ExitCode {
         Ended::Usage => 2,
         Ended::Config => 78,
         Ended::StateUnusable => 65,
+        Ended::Changed => 3,
     })
 }
 
@@ -324,6 +344,7 @@ async fn dispatch(cli: Cli) -> Ended {
             forecast,
             html,
             summary,
+            what_if,
         } => {
             let out = commands::PlanOutput {
                 summary,
@@ -331,10 +352,17 @@ async fn dispatch(cli: Cli) -> Ended {
                 at,
                 forecast,
                 html,
+                what_if,
             };
             commands::plan(&ctx, &portals, &out).await
         }
         Command::Once { portals } => commands::once(&ctx, &portals).await,
+        Command::Explain {
+            portal,
+            backup_id,
+            json,
+            at,
+        } => commands::explain(&ctx, &portal, &backup_id, json, at).await,
         Command::Attest {
             portals,
             all,

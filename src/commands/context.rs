@@ -17,6 +17,8 @@ pub enum Ended {
     Config,
     /// The state database is damaged or unreadable: restarting will not help.
     StateUnusable,
+    /// `plan --what-if`: the change would change what is deleted.
+    Changed,
 }
 
 /// What every command knows from the global options.

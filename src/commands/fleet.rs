@@ -9,7 +9,7 @@ use futures::StreamExt;
 
 use super::context::{Context, Ended, fail, select};
 use crate::calendar::CalDuration;
-use crate::config::Config;
+use crate::config::{Config, PortalConfig};
 use crate::docspace::Clients;
 use crate::observe::Observer;
 use crate::pass::{self, PassReport};
@@ -17,7 +17,7 @@ use crate::report::{self, PortalPlan};
 use crate::state::{Access, PortalMemory, StateDir};
 
 /// This replica's portals of the config, with logging to stderr.
-fn fleet_config(ctx: &Context) -> Result<Config, Ended> {
+pub(super) fn fleet_config(ctx: &Context) -> Result<Config, Ended> {
     let config = ctx.load(true, true)?.own_shard();
     crate::logging::init_for_command(&config.log);
     Ok(config)
@@ -36,10 +36,15 @@ pub struct PlanOutput {
     pub html: Option<PathBuf>,
     /// Each portal's header and the fleet's totals, no table of backups.
     pub summary: bool,
+    /// Compare with the policy after this config fragment instead.
+    pub what_if: Option<PathBuf>,
 }
 
 /// `plan`: read and decide, delete nothing; a table or JSON on stdout.
 pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
+    if let Some(fragment) = &out.what_if {
+        return super::what_if::what_if(ctx, names, out, fragment).await;
+    }
     let config = match fleet_config(ctx) {
         Ok(c) => c,
         Err(ended) => return ended,
@@ -48,18 +53,48 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
         Ok(p) => p,
         Err(ended) => return ended,
     };
-    let clients = match Clients::new() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    // What earlier passes remember, read only: plan never writes it.
-    let db = match crate::state::read_only(&config.daemon.state_dir) {
-        Ok(db) => db,
-        Err(e) => return fail(e),
-    };
     let now = out.at.unwrap_or_else(Utc::now);
     let until = out.forecast.map(|d| d.after(now));
-    let mut plans: Vec<PortalPlan> = futures::stream::iter(portals)
+    let mut plans = match read_all(&config, portals, now, until).await {
+        Ok(p) => p,
+        Err(ended) => return ended,
+    };
+    plans.sort_by(|a, b| report::fleet_order((a.result.is_ok(), &a.portal), (b.result.is_ok(), &b.portal)));
+    let disabled = if names.is_empty() { config.disabled.len() } else { 0 };
+    let totals = report::Totals::of_plans(&plans, disabled);
+    if out.json {
+        crate::outln!("{}", report::plan_json(now, &plans, &totals));
+    } else if out.summary {
+        crate::out!("{}", report::plan_summary(&plans));
+        crate::outln!("{}", totals.line());
+    } else {
+        crate::out!("{}", report::plan_table(&plans));
+        crate::outln!("\n{}", totals.line());
+    }
+    if let Some(file) = &out.html
+        && let Err(e) = std::fs::write(file, report::plan_page(now, &plans))
+    {
+        return fail(format!("cannot write {}: {e}", file.display()));
+    }
+    if plans.iter().any(|p| p.result.is_err()) {
+        Ended::Failure
+    } else {
+        Ended::Success
+    }
+}
+
+/// Reads and plans each of `portals` as of `now` (with a forecast to `until`), with
+/// what earlier passes remember, read only; `max_concurrent_portals` at a time.
+pub(super) async fn read_all(
+    config: &Config,
+    portals: Vec<&PortalConfig>,
+    now: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<PortalPlan>, Ended> {
+    let clients = Clients::new().map_err(fail)?;
+    // What earlier passes remember, read only: plan never writes it.
+    let db = crate::state::read_only(&config.daemon.state_dir).map_err(fail)?;
+    let plans = futures::stream::iter(portals)
         .map(|portal| {
             let (clients, db) = (&clients, &db);
             async move {
@@ -93,28 +128,7 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
         .buffered(config.daemon.max_concurrent_portals)
         .collect()
         .await;
-    plans.sort_by(|a, b| report::fleet_order((a.result.is_ok(), &a.portal), (b.result.is_ok(), &b.portal)));
-    let disabled = if names.is_empty() { config.disabled.len() } else { 0 };
-    let totals = report::Totals::of_plans(&plans, disabled);
-    if out.json {
-        crate::outln!("{}", report::plan_json(now, &plans, &totals));
-    } else if out.summary {
-        crate::out!("{}", report::plan_summary(&plans));
-        crate::outln!("{}", totals.line());
-    } else {
-        crate::out!("{}", report::plan_table(&plans));
-        crate::outln!("\n{}", totals.line());
-    }
-    if let Some(file) = &out.html
-        && let Err(e) = std::fs::write(file, report::plan_page(now, &plans))
-    {
-        return fail(format!("cannot write {}: {e}", file.display()));
-    }
-    if plans.iter().any(|p| p.result.is_err()) {
-        Ended::Failure
-    } else {
-        Ended::Success
-    }
+    Ok(plans)
 }
 
 /// `once`: one retention pass over the portals, a summary line each.

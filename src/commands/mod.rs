@@ -5,11 +5,14 @@
 
 mod context;
 pub mod evidence;
+mod explain;
 mod fleet;
 pub mod manual;
 pub mod operator;
 mod service;
+mod what_if;
 
 pub use context::{Context, Ended, error, fail};
+pub use explain::explain;
 pub use fleet::{PlanOutput, once, plan};
 pub use service::{check_config, healthcheck, run_daemon};

@@ -15,6 +15,19 @@ use super::validate;
 
 /// Loads and validates the config; every problem is reported at once.
 pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
+    load_layers(opts, None)
+}
+
+/// Loads the config as it would be with the retention tables of the fragment at
+/// `fragment` merged over its files (`plan --what-if`, docs/reference.md, "What if"):
+/// only `[defaults.retention]`, `[templates.NAME.retention]` and
+/// `[portals.NAME.retention]` of portals the config defines; anything else is an error
+/// naming the key.
+pub fn load_with_fragment(opts: &LoadOptions, fragment: &Path) -> Result<Config, ConfigErrors> {
+    load_layers(opts, Some(fragment))
+}
+
+fn load_layers(opts: &LoadOptions, fragment: Option<&Path>) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let mut files = Vec::new();
     match read_toml(&opts.path) {
@@ -34,20 +47,35 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
             Err(e) => errors.push(e),
         }
     }
-    merge_and_validate(files, main, errors, opts)
+    let fragment = fragment.and_then(|path| match read_toml(path) {
+        Ok(Some(text)) => Some((path.to_path_buf(), text)),
+        Ok(None) => {
+            errors.push(ConfigError::new(
+                path.display().to_string(),
+                "what-if fragment not found",
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    });
+    merge_and_validate(files, main, fragment, errors, opts)
 }
 
 /// Loads a config from TOML text instead of files (the fuzz target's entry point).
 pub fn load_str(text: &str, opts: &LoadOptions) -> Result<Config, ConfigErrors> {
     let files = vec![(opts.path.clone(), text.to_string())];
-    merge_and_validate(files, 1, Vec::new(), opts)
+    merge_and_validate(files, 1, None, Vec::new(), opts)
 }
 
-/// Merges the files (in order; the first `main` are not from conf.d/), the
-/// environment and the flags, then validates.
+/// Merges the files (in order; the first `main` are not from conf.d/), a what-if
+/// fragment, the environment and the flags, then validates.
 fn merge_and_validate(
     files: Vec<(PathBuf, String)>,
     main: usize,
+    fragment: Option<(PathBuf, String)>,
     mut errors: Vec<ConfigError>,
     opts: &LoadOptions,
 ) -> Result<Config, ConfigErrors> {
@@ -109,6 +137,20 @@ fn merge_and_validate(
             ));
         }
     }
+    // A what-if fragment changes the files' retention tables, as an edit would.
+    if let Some((path, text)) = fragment {
+        match Toml::string(&text).data() {
+            Ok(mut by_profile) => {
+                let dict = by_profile.remove(&figment::Profile::Default).unwrap_or_default();
+                let dict = retention_only(dict, &origins, &mut errors);
+                merge_tables(&mut merged, dict);
+            }
+            Err(e) => errors.push(match check_toml(&path, &text) {
+                Err(syntax) => syntax,
+                Ok(()) => ConfigError::new(path.display().to_string(), e.to_string()),
+            }),
+        }
+    }
     // Then the environment and the flags, later wins.
     let env_keys = env_keys(&opts.env);
     let mut overlay = |key: &str, value: figment::value::Value| {
@@ -164,6 +206,81 @@ fn merge_and_validate(
     }
     config.sources = sources;
     Ok(config)
+}
+
+/// The retention tables of a what-if fragment; every other key is an error naming it
+/// (and left out), and so is a portal the config does not define.
+fn retention_only(
+    mut dict: figment::value::Dict,
+    defined: &BTreeMap<String, Vec<(PathBuf, bool)>>,
+    errors: &mut Vec<ConfigError>,
+) -> figment::value::Dict {
+    use figment::value::{Dict, Value};
+    // The command names the fragment above the errors.
+    let mut wrong = |key: String, message: String| errors.push(ConfigError::new(key, message));
+    // `(table, names)`: `defaults` holds the retention table itself; the others hold
+    // named tables that each hold one.
+    let mut kept = Dict::new();
+    for (key, value) in std::mem::take(&mut dict) {
+        let named = match key.as_str() {
+            "defaults" => false,
+            "portals" | "templates" => true,
+            _ => {
+                wrong(
+                    key,
+                    "a what-if fragment changes retention only: [defaults.retention], \
+                     [templates.NAME.retention] or [portals.NAME.retention]"
+                        .into(),
+                );
+                continue;
+            }
+        };
+        let Value::Dict(tag, inner) = value else {
+            wrong(key, format!("expected a table, found {}", raw::describe(&value)));
+            continue;
+        };
+        let mut out = Dict::new();
+        if named {
+            for (name, table) in inner {
+                let at = format!("{key}.{name}");
+                if key == "portals" && !defined.contains_key(&name) {
+                    wrong(at, "no such portal in the config".into());
+                    continue;
+                }
+                let Value::Dict(t, table) = table else {
+                    wrong(at, format!("expected a table, found {}", raw::describe(&table)));
+                    continue;
+                };
+                let table = only_retention(table, &at, &mut wrong);
+                out.insert(name, Value::Dict(t, table));
+            }
+        } else {
+            out = only_retention(inner, &key, &mut wrong);
+        }
+        kept.insert(key, Value::Dict(tag, out));
+    }
+    kept
+}
+
+/// The `retention` key of a table; any other key is reported.
+fn only_retention(
+    table: figment::value::Dict,
+    at: &str,
+    wrong: &mut impl FnMut(String, String),
+) -> figment::value::Dict {
+    table
+        .into_iter()
+        .filter(|(key, _)| {
+            let ok = key == "retention";
+            if !ok {
+                wrong(
+                    format!("{at}.{key}"),
+                    "a what-if fragment changes retention only".into(),
+                );
+            }
+            ok
+        })
+        .collect()
 }
 
 /// Merges `other` into `into`: tables recursively, anything else replaced (later

@@ -17,7 +17,7 @@ mod raw;
 mod settings;
 mod validate;
 
-pub use load::{load, load_str};
+pub use load::{load, load_str, load_with_fragment};
 pub use portal::{check_cron, unreadable_file};
 pub use print::{policy_hash, print_config};
 pub use settings::*;

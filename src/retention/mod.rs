@@ -14,22 +14,29 @@
 //! - `guards`: the guards that turn deletions back into keeps.
 //! - `conflict`: whether the server's own cleaner fights the policy.
 //! - `forecast`: the planner replayed at each coming pass: when each backup goes.
+//! - `explain`: the whole decision about one backup, step by step.
+//! - `compare`: two plans of one history side by side (what a policy change would do).
 
+mod compare;
 mod conflict;
 mod decision;
+mod explain;
 mod forecast;
 mod guards;
 mod plan;
 mod policy;
 mod rules;
 
+pub use compare::{Change, Comparison, compare};
 pub use conflict::schedule_conflict;
 pub use decision::{
     Action, Doubt, Guard, GuardLimit, HealthInput, PlanContext, PlanEntry, Planned, Reason, Scope, ServerChange,
 };
+pub use explain::{Explanation, GuardStep, RuleStep, explain};
 pub use forecast::{Cadence, Forecast, MIN_GAP, forecast};
 pub use plan::{Plan, plan_retention};
 pub use policy::{Bucket, Keep, RULES, RetentionPolicy, Rule, RuleDef, RuleKind, StaleAfter};
+pub use rules::{RuleOutcome, RuleSetting};
 
 #[cfg(test)]
 mod tests;

@@ -95,6 +95,11 @@ impl Plan {
         }
     }
 
+    /// The records as the server sent them (what a second plan of the same read starts from).
+    pub fn records(&self) -> &[HistoryRecord] {
+        &self.records
+    }
+
     /// The records, newest first (what a forecast starts from).
     pub fn records_newest_first(&self) -> Vec<HistoryRecord> {
         self.iter().map(|p| p.record.clone()).collect()
@@ -375,9 +380,7 @@ fn apply_rules(
     policy: &RetentionPolicy,
     ctx: &PlanContext,
 ) {
-    // restic's "latest": the newest backup that is not in the future.
-    let latest = times.iter().copied().find(|t| *t < ctx.now);
-    let mut rules = RuleEngine::new(policy, latest, ctx.tz);
+    let mut rules = RuleEngine::new(policy, super::rules::latest(times, ctx.now), ctx.tz);
     let n = managed.len();
     for (nr, (&i, &t)) in managed.iter().zip(times).enumerate() {
         let reasons = &mut entries[i].reasons;

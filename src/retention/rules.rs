@@ -34,6 +34,39 @@ struct Active {
     /// strictly after it).
     window: Option<(CalDuration, DateTime<Utc>)>,
     last: Option<i64>,
+    /// How many backups it kept so far.
+    kept: u32,
+}
+
+/// What one rule did with one backup (for `explain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleOutcome {
+    /// It keeps it: the `rank`-th backup this rule keeps (newest first); `oldest`
+    /// when only because it is the oldest backup and the rule had counts left.
+    Keeps { rank: u32, oldest: bool },
+    /// A newer backup already stands for its bucket.
+    SameBucket,
+    /// A count rule whose counts newer backups used up.
+    UsedUp,
+    /// A window rule whose window starts after it (exclusive start).
+    OutsideWindow,
+}
+
+/// What a rule is, for `explain`: its bucket, its count or window, its window's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleSetting {
+    pub rule: Rule,
+    pub bucket: Bucket,
+    /// The count (`-1` unlimited) of a count rule.
+    pub count: Option<i64>,
+    /// A window rule's window and its exclusive start.
+    pub window: Option<(CalDuration, DateTime<Utc>)>,
+}
+
+/// restic's "latest": the newest backup (of `times`, newest first) that is not in the
+/// future; windows reach back from it.
+pub(super) fn latest(times: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    times.iter().copied().find(|t| *t < now)
 }
 
 pub(super) struct RuleEngine {
@@ -65,10 +98,21 @@ impl RuleEngine {
                     left,
                     window,
                     last: None,
+                    kept: 0,
                 })
             })
             .collect();
         RuleEngine { tz, active }
+    }
+
+    /// The rules that are on, in evaluation order, with their windows' starts.
+    pub(super) fn settings(&self) -> impl Iterator<Item = RuleSetting> + '_ {
+        self.active.iter().map(|r| RuleSetting {
+            rule: r.rule,
+            bucket: r.bucket,
+            count: r.window.is_none().then_some(r.left),
+            window: r.window,
+        })
     }
 
     /// Considers the `nr`-th backup (newest first); pushes the reasons it is kept
@@ -80,19 +124,45 @@ impl RuleEngine {
         is_oldest: bool,
         reasons: &mut SmallVec<[Reason; 2]>,
     ) -> bool {
+        self.consider_with(t, nr, is_oldest, reasons, |_, _| {})
+    }
+
+    /// [`consider`](Self::consider), telling `note` what each rule did with it.
+    pub(super) fn consider_with(
+        &mut self,
+        t: DateTime<Utc>,
+        nr: usize,
+        is_oldest: bool,
+        reasons: &mut SmallVec<[Reason; 2]>,
+        mut note: impl FnMut(Rule, RuleOutcome),
+    ) -> bool {
         let mut keep = false;
         let mut wall = None;
         let tz = self.tz;
         for r in &mut self.active {
             let within = match r.window {
                 Some((d, start)) if t > start => Some(d),
-                Some(_) => continue,
-                None if r.left == 0 => continue,
+                Some(_) => {
+                    note(r.rule, RuleOutcome::OutsideWindow);
+                    continue;
+                }
+                None if r.left == 0 => {
+                    note(r.rule, RuleOutcome::UsedUp);
+                    continue;
+                }
                 None => None,
             };
             if r.bucket == Bucket::Every && within.is_some() {
                 // keep_within: every backup inside the window, no bucket.
                 keep = true;
+                r.kept += 1;
+                note(
+                    r.rule,
+                    RuleOutcome::Keeps {
+                        rank: r.kept,
+                        oldest: false,
+                    },
+                );
                 reasons.push(Reason::Kept {
                     rule: r.rule,
                     within,
@@ -108,11 +178,15 @@ impl RuleEngine {
                 if r.left > 0 {
                     r.left -= 1;
                 }
+                r.kept += 1;
+                note(r.rule, RuleOutcome::Keeps { rank: r.kept, oldest });
                 reasons.push(Reason::Kept {
                     rule: r.rule,
                     within,
                     oldest,
                 });
+            } else {
+                note(r.rule, RuleOutcome::SameBucket);
             }
         }
         keep

@@ -1363,3 +1363,118 @@ fn weekly_and_monthly_cadences_make_backups_on_their_day() {
     assert_eq!(sunday.describe(), "one backup a week on Sunday at 03:00 UTC");
     assert_eq!(weekly.describe(), "one backup a week on Monday at 03:00 UTC");
 }
+
+/// `explain` agrees with the plan on every backup: the rules it says keep a backup are
+/// the rules the plan's reasons name, and the guard it says blocked it is the one the
+/// plan names; a deletion passed every guard.
+fn explanations_agree(p: &Plan, policy: &RetentionPolicy, ctx: &PlanContext) {
+    for i in 0..p.entries.len() {
+        let ex = explain(p, policy, ctx, i);
+        let e = p.get(i);
+        assert_eq!((ex.planned.action, &ex.planned.reasons), (e.action, &e.reasons));
+        let keeps: Vec<Rule> = ex
+            .rules
+            .iter()
+            .filter(|s| matches!(s.outcome, RuleOutcome::Keeps { .. }))
+            .map(|s| s.setting.rule)
+            .collect();
+        let named: Vec<Rule> = e
+            .reasons
+            .iter()
+            .filter_map(|r| match r {
+                Reason::Kept { rule, .. } => Some(*rule),
+                _ => None,
+            })
+            .collect();
+        if matches!(e.reasons.first(), Some(Reason::OlderThanMaxAge(_))) {
+            assert!(ex.max_age.is_some_and(|(_, _, older)| older), "entry {i}");
+        } else {
+            assert_eq!(keeps, named, "entry {i}: {:?}", ex.rules);
+        }
+        for s in &ex.rules {
+            if let (RuleOutcome::Keeps { rank, .. }, Some(n)) = (s.outcome, s.setting.count)
+                && n > 0
+            {
+                assert!(i64::from(rank) <= n, "entry {i}: rank {rank} of {n}");
+            }
+        }
+        let blocked: Vec<&GuardLimit> = ex
+            .guards
+            .iter()
+            .filter_map(|(_, s)| match s {
+                GuardStep::Blocked(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        let named: Vec<&GuardLimit> = e
+            .reasons
+            .iter()
+            .filter_map(|r| match r {
+                Reason::Blocked(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(blocked, named, "entry {i}");
+        if e.scope == Scope::Managed && e.action == Action::Delete {
+            assert!(
+                ex.guards.iter().all(|(_, s)| matches!(s, GuardStep::Passed(_))),
+                "entry {i}"
+            );
+        }
+        if e.scope != Scope::Managed {
+            assert!(ex.rules.is_empty() && ex.guards.is_empty(), "entry {i}");
+        }
+    }
+}
+
+#[test]
+fn explain_agrees_with_the_plan_on_every_backup_of_every_case() {
+    for case in rule_cases() {
+        let ctx = ctx(NOW);
+        let p = plan(fixture(), &case.policy, &ctx);
+        explanations_agree(&p, &case.policy, &ctx);
+    }
+    // With guards that block, max_age, protect and a grace that holds.
+    let mut policy = rules_only().keep(Rule::Daily, 7).keep(Rule::Monthly, 6);
+    policy.min_keep = 20;
+    policy.max_deletions_per_run = 10;
+    policy.max_age = d("1y");
+    policy.protect.insert(BackupId::parse(&guid(80)).unwrap());
+    let mut c = ctx(NOW);
+    c.first_planned
+        .insert(BackupId::parse(&guid(70)).unwrap(), utc("2026-11-22T00:00:00Z"));
+    let p = plan(fixture(), &policy, &c);
+    assert!(p.blocked(Guard::MaxDeletions) > 0 && p.deletion_count() > 0);
+    explanations_agree(&p, &policy, &c);
+    policy.delete_grace = std::time::Duration::from_secs(7 * 86_400);
+    let p = plan(fixture(), &policy, &c);
+    assert!(p.blocked(Guard::Grace) > 0);
+    explanations_agree(&p, &policy, &c);
+}
+
+#[test]
+fn explain_names_the_bucket_and_rank() {
+    let policy = rules_only().keep(Rule::Daily, 14);
+    let c = PlanContext::new(utc(NOW), "Europe/Berlin".parse().unwrap());
+    let p = plan(fixture(), &policy, &c);
+    // The third daily backup: 2026-11-20 in Berlin (16:10 UTC is 17:10 there).
+    let i = p
+        .iter()
+        .position(|e| e.created() == Some(utc("2026-11-20T16:10:00Z")))
+        .unwrap();
+    let ex = explain(&p, &policy, &c, i);
+    assert_eq!(ex.rules.len(), 1);
+    assert_eq!(ex.rules[0].bucket.as_deref(), Some("2026-11-20"));
+    assert_eq!(ex.rules[0].outcome, RuleOutcome::Keeps { rank: 3, oldest: false });
+    assert_eq!(ex.rules[0].setting.count, Some(14));
+    // The one five minutes older shares its day.
+    let ex = explain(&p, &policy, &c, i + 1);
+    assert_eq!(ex.rules[0].outcome, RuleOutcome::SameBucket);
+    assert!(ex.guards.iter().all(|(_, s)| matches!(s, GuardStep::Passed(_))));
+    // Past the 14 days, the counts are used up.
+    let old = p
+        .iter()
+        .position(|e| e.created() == Some(utc("2026-10-01T03:00:00Z")))
+        .unwrap();
+    assert_eq!(explain(&p, &policy, &c, old).rules[0].outcome, RuleOutcome::UsedUp);
+}

@@ -17,4 +17,5 @@ mod picture;
 mod properties;
 mod secrets;
 mod state;
+mod why;
 mod world;

@@ -5,7 +5,8 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use docspace_retention::calendar::CalDuration;
 use docspace_retention::retention::{
-    Action, Keep, Plan, PlanContext, PlanEntry, RULES, RetentionPolicy, Scope, ServerChange, StaleAfter, plan_retention,
+    Action, GuardLimit, GuardStep, HealthInput, Keep, Plan, PlanContext, PlanEntry, RULES, Reason, RetentionPolicy,
+    Rule, RuleOutcome, Scope, ServerChange, StaleAfter, explain, plan_retention,
 };
 use docspace_retention::wire::{BackupId, HistoryRecord, StorageType, WireTime};
 use proptest::prelude::*;
@@ -226,6 +227,52 @@ proptest! {
         }
         let remaining = p.managed - p.deletion_count();
         prop_assert!(remaining >= (policy.min_keep as usize).min(p.managed));
+    }
+
+    /// `explain` says what the planner did for every backup of any history: the rules
+    /// it says keep a backup are the ones the plan names, and the guard it says
+    /// blocked it is the plan's (suspects from the sentinel included).
+    #[test]
+    fn explain_agrees_with_the_plan(
+        records in history(),
+        policy in policy(),
+        ctx in context(),
+        suspect_every in 0usize..6,
+    ) {
+        let mut health = HealthInput { keep_healthy: 3, ..HealthInput::default() };
+        if suspect_every > 0 {
+            for r in records.iter().step_by(suspect_every + 1) {
+                if let Some(id) = BackupId::parse(&r.id) {
+                    health.suspect.insert(id, "size 1% of median".into());
+                }
+            }
+        }
+        let ctx = PlanContext { health: Some(std::sync::Arc::new(health)), ..ctx };
+        let p = plan_retention(records, &policy, &ctx);
+        for i in 0..p.entries.len() {
+            let ex = explain(&p, &policy, &ctx, i);
+            let e = p.get(i);
+            let keeps: Vec<Rule> = ex.rules.iter()
+                .filter(|s| matches!(s.outcome, RuleOutcome::Keeps { .. }))
+                .map(|s| s.setting.rule)
+                .collect();
+            let named: Vec<Rule> = e.reasons.iter()
+                .filter_map(|r| match r { Reason::Kept { rule, .. } => Some(*rule), _ => None })
+                .collect();
+            if !matches!(e.reasons.first(), Some(Reason::OlderThanMaxAge(_))) {
+                prop_assert_eq!(keeps, named, "entry {}", i);
+            }
+            if ex.suspect.is_some() {
+                prop_assert!(ex.rules.is_empty());
+            }
+            let blocked: Vec<&GuardLimit> = ex.guards.iter()
+                .filter_map(|(_, s)| match s { GuardStep::Blocked(l) => Some(l), _ => None })
+                .collect();
+            let named: Vec<&GuardLimit> = e.reasons.iter()
+                .filter_map(|r| match r { Reason::Blocked(l) => Some(l), _ => None })
+                .collect();
+            prop_assert_eq!(blocked, named, "entry {}", i);
+        }
     }
 
     #[test]

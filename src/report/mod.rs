@@ -10,6 +10,11 @@ use crate::picture::{Picture, page};
 use crate::retention::{Forecast, Plan};
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord, rfc3339, shown};
 
+mod explain;
+mod what_if;
+pub use explain::{explain_json, explain_text};
+pub use what_if::{WhatIfPortal, WhatIfRead, what_if_json, what_if_text};
+
 /// The result of planning one portal.
 pub struct PortalPlan {
     pub portal: String,
