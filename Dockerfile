@@ -30,7 +30,7 @@ COPY Cargo.toml Cargo.lock build.rs ./
 # (Cargo.toml declares the bench targets; empty stand-ins satisfy it, they are never built.)
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs benches/planner.rs benches/fleet.rs benches/footprint.rs benches/attest.rs \
+ && touch src/lib.rs benches/planner.rs benches/fleet.rs benches/footprint.rs benches/attest.rs benches/page.rs \
  && cargo build --release --locked --target x86_64-unknown-linux-musl \
  && rm -rf src
 

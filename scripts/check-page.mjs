@@ -1,5 +1,6 @@
-// Renders the retention page in a real headless Chromium and checks what a person
-// would notice, then saves a screenshot:
+// Renders the retention page in a real headless Chromium at 1280 px and checks what a
+// person would notice (nothing overflows, text readable and with enough contrast,
+// every portal's sentence of what can be restored), then saves a screenshot:
 //   node scripts/check-page.mjs URL SCREENSHOT.png
 // Needs Debian's chromium (/usr/bin/chromium, or $CHROMIUM) and the npm package
 // playwright-core (found through NODE_PATH). Exit 0: the page looks right.
@@ -28,13 +29,14 @@ const browser = await chromium.launch({
 });
 const problems = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on("dialog", (d) => {
     problems.push(`a script ran and opened a dialog: ${d.message()}`);
     d.dismiss();
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   const response = await page.goto(url, { waitUntil: "load" });
+  const bytes = (await response.body()).length;
   if (url.startsWith("http") && !(response.headers()["content-security-policy"] || "").includes("default-src 'none'")) {
     problems.push("no Content-Security-Policy");
   }
@@ -72,13 +74,69 @@ try {
       if (el.scrollWidth > el.clientWidth + 1) out.issues.push(`text overflows a ${el.tagName}`);
     }
     if (document.documentElement.scrollWidth > window.innerWidth + 1) out.issues.push("the page scrolls sideways");
+    // Contrast (WCAG AA, 4.5:1 for text) and size: every element with text of its own.
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e && e.nodeType === 1; e = e.parentElement) {
+        if (e instanceof SVGElement && e.tagName !== "svg") continue;
+        const [r, g, b, a = 1] = rgb(getComputedStyle(e).backgroundColor);
+        if (a > 0) return [r, g, b];
+      }
+      return [255, 255, 255];
+    };
+    out.texts = 0;
+    out.worstContrast = 21;
+    out.smallestFont = 100;
+    for (const el of document.querySelectorAll("body *")) {
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      if (!own || el.closest("title, style")) continue;
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0) continue;
+      out.texts++;
+      const style = getComputedStyle(el);
+      const colour = rgb(el instanceof SVGElement ? style.fill : style.color);
+      const [l1, l2] = [lum(colour), lum(background(el))].sort((a, b) => b - a);
+      const ratio = (l1 + 0.05) / (l2 + 0.05);
+      out.worstContrast = Math.min(out.worstContrast, ratio);
+      if (ratio < 4.5) out.issues.push(`contrast ${ratio.toFixed(2)}:1 for ${JSON.stringify(el.textContent.slice(0, 40))}`);
+      // SVG text is scaled with its drawing.
+      let px = parseFloat(style.fontSize);
+      const svg = el.closest("svg");
+      if (svg && svg.viewBox.baseVal && svg.viewBox.baseVal.width) {
+        px *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      }
+      out.smallestFont = Math.min(out.smallestFont, px);
+      if (px < 10.5) out.issues.push(`text of ${px.toFixed(1)}px: ${JSON.stringify(el.textContent.slice(0, 40))}`);
+    }
+    // Every portal drawn says what can be restored; so does every index row with a pass.
+    out.sections = document.querySelectorAll("section").length;
+    out.coverage = 0;
+    for (const section of document.querySelectorAll("section")) {
+      const sentence = section.querySelector("p.coverage");
+      if (section.querySelector("svg circle") && !sentence?.textContent.startsWith("Restorable:")) {
+        out.issues.push(`no sentence of what can be restored under ${section.id}`);
+      }
+      if (sentence) out.coverage++;
+    }
+    for (const row of document.querySelectorAll("tbody tr")) {
+      const passed = row.children[1]?.textContent !== "not yet";
+      const cell = row.querySelector("td.coverage");
+      if (passed && !cell?.textContent.trim()) out.issues.push(`index row without what can be restored: ${row.textContent.slice(0, 40)}`);
+      if (cell?.textContent.trim()) out.coverage++;
+    }
     const byFate = Object.fromEntries(Object.entries(out.fills).map(([k, v]) => [k, [...v]]));
     out.fills = byFate;
     return out;
   });
   problems.push(...report.issues);
-  if (report.svgs === 0) problems.push("no timeline on the page");
-  if (report.marks === 0) problems.push("no backup on the timeline");
+  const indexed = await page.locator("tbody tr").count();
+  if (report.svgs === 0 && indexed === 0) problems.push("neither a timeline nor an index on the page");
+  if (report.svgs > 0 && report.marks === 0) problems.push("no backup on the timeline");
+  if (report.coverage === 0) problems.push("no sentence of what can be restored");
   const fates = Object.keys(report.fills);
   const colours = new Set(Object.values(report.fills).flat());
   for (const [fate, fills] of Object.entries(report.fills)) {
@@ -87,7 +145,9 @@ try {
   if (colours.size !== fates.length) problems.push(`${fates.length} fates share ${colours.size} colours`);
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(
-    `${report.svgs} timeline(s), ${report.marks} marks, fates ${fates.join(", ")} in ${colours.size} colours; ` +
+    `${bytes} bytes, ${report.svgs} timeline(s), ${report.marks} marks, ${indexed} index rows, ` +
+      `${report.coverage} coverage sentences, fates ${fates.join(", ")} in ${colours.size} colours, ` +
+      `${report.texts} texts (worst contrast ${report.worstContrast.toFixed(2)}:1, smallest ${report.smallestFont.toFixed(1)}px); ` +
       `screenshot ${screenshot}`
   );
 } finally {

@@ -157,7 +157,15 @@ impl Observer {
         };
         let picture = r.read.as_ref().map(|read| {
             let missed = read.health.view.as_ref().map_or(&[][..], |v| &v.missed[..]);
-            let mut picture = Picture::of(p, &read.plan, read.context.now, None).with_health(&r.vanished, missed);
+            let mut picture =
+                Picture::of(p, &read.plan, read.context.now, read.context.tz).with_health(&r.vanished, missed);
+            if let Some((forecast, assumes)) = &r.forecast {
+                picture = picture.with_forecast(forecast);
+                picture.forecast = Some(assumes.clone());
+            }
+            if let Some(deletions) = &r.deletions_by_pass {
+                picture = picture.with_deletions(deletions.clone());
+            }
             picture.warning = crate::report::conflict_warning(read);
             picture.health = crate::report::health_line(read);
             Arc::new(picture)

@@ -71,10 +71,26 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
         crate::out!("{}", report::plan_table(&plans));
         crate::outln!("\n{}", totals.line());
     }
-    if let Some(file) = &out.html
-        && let Err(e) = std::fs::write(file, report::plan_page(now, &plans))
-    {
-        return fail(format!("cannot write {}: {e}", file.display()));
+    if let Some(file) = &out.html {
+        // The page looks as far ahead as `--forecast`, else as `picture.forecast`.
+        let mut extras = report::PageExtras::default();
+        let db = crate::state::read_only(&config.daemon.state_dir).ok().flatten();
+        for p in &plans {
+            let (Ok(read), Some(portal)) = (&p.result, config.portal(&p.portal)) else {
+                continue;
+            };
+            if let (None, Some(span)) = (&p.forecast, config.picture_forecast) {
+                let forecast = pass::forecast_every(portal, read, span.after(now), pass::PAGE_GAP);
+                extras.forecasts.insert(p.portal.clone(), forecast);
+            }
+            let since = now - crate::picture::DELETIONS_SHOWN;
+            if let Some(d) = db.as_ref().and_then(|db| db.deletions_by_pass(&p.portal, since).ok()) {
+                extras.deletions.insert(p.portal.clone(), d);
+            }
+        }
+        if let Err(e) = std::fs::write(file, report::plan_page(now, &plans, &extras)) {
+            return fail(format!("cannot write {}: {e}", file.display()));
+        }
     }
     if plans.iter().any(|p| p.result.is_err()) {
         Ended::Failure

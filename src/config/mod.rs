@@ -10,6 +10,7 @@ mod check;
 mod evidence;
 mod health;
 mod load;
+mod picture;
 mod policy;
 mod portal;
 mod print;
@@ -18,6 +19,7 @@ mod settings;
 mod validate;
 
 pub use load::{load, load_str, load_with_fragment};
+pub use picture::DEFAULT_FORECAST as DEFAULT_PICTURE_FORECAST;
 pub use portal::{check_cron, unreadable_file};
 pub use print::{policy_hash, print_config};
 pub use settings::*;

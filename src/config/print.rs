@@ -45,6 +45,12 @@ pub fn print_config(config: &Config) -> String {
     log.insert("directory".into(), directory.into());
     root.insert("log".into(), log.into());
 
+    let mut picture = Table::new();
+    let forecast = config
+        .picture_forecast
+        .map_or_else(|| "0d".to_string(), |d| d.to_string());
+    picture.insert("forecast".into(), forecast.into());
+    root.insert("picture".into(), picture.into());
     if let Some(file) = &config.evidence.signing_key_file {
         let mut evidence = Table::new();
         evidence.insert("signing_key_file".into(), file.display().to_string().into());

@@ -152,7 +152,8 @@ table_field!(
     RawLogin,
     RawHealth,
     RawNotify,
-    RawEvidence
+    RawEvidence,
+    RawPicture
 );
 
 impl FieldType for BTreeMap<String, Field<RawPortal>> {
@@ -189,6 +190,17 @@ pub struct RawConfig {
     pub portals: Field<BTreeMap<String, Field<RawPortal>>>,
     #[serde(default)]
     pub evidence: Field<RawEvidence>,
+    #[serde(default)]
+    pub picture: Field<RawPicture>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `[picture]`: the page's look ahead.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawPicture {
+    #[serde(default)]
+    pub forecast: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -395,7 +407,9 @@ pub const TOP_KEYS: &[&str] = &[
     "templates",
     "portals",
     "evidence",
+    "picture",
 ];
+pub const PICTURE_KEYS: &[&str] = &["forecast"];
 pub const EVIDENCE_KEYS: &[&str] = &["signing_key_file"];
 pub const PORTAL_KEYS: &[&str] = &[
     "enabled",

@@ -120,6 +120,8 @@ pub struct Config {
     pub disabled_targets: Vec<(String, Url, bool)>,
     /// `[evidence]`: the key that signs the audit log's checkpoints.
     pub evidence: EvidenceConfig,
+    /// `[picture] forecast`: how far the page looks ahead (`None`: not at all).
+    pub picture_forecast: Option<crate::calendar::CalDuration>,
     /// `[defaults.retention].protect`: what an ad-hoc `--url` target honours too.
     pub default_protect: std::collections::BTreeSet<crate::wire::BackupId>,
     /// Things that work but deserve a look (logged at start).

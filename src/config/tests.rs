@@ -671,3 +671,73 @@ fn durations_and_stale_after_parse() {
     );
     assert_eq!(p.retention.stale_after, StaleAfter::After(CalDuration::days(3)));
 }
+
+#[test]
+fn the_picture_looks_ninety_days_ahead_unless_told_otherwise() {
+    let config = Dir::new(GOOD).load(&[]).unwrap();
+    assert_eq!(config.picture_forecast, Some(CalDuration::days(90)));
+    assert!(print_config(&config).contains("[picture]\nforecast = \"90d\""));
+    let off = Dir::new(&format!("[picture]\nforecast = \"0d\"\n{GOOD}"))
+        .load(&[])
+        .unwrap();
+    assert_eq!(off.picture_forecast, None);
+    let year = Dir::new(&format!("[picture]\nforecast = \"1y\"\n{GOOD}"))
+        .load(&[])
+        .unwrap();
+    assert_eq!(year.picture_forecast, Some(CalDuration::parse("1y").unwrap()));
+    for (bad, said) in [
+        (
+            "forecast = \"soon\"",
+            "picture.forecast: expected a duration such as \"90d\"",
+        ),
+        ("forecast = \"6y\"", "picture.forecast: at most 1830d ahead, found 6y"),
+        ("forecst = \"90d\"", "picture.forecst"),
+    ] {
+        assert_error(Dir::new(&format!("[picture]\n{bad}\n{GOOD}")).load(&[]), said);
+    }
+}
+
+/// A what-if fragment: only retention tables, of portals the config defines; the
+/// config after it is validated as a whole.
+#[test]
+fn a_what_if_fragment_changes_retention_only() {
+    let dir = Dir::new(GOOD);
+    let fragment = dir.path().join("change.toml");
+    let load = |text: &str| {
+        std::fs::write(&fragment, text).unwrap();
+        load_with_fragment(&dir.opts(&[]), &fragment)
+    };
+    let after = load("[portals.acme.retention]\nkeep_daily = 3\n[defaults.retention]\nmin_keep = 1\n").unwrap();
+    let acme = after.portal("acme").unwrap();
+    assert_eq!(acme.retention.rule(Rule::Daily), Keep::Count(3));
+    assert_eq!(
+        (acme.retention.min_keep, acme.retention.rule(Rule::Weekly)),
+        (1, Keep::Count(4))
+    );
+    // A hold is never lifted: protect lists add up.
+    let held = "0f4b6c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b";
+    std::fs::write(
+        dir.path().join("config.toml"),
+        GOOD.replace("keep_daily = 30", &format!("keep_daily = 30\nprotect = [\"{held}\"]"))
+            .replace("KEYFILE", &dir.path().join("key").display().to_string()),
+    )
+    .unwrap();
+    let after = load("[portals.acme.retention]\nprotect = []\n").unwrap();
+    assert_eq!(after.portal("acme").unwrap().retention.protect.len(), 1);
+    assert_error(
+        load("[portals.acme]\napi_key = \"x\"\n"),
+        "portals.acme.api_key: a what-if fragment changes retention only",
+    );
+    assert_error(
+        load("[portals.nobody.retention]\nkeep_last = 1\n"),
+        "portals.nobody: no such portal in the config",
+    );
+    assert_error(
+        load("[server]\nlisten = \"0.0.0.0:1\"\n"),
+        "server: a what-if fragment changes retention only",
+    );
+    assert_error(
+        load("[portals.acme.retention]\nkeep_daily = \"x\"\n"),
+        "portals.acme.retention.keep_daily",
+    );
+}

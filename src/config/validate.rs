@@ -48,6 +48,7 @@ pub(super) fn validate(
     let daemon = daemon_config(&mut c, raw);
     let log = log_config(&mut c, raw);
     let (signer, signing_key_file) = super::evidence::evidence(&mut c, raw);
+    let picture_forecast = super::picture::forecast(&mut c, raw);
 
     let defaults_table = c.table("defaults", &raw.defaults);
     // Check `[defaults]` on its own too, so its mistakes show even without portals.
@@ -128,6 +129,7 @@ pub(super) fn validate(
             signer,
             signing_key_file,
         },
+        picture_forecast,
         warnings: c.warnings,
         sources: Vec::new(),
     })

@@ -52,6 +52,8 @@ pub(super) struct Shared {
     /// Portals with a pass under way, by name: a portal removed and added back by
     /// reloads is still the same portal.
     pub running: Mutex<HashSet<String>>,
+    /// How far the page looks ahead (`picture.forecast`; changed by reloads).
+    pub picture_forecast: std::sync::RwLock<Option<crate::calendar::CalDuration>>,
 }
 
 /// A portal as the daemon runs it: its config and client (replaced on reload), and the
@@ -193,6 +195,33 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
     if report.locked {
         shared.observer.pass_locked(&rt.name);
     } else {
+        let span = *shared.picture_forecast.read().expect("picture forecast lock");
+        let report = for_the_page(report, config, span, &shared.state).await;
         shared.observer.pass_finished(&report);
     }
+}
+
+/// Adds what the page shows beyond the pass: the forecast to the horizon (off the
+/// async workers: a portal of many backups takes a while) and each recent pass's
+/// deletions. Neither can fail the pass: without them the page shows less.
+async fn for_the_page(
+    mut report: PassReport,
+    config: Arc<PortalConfig>,
+    span: Option<crate::calendar::CalDuration>,
+    state: &StateDir,
+) -> PassReport {
+    if let (Some(span), Some(read)) = (span, report.read.clone()) {
+        let until = span.after(read.context.now);
+        match tokio::task::spawn_blocking(move || {
+            crate::pass::forecast_every(&config, &read, until, crate::pass::PAGE_GAP)
+        })
+        .await
+        {
+            Ok(forecast) => report.forecast = Some(forecast),
+            Err(e) => tracing::warn!(portal = %report.portal, error = %e, "the page's forecast failed"),
+        }
+    }
+    let since = report.finished - crate::picture::DELETIONS_SHOWN;
+    report.deletions_by_pass = state.deletions_by_pass(&report.portal, since).await;
+    report
 }

@@ -185,6 +185,7 @@ pub async fn start_bound(
         passes: TaskTracker::new(),
         closing: CancellationToken::new(),
         running: Mutex::new(HashSet::new()),
+        picture_forecast: std::sync::RwLock::new(config.picture_forecast),
     });
     let schedules = config
         .portals
@@ -376,6 +377,7 @@ impl Daemon {
         for name in &new.disabled {
             self.shared.observer.portal_disabled(name);
         }
+        *self.shared.picture_forecast.write().expect("picture forecast lock") = new.picture_forecast;
         self.config = new;
         match problems.is_empty() {
             true => self.shared.observer.config_reload(Ok(count)),

@@ -127,6 +127,20 @@ pub async fn read_and_plan(
 /// current schedule's, else the one last seen; none without either). Also what it
 /// assumed, in words, for the output.
 pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) -> (Forecast, String) {
+    forecast_every(portal, read, until, MIN_GAP)
+}
+
+/// How often the page's forecast evaluates a pass at most: it draws days.
+pub const PAGE_GAP: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// [`forecast`] with passes at least `gap` apart (the page's: [`PAGE_GAP`], so a
+/// fast cron costs 90 plans for 90 days, not 2,160).
+pub fn forecast_every(
+    portal: &PortalConfig,
+    read: &PortalRead,
+    until: DateTime<Utc>,
+    gap: chrono::TimeDelta,
+) -> (Forecast, String) {
     let now = read.context.now;
     let newest_type = read
         .plan
@@ -162,7 +176,7 @@ pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) 
         )
     });
     let passes = crate::cron::parse(&portal.schedule)
-        .map(|cron| crate::cron::runs(&cron, portal.timezone, now, until, MIN_GAP))
+        .map(|cron| crate::cron::runs(&cron, portal.timezone, now, until, gap))
         .unwrap_or_default();
     let records: Vec<HistoryRecord> = read.plan.records_newest_first();
     let f = retention_forecast(
@@ -178,12 +192,13 @@ pub fn forecast(portal: &PortalConfig, read: &PortalRead, until: DateTime<Utc>) 
         None => "no new backups (the portal has never been seen with a schedule)".to_string(),
     };
     let assumes = format!(
-        "assumes {made}, and passes at {:?} in {} ({} until {}; at most one an hour, jitter not counted); \
+        "assumes {made}, and passes at {:?} in {} ({} until {}; at most one {}, jitter not counted); \
          manual and temporary backups, failed backups and the server's own cleaner are not forecast",
         portal.schedule,
         portal.timezone,
         passes.len(),
-        crate::wire::rfc3339(until)
+        crate::wire::rfc3339(until),
+        if gap >= PAGE_GAP { "a day" } else { "an hour" }
     );
     (f, assumes)
 }
@@ -282,6 +297,11 @@ pub struct PassReport {
     pub notify_error: Option<String>,
     /// `Some` means the pass failed.
     pub error: Option<String>,
+    /// For the page (the daemon's `picture.forecast`): when each backup would go, and
+    /// what that assumed.
+    pub forecast: Option<(Forecast, String)>,
+    /// For the page: the backups each pass of the last 30 days deleted.
+    pub deletions_by_pass: Option<Vec<(DateTime<Utc>, u32)>>,
 }
 
 impl PassReport {
@@ -303,6 +323,8 @@ impl PassReport {
             notified: false,
             notify_error: None,
             error: None,
+            forecast: None,
+            deletions_by_pass: None,
         }
     }
 

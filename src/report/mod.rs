@@ -470,22 +470,33 @@ fn plan_text(plans: &[PortalPlan], with_backups: bool) -> String {
     out
 }
 
-/// `plan --html`: the picture of every planned portal, with the forecast's dates.
-pub fn plan_page(generated_at: DateTime<Utc>, plans: &[PortalPlan]) -> String {
+/// What `plan --html` shows beyond the plans, by portal: the page's own forecast (for a
+/// portal planned without `--forecast`) and the deletions of each recent pass.
+#[derive(Default)]
+pub struct PageExtras {
+    pub forecasts: std::collections::HashMap<String, (Forecast, String)>,
+    pub deletions: std::collections::HashMap<String, Vec<(DateTime<Utc>, u32)>>,
+}
+
+/// `plan --html`: the picture of every planned portal, with the forecast's dates (the
+/// page's own, `picture.forecast`, when `--forecast` made none) and the deletions of
+/// the last 30 days.
+pub fn plan_page(generated_at: DateTime<Utc>, plans: &[PortalPlan], extras: &PageExtras) -> String {
     let pictures: Vec<Picture> = plans
         .iter()
         .map(|p| match &p.result {
             Ok(read) => {
                 let missed = read.health.view.as_ref().map_or(&[][..], |v| &v.missed[..]);
-                let mut picture = Picture::of(
-                    &p.portal,
-                    &read.plan,
-                    read.context.now,
-                    p.forecast.as_ref().map(|(f, _)| &f.deletes_on),
-                )
-                .with_health(&[], missed);
+                let mut picture =
+                    Picture::of(&p.portal, &read.plan, read.context.now, read.context.tz).with_health(&[], missed);
+                if let Some((forecast, assumes)) = p.forecast.as_ref().or(extras.forecasts.get(&p.portal)) {
+                    picture = picture.with_forecast(forecast);
+                    picture.forecast = Some(assumes.clone());
+                }
+                if let Some(d) = extras.deletions.get(&p.portal) {
+                    picture = picture.with_deletions(d.clone());
+                }
                 picture.health = health_line(read);
-                picture.forecast = p.forecast.as_ref().map(|(_, assumes)| assumes.clone());
                 picture.warning = conflict_warning(read);
                 picture
             }

@@ -64,6 +64,9 @@ impl Cadence {
 pub struct Forecast {
     /// The first pass that would delete it; absent: it survives the whole span.
     pub deletes_on: FnvHashMap<BackupId, DateTime<Utc>>,
+    /// The backups the schedule would make in the span, oldest first, each with the
+    /// first pass that would delete it (`None`: it survives the span).
+    pub made: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
     /// The passes replayed.
     pub passes: usize,
     pub until: DateTime<Utc>,
@@ -87,8 +90,14 @@ pub fn forecast(
         ..Forecast::default()
     };
     let existing: std::collections::HashSet<BackupId> = records.iter().filter_map(|r| BackupId::parse(&r.id)).collect();
-    let made = cadence.map(|c| c.backups(ctx.now, until)).unwrap_or_default();
-    let mut made = made.into_iter().enumerate().peekable();
+    result.made = cadence
+        .map(|c| c.backups(ctx.now, until))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t, None))
+        .collect();
+    let times: Vec<DateTime<Utc>> = result.made.iter().map(|(t, _)| *t).collect();
+    let mut made = times.into_iter().enumerate().peekable();
     let mut alive: Vec<HistoryRecord> = records.to_vec();
     let mut step = ctx.clone();
     for (i, &at) in passes.iter().enumerate() {
@@ -106,8 +115,12 @@ pub fn forecast(
             .filter(|e| e.action == Action::Delete && e.scope != Scope::Twin)
             .filter_map(|e| e.id)
             .collect();
-        for id in gone.iter().filter(|id| existing.contains(id)) {
-            result.deletes_on.entry(*id).or_insert(at);
+        for id in &gone {
+            if existing.contains(id) {
+                result.deletes_on.entry(*id).or_insert(at);
+            } else if let Some((_, deleted)) = synthetic_number(*id).and_then(|n| result.made.get_mut(n)) {
+                deleted.get_or_insert(at);
+            }
         }
         step.first_planned = plan
             .planned_since
@@ -120,15 +133,25 @@ pub fn forecast(
     result
 }
 
-/// A backup the schedule would make: an id no real backup has.
+/// The ids of the backups the schedule would make: ids no real backup has (a real id
+/// with this prefix is an existing backup, looked up first).
+const SYNTHETIC: &str = "ffffffff-ffff-4fff-bfff-";
+
+/// A backup the schedule would make.
 fn synthetic(n: usize, created: DateTime<Utc>, cadence: &Cadence) -> HistoryRecord {
     HistoryRecord {
-        id: format!("ffffffff-ffff-4fff-bfff-{n:012x}"),
+        id: format!("{SYNTHETIC}{n:012x}"),
         file_name: None,
         storage_type: cadence.storage_type.clone(),
         created_on: WireTime::At(created),
         expires_on: WireTime::Never,
     }
+}
+
+/// The number of a backup [`synthetic`] made.
+fn synthetic_number(id: BackupId) -> Option<usize> {
+    let text = id.to_string();
+    usize::from_str_radix(text.strip_prefix(SYNTHETIC)?, 16).ok()
 }
 
 /// Hours apart at most: a fast cron is evaluated at most once an hour.

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::memory::{PortalMemory, RememberedSchedule};
-use super::observed::{HealthMemory, HealthUpdate, KeyState, LEFT_INTENDED, Observation, RECALL};
+use super::observed::{HealthMemory, HealthUpdate, KeyState, LEFT_DELETED, LEFT_INTENDED, Observation, RECALL};
 use crate::wire::{BackupId, Period, parse_time, rfc3339};
 
 pub const STATE_FILE: &str = "state.db";
@@ -384,12 +384,22 @@ impl StateDb {
             }
             let mut left = tx
                 .prepare_cached(
-                    "UPDATE observation SET left_as = ?3, left_at = ?4, last_seen = ?5 WHERE portal = ?1 AND backup_id = ?2",
+                    // A deletion this product intended keeps the time of its pass.
+                    "UPDATE observation SET left_at = CASE WHEN left_as = ?6 AND ?3 = ?7 THEN left_at ELSE ?4 END,
+                        left_as = ?3, last_seen = ?5 WHERE portal = ?1 AND backup_id = ?2",
                 )
                 .map_err(err)?;
             for (id, how, last_seen) in &update.left {
-                left.execute(params![portal, id.to_string(), how, rfc3339(now), rfc3339(*last_seen)])
-                    .map_err(err)?;
+                left.execute(params![
+                    portal,
+                    id.to_string(),
+                    how,
+                    rfc3339(now),
+                    rfc3339(*last_seen),
+                    LEFT_INTENDED,
+                    LEFT_DELETED
+                ])
+                .map_err(err)?;
             }
         }
         tx.prepare_cached(
@@ -399,6 +409,34 @@ impl StateDb {
         .execute(params![portal, LEFT_INTENDED, rfc3339(now - FORGET_AFTER)])
         .map_err(err)?;
         tx.commit().map_err(err)
+    }
+
+    /// How many backups of `portal` each pass since `since` deleted (or was about to:
+    /// a pass's own deletions are settled by the next one), oldest first, by when the
+    /// pass noted them.
+    pub fn deletions_by_pass(&self, portal: &str, since: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, u32)>, String> {
+        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+        let conn = self.conn.lock().expect("state database lock");
+        let mut query = conn
+            .prepare_cached(
+                "SELECT left_at, count(*) FROM observation
+                 WHERE portal = ?1 AND left_as IN (?2, ?3) AND left_at >= ?4
+                 GROUP BY left_at ORDER BY left_at",
+            )
+            .map_err(err)?;
+        let rows = query
+            .query_map(params![portal, LEFT_INTENDED, LEFT_DELETED, rfc3339(since)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, n) = row.map_err(err)?;
+            if let Some(at) = time(&at) {
+                out.push((at, n));
+            }
+        }
+        Ok(out)
     }
 
     /// Notes that this product is about to delete `ids` of `portal`: when they are
@@ -476,6 +514,48 @@ fn migrate(conn: &Connection) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The page's deletions per pass: a pass's intended deletions count at the time of
+    /// that pass, also once the next pass settled them as deleted; a failed one seen
+    /// again does not count, and neither do vanished backups or other portals.
+    #[test]
+    fn deletions_count_for_the_pass_that_sent_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join(STATE_FILE)).unwrap();
+        let id = |n: u32| BackupId::parse(&format!("{n:08x}-0000-4000-8000-000000000000")).unwrap();
+        let (t1, t2, t3) = (
+            time("2026-12-01T03:30:00Z").unwrap(),
+            time("2026-12-02T03:30:00Z").unwrap(),
+            time("2026-12-03T03:30:00Z").unwrap(),
+        );
+        db.intend("acme", &[id(1), id(2), id(3)], t1).unwrap();
+        db.intend("other", &[id(9)], t1).unwrap();
+        assert_eq!(db.deletions_by_pass("acme", t1).unwrap(), vec![(t1, 3)]);
+        // The next pass: two are gone (deleted), one is listed again (its deletion failed).
+        let update = HealthUpdate {
+            left: vec![(id(1), LEFT_DELETED, t1), (id(2), LEFT_DELETED, t1)],
+            seen: vec![Observation {
+                id: id(3),
+                first_seen: t1,
+                last_seen: t2,
+                created_on: None,
+                started: None,
+                expires_on: None,
+                left_as: None,
+                left_at: None,
+            }],
+            ..HealthUpdate::default()
+        };
+        db.save_health("acme", &update, t2).unwrap();
+        db.intend("acme", &[id(4)], t2).unwrap();
+        let vanished = HealthUpdate {
+            left: vec![(id(5), super::super::LEFT_VANISHED, t2)],
+            ..HealthUpdate::default()
+        };
+        db.save_health("acme", &vanished, t3).unwrap();
+        assert_eq!(db.deletions_by_pass("acme", t1).unwrap(), vec![(t1, 2), (t2, 1)]);
+        assert_eq!(db.deletions_by_pass("acme", t2).unwrap(), vec![(t2, 1)]);
+    }
 
     #[test]
     fn a_database_of_the_first_schema_opens_and_upgrades() {

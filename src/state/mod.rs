@@ -169,6 +169,21 @@ impl StateDir {
             .map(|()| true)
     }
 
+    /// How many backups of `portal` each pass since `since` deleted (for the page);
+    /// `None` without a state database or when it cannot be read.
+    pub async fn deletions_by_pass(
+        &self,
+        portal: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Vec<(chrono::DateTime<chrono::Utc>, u32)>> {
+        let db = self.db.clone()?;
+        let portal = portal.to_string();
+        tokio::task::spawn_blocking(move || db.deletions_by_pass(&portal, since))
+            .await
+            .ok()?
+            .ok()
+    }
+
     /// Notes the deletions a batch is about to send (see [`StateDb::intend`]); without
     /// a writable database there is nothing to note.
     pub fn intend(&self, portal: &str, ids: &[crate::wire::BackupId]) -> Result<(), String> {

@@ -80,7 +80,23 @@ async fn plan_forecasts_every_deletion_from_one_read() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!doctype html>"));
     assert_eq!(page.matches("<circle class=\"mark").count(), 10);
-    assert!(page.contains("deleted on 2026-11-29T03:30:00Z"), "{page}");
+    assert!(page.contains("deleted on 2026-11-29T03:30:00Z (forecast)"), "{page}");
+    // The future: the 30 nights the schedule would make, each day's restore points,
+    // and what can be restored now.
+    assert!(
+        page.contains("<title>30 backups the schedule would make by 2026-12-22T12:00:00Z (forecast); 7 of them would remain</title>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<title>restore points by day: 7 today, 7 on 2026-12-22"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "<p class=\"coverage\">Restorable: every day of the last 7 days; 7 backups, the oldest from 2026-11-16</p>"
+        ),
+        "{page}"
+    );
 
     drop((schedule_read, history_read));
     serve_schedule(&server, schedule(0, None)).await;
@@ -260,6 +276,18 @@ async fn the_page_looks_right_in_chromium() {
         get(addr, "/portal/acme").await.1.contains("<circle")
     })
     .await;
+    // The future too: the daemon forecasts `picture.forecast` (90 days) after each pass.
+    eventually("the forecast", std::time::Duration::from_secs(10), || async {
+        get(addr, "/portal/acme").await.1.contains("<path class=\"band\"")
+    })
+    .await;
+    let page = get(addr, "/portal/acme").await.1;
+    assert!(page.contains("<path class=\"scheduled\""), "{page}");
+    assert!(page.contains("<p class=\"coverage\">Restorable: "), "{page}");
+    assert!(
+        page.contains("<p class=\"deletions\">Deleted in the last 30 days: nothing.</p>"),
+        "{page}"
+    );
     let shot = setup.dir.path().join("page.png");
     let url = format!("http://{addr}/portal/acme");
     let o = output({
@@ -276,4 +304,90 @@ async fn the_page_looks_right_in_chromium() {
         assert!(said.contains(fate), "{fate} missing: {said}");
     }
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+}
+
+/// Renders `url` with scripts/check-page.mjs; what it said and how many bytes the page has.
+async fn check_page(script: &std::path::Path, url: &str, shot: &std::path::Path) -> (String, usize) {
+    let o = output({
+        let mut c = std::process::Command::new("node");
+        c.arg(script).arg(url).arg(shot);
+        c
+    })
+    .await;
+    assert!(o.status.success(), "{url}: {}{}", stdout(&o), stderr(&o));
+    let said = stdout(&o);
+    let bytes: usize = said.split(' ').next().unwrap().parse().unwrap();
+    (said, bytes)
+}
+
+/// The page of 20 portals and of one portal with 2,000 backups (`plan --html` draws
+/// each), and the daemon's index of 200 portals, in Chromium at 1280 px: nothing
+/// overflows, text is readable and has contrast, every portal says what can be
+/// restored; the index of 200 stays under 2 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_of_many_portals_and_of_many_backups_look_right_in_chromium() {
+    let Some(script) = page_checker() else { return };
+    let now = chrono::Utc::now();
+    let mut portals: Vec<_> = (1..=200)
+        .map(|n| docspace_retention::simulator::realistic_portal(&format!("p{n}"), KEY, now, 40))
+        .collect();
+    portals.push(docspace_retention::simulator::realistic_portal("big", KEY, now, 2_000));
+    let names: Vec<String> = portals.iter().map(|p| p.name.clone()).collect();
+    let sim = Simulator::start(portals, SimOptions::default(), 0).await.unwrap();
+    let fleet = |chosen: &[String]| chosen.iter().map(|name| sim_portal(name, &sim)).collect::<String>();
+    let setup = Setup::new(&format!(
+        "[defaults]\napi_key_file = \"KEYFILE\"\n[defaults.retention]\nkeep_daily = 14\nkeep_weekly = 8\nkeep_monthly = 24\n{}",
+        fleet(&names)
+    ));
+    for (label, chosen) in [("20", names[..20].to_vec()), ("big", vec!["big".to_string()])] {
+        let page = setup.dir.path().join(format!("page-{label}.html"));
+        let mut args = vec![
+            "plan".to_string(),
+            "--summary".into(),
+            "--html".into(),
+            page.display().to_string(),
+        ];
+        for name in &chosen {
+            args.extend(["--portal".to_string(), name.clone()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = setup.cli(&args).await;
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert_eq!(html.matches("<p class=\"coverage\">Restorable: ").count(), chosen.len());
+        assert_eq!(
+            html.matches("<path class=\"band\"").count(),
+            chosen.len(),
+            "a band of restore points each"
+        );
+        let shot = setup.dir.path().join(format!("page-{label}.png"));
+        let (said, _) = check_page(&script, &format!("file://{}", page.display()), &shot).await;
+        eprintln!("{label}: {said}");
+        assert!(said.contains(&format!("{} coverage sentences", chosen.len())), "{said}");
+    }
+    // The daemon's index of 200 portals (keep_last 3, dry runs), once each has had a pass.
+    let daemon = Setup::empty();
+    let dry: String = names[..200]
+        .iter()
+        .map(|name| format!("{}dry_run = true\n", sim_portal(name, &sim)))
+        .collect();
+    daemon.write_raw(&daemon_config(&dry).replace("\"* * * * * *\"", "\"*/5 * * * * *\""));
+    let handle = daemon.start_daemon().await;
+    let addr = handle.addr();
+    eventually("a pass of every portal", std::time::Duration::from_secs(60), || async {
+        let page = get(addr, "/").await.1;
+        page.contains("200 portals") && !page.contains("not yet")
+    })
+    .await;
+    let (said, bytes) = check_page(
+        &script,
+        &format!("http://{addr}/"),
+        &daemon.dir.path().join("index.png"),
+    )
+    .await;
+    handle.shutdown();
+    handle.wait().await;
+    eprintln!("index: {said}");
+    assert!(said.contains("200 index rows, 200 coverage sentences"), "{said}");
+    assert!(bytes < 2 * 1024 * 1024, "{bytes} bytes for 200 portals");
 }
