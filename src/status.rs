@@ -115,7 +115,7 @@ impl Status {
                 deleted: s.last_pass.as_ref().map_or(0, |p| p.deleted + p.would_delete),
                 blocked: s.last_pass.as_ref().map_or(0, |p| p.blocked),
                 next_run: s.next_run,
-                coverage: s.picture.as_ref().and_then(|p| p.coverage.clone()),
+                coverage: s.picture.as_ref().and_then(|p| p.coverage()),
             })
             .collect();
         (rows, all.len(), failing)

@@ -39,6 +39,9 @@ TOML, merged in this order, later wins: built\-in defaults, the config file, eve
 \fB[log]\fR
 {log}
 .TP
+\fB[picture]\fR
+\fBforecast\fR: how far the page looks ahead (default 90d, 0d for none)
+.TP
 \fB[defaults]\fR, \fB[templates.\fR\fINAME\fR\fB]\fR, \fB[portals.\fR\fINAME\fR\fB]\fR
 {portal}, \fBtemplate\fR (a portal only); exactly one credential per portal
 .TP
@@ -54,6 +57,9 @@ a runtime failure: a portal's pass or an API call failed, \fBhealthcheck\fR got 
 .TP
 \fB2\fR
 a usage error: bad arguments, an unknown \fB\-\-portal\fR
+.TP
+\fB3\fR
+\fBplan \-\-what\-if\fR only: the change would change what is deleted
 .TP
 \fB65\fR
 the state database is damaged or unreadable at \fBrun\fR's start; restarting will not help

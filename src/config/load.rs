@@ -142,7 +142,11 @@ fn merge_and_validate(
         match Toml::string(&text).data() {
             Ok(mut by_profile) => {
                 let dict = by_profile.remove(&figment::Profile::Default).unwrap_or_default();
-                let dict = retention_only(dict, &origins, &mut errors);
+                let templates: Vec<String> = match merged.get("templates") {
+                    Some(figment::value::Value::Dict(_, t)) => t.keys().cloned().collect(),
+                    _ => Vec::new(),
+                };
+                let dict = retention_only(dict, &origins, &templates, &mut errors);
                 merge_tables(&mut merged, dict);
             }
             Err(e) => errors.push(match check_toml(&path, &text) {
@@ -209,10 +213,11 @@ fn merge_and_validate(
 }
 
 /// The retention tables of a what-if fragment; every other key is an error naming it
-/// (and left out), and so is a portal the config does not define.
+/// (and left out), and so is a portal or template the config does not define.
 fn retention_only(
     mut dict: figment::value::Dict,
     defined: &BTreeMap<String, Vec<(PathBuf, bool)>>,
+    templates: &[String],
     errors: &mut Vec<ConfigError>,
 ) -> figment::value::Dict {
     use figment::value::{Dict, Value};
@@ -245,6 +250,10 @@ fn retention_only(
                 let at = format!("{key}.{name}");
                 if key == "portals" && !defined.contains_key(&name) {
                     wrong(at, "no such portal in the config".into());
+                    continue;
+                }
+                if key == "templates" && !templates.contains(&name) {
+                    wrong(at, "no such template in the config".into());
                     continue;
                 }
                 let Value::Dict(t, table) = table else {

@@ -155,7 +155,7 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
             () = rt.stop.cancelled() => return,
         }
     }
-    let _permit = tokio::select! {
+    let permit = tokio::select! {
         permit = shared.permits.acquire() => match permit {
             Ok(p) => p,
             Err(_) => return,
@@ -195,6 +195,8 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
     if report.locked {
         shared.observer.pass_locked(&rt.name);
     } else {
+        // The page's extras never hold up another portal's pass.
+        drop(permit);
         let span = *shared.picture_forecast.read().expect("picture forecast lock");
         let report = for_the_page(report, config, span, &shared.state).await;
         shared.observer.pass_finished(&report);

@@ -58,8 +58,9 @@ impl Unit {
 
 /// How many units back from the one of `now` hold a restore point each, without a gap
 /// (the current unit counts when it has one, else the count starts before it).
-fn run(unit: Unit, times: &[DateTime<Utc>], now: DateTime<Utc>, tz: Tz) -> i64 {
-    let mut held: Vec<i64> = times.iter().map(|t| unit.index(*t, tz)).collect();
+fn run(unit: Unit, times: &[DateTime<Utc>], now: DateTime<Utc>, tz: Tz, held: &mut Vec<i64>) -> i64 {
+    held.clear();
+    held.extend(times.iter().map(|t| unit.index(*t, tz)));
     held.sort_unstable();
     held.dedup();
     let has = |i: i64| held.binary_search(&i).is_ok();
@@ -87,8 +88,9 @@ pub(super) fn sentence(marks: &[Mark], now: DateTime<Utc>, tz: Tz) -> String {
     };
     let mut parts = Vec::new();
     let mut covered_hours = 0;
+    let mut held = Vec::with_capacity(times.len());
     for unit in Unit::ALL {
-        let n = run(unit, &times, now, tz);
+        let n = run(unit, &times, now, tz, &mut held);
         // Only what reaches further back than the finer units already said.
         if n >= 2 && n * unit.hours() > covered_hours {
             let (_, many) = unit.words();

@@ -146,9 +146,9 @@ pub struct Picture {
     /// horizon). Minutes keep a fleet's pictures small; [`Picture::future`] gives the
     /// instants.
     pub scheduled: Vec<(u32, u32)>,
-    /// What can be restored, in one sentence ("Restorable: every day of the last 14
-    /// days, …"), from the plan.
-    pub coverage: Option<String>,
+    /// The portal's zone, for the sentence of what can be restored ([`Picture::coverage`],
+    /// made when the page is, not kept: a fleet's pictures stay small).
+    pub tz: Option<Tz>,
     /// The backups deleted by each pass of the last 30 days, oldest first (from the
     /// state database); `None` when it was not read.
     pub deletions: Option<Vec<(DateTime<Utc>, u32)>>,
@@ -207,8 +207,14 @@ impl Picture {
             .map(|(g, n)| format!("{}: {n}", g.as_str()))
             .chain(plan.doubtful.iter().map(|(d, n)| format!("{}: {n}", d.as_str())))
             .collect();
-        picture.coverage = Some(coverage::sentence(&picture.marks, at, tz));
+        picture.tz = Some(tz);
         picture
+    }
+
+    /// What can be restored, in one sentence ("Restorable: every day of the last 14
+    /// days, …"), from the plan; `None` for a portal not yet planned.
+    pub fn coverage(&self) -> Option<String> {
+        Some(coverage::sentence(&self.marks, self.at?, self.tz?))
     }
 
     /// Adds what a forecast says: each backup's deletion day, the backups the
@@ -247,33 +253,42 @@ impl Picture {
     }
 
     /// The restore points of each day from the plan's to the horizon (days start at
-    /// midnight UTC); empty without a forecast.
+    /// midnight UTC): how many backups exist at the end of the day and are not deleted
+    /// by then. Empty without a forecast. One sweep over the sorted creations and
+    /// deletions, so a long horizon over a long history stays cheap.
     pub fn outlook(&self) -> Vec<(DateTime<Utc>, usize)> {
         let (Some(at), Some(horizon)) = (self.at, self.horizon) else {
             return Vec::new();
         };
-        let mut days = Vec::new();
-        let mut day = at.date_naive().and_hms_opt(0, 0, 0).map_or(at, |d| d.and_utc());
-        while day <= horizon {
-            days.push((day, self.restore_points(day)));
-            day += TimeDelta::days(1);
-        }
-        days
-    }
-
-    /// How many backups can be restored at the end of the day that begins at `day`
-    /// (UTC), by the forecast: those that exist then and are not deleted by then.
-    pub fn restore_points(&self, day: DateTime<Utc>) -> usize {
-        let end = day + TimeDelta::days(1);
-        let alive =
-            |created: DateTime<Utc>, gone: Option<DateTime<Utc>>| created < end && gone.is_none_or(|g| g >= end);
-        let existing = self
+        let lives = self
             .marks
             .iter()
             .filter(|m| m.fate.restorable())
-            .filter(|m| m.created.is_some_and(|c| alive(c, m.deletes_on)))
-            .count();
-        existing + self.future().filter(|(c, g)| alive(*c, *g)).count()
+            .filter_map(|m| Some((m.created?, m.deletes_on)))
+            .chain(self.future());
+        let (mut made, mut gone): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) = (Vec::new(), Vec::new());
+        for (created, deleted) in lives {
+            made.push(created);
+            gone.extend(deleted);
+        }
+        made.sort_unstable();
+        gone.sort_unstable();
+        let (mut m, mut g) = (0, 0);
+        let mut days = Vec::new();
+        let mut day = at.date_naive().and_hms_opt(0, 0, 0).map_or(at, |d| d.and_utc());
+        while day <= horizon {
+            let end = day + TimeDelta::days(1);
+            // Made before the day's end, and not deleted before it.
+            while m < made.len() && made[m] < end {
+                m += 1;
+            }
+            while g < gone.len() && gone[g] < end {
+                g += 1;
+            }
+            days.push((day, m.saturating_sub(g)));
+            day = end;
+        }
+        days
     }
 
     /// Adds the backups that vanished since the last pass (id, when made), and the
@@ -395,5 +410,31 @@ mod tests {
         let s = svg(&p);
         assert_eq!(s.matches("class=\"lane\"").count(), 3);
         assert_eq!(s.matches("<circle").count(), 3);
+    }
+
+    /// The restore points of each coming day: the backups that exist at the day's end
+    /// and are not deleted by then, the schedule's coming backups included, the ones
+    /// deleted now and the vanished ones not.
+    #[test]
+    fn the_outlook_counts_what_exists_at_each_days_end() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let mut p = Picture {
+            at: Some(at("2026-11-22T12:00:00Z")),
+            horizon: Some(at("2026-11-25T12:00:00Z")),
+            marks: vec![
+                mark(Fate::Rule, 20, "kept"),
+                mark(Fate::Rule, 21, "goes on the 23rd"),
+                mark(Fate::Deleted, 10, "deleted now"),
+                mark(Fate::Vanished, 11, "vanished"),
+            ],
+            ..Picture::default()
+        };
+        p.marks[1].deletes_on = Some(at("2026-11-23T03:30:00Z"));
+        p.marks[2].deletes_on = p.at;
+        // Made on the 23rd at 03:00, deleted on the 25th at 03:30; made on the 24th, kept.
+        p.scheduled = vec![(15 * 60, (2 * 24 + 15) * 60 + 30), (39 * 60, u32::MAX)];
+        let counts: Vec<usize> = p.outlook().into_iter().map(|(_, n)| n).collect();
+        assert_eq!(counts, [2, 2, 3, 2]);
+        assert_eq!(p.future().count(), 2);
     }
 }

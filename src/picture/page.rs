@@ -65,7 +65,7 @@ pub fn section(p: &Picture) -> String {
         );
     }
     out.push_str("</figcaption></figure>");
-    if let Some(c) = &p.coverage {
+    if let Some(c) = &p.coverage() {
         let _ = write!(out, r#"<p class="coverage">{}</p>"#, escape(c));
     }
     if let Some(deletions) = &p.deletions {
@@ -83,13 +83,16 @@ pub fn section(p: &Picture) -> String {
     out
 }
 
-/// "Deleted in the last 30 days: 9 backups in 4 passes (12-01 3, 12-02 1, …)".
+/// "Deleted in the last 30 days: 9 backups, by 4 runs: 12-01 03:30 3, …": each pass (or
+/// operator command) that deleted, at the time it noted its deletions. The latest
+/// run's are the ones it sent; the next pass confirms them (a failed one, listed
+/// again, then no longer counts).
 fn deletions_line(deletions: &[(DateTime<Utc>, u32)]) -> String {
     let total: u32 = deletions.iter().map(|(_, n)| n).sum();
     if total == 0 {
         return r#"<p class="deletions">Deleted in the last 30 days: nothing.</p>"#.to_string();
     }
-    let passes: Vec<String> = deletions
+    let runs: Vec<String> = deletions
         .iter()
         .map(|(t, n)| {
             format!(
@@ -100,11 +103,11 @@ fn deletions_line(deletions: &[(DateTime<Utc>, u32)]) -> String {
         })
         .collect();
     format!(
-        r#"<p class="deletions">Deleted in the last 30 days: {total} backup{} in {} pass{}: {}.</p>"#,
+        r#"<p class="deletions">Deleted in the last 30 days: {total} backup{}, by {} run{}: {}.</p>"#,
         if total == 1 { "" } else { "s" },
         deletions.len(),
-        if deletions.len() == 1 { "" } else { "es" },
-        passes.join(", ")
+        if deletions.len() == 1 { "" } else { "s" },
+        runs.join(", ")
     )
 }
 

@@ -26,7 +26,11 @@ fn scope_text(scope: Scope) -> String {
         Scope::NotManaged => "not managed: its storage type is outside storage_types; never touched".into(),
         Scope::Doubtful(d) => format!("doubtful ({}): kept, and counted by no rule or guard", d.as_str()),
         Scope::Temporary => "temporary: the server deletes it itself when it expires; never deleted here".into(),
-        Scope::Twin => "a second listing of an id listed before: it shares that listing's fate".into(),
+        Scope::Twin => {
+            "another listing of an id the history lists more than once: it shares the fate of the id's first \
+             listing (kept, when any listing is doubtful, temporary or not managed)"
+                .into()
+        }
     }
 }
 
@@ -94,7 +98,10 @@ fn rule_text(step: &RuleStep, tz: Tz) -> String {
 /// The health line and its JSON state.
 fn health(ex: &Explanation<'_>, read: &PortalRead) -> (&'static str, String) {
     let Some(view) = &read.health.view else {
-        return ("off", "the sentinel is off (health.enabled = false)".into());
+        return (
+            "off",
+            "not judged: the sentinel is off for this portal (health.enabled)".into(),
+        );
     };
     if let Some(why) = &ex.suspect {
         return (
@@ -133,7 +140,7 @@ fn max_age_text(ex: &Explanation<'_>) -> Option<String> {
     let (d, cutoff, older) = ex.max_age?;
     Some(match older {
         true => format!(
-            "{d}: created before {} → deleted whatever rule kept it",
+            "{d}: created before {} → a deletion whatever rule kept it (protect and the guards still apply)",
             rfc3339(cutoff)
         ),
         false => format!("{d}: created after {} → no effect", rfc3339(cutoff)),

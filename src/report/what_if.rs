@@ -139,11 +139,18 @@ pub fn what_if_json(generated_at: DateTime<Utc>, fragment: &Path, portals: &[Wha
     })
 }
 
+/// `keep: daily snapshot`, `delete: no keep rule: …`, or for a deletion a guard holds
+/// back this pass `delete, held this pass: grace: deletable after …`.
 fn decision(p: &crate::retention::Planned<'_>) -> String {
     let why = reasons(p).join(", ");
-    match why.is_empty() {
-        true => p.action.as_str().to_string(),
-        false => format!("{}: {why}", p.action.as_str()),
+    let held = p
+        .reasons
+        .iter()
+        .any(|r| matches!(r, crate::retention::Reason::Blocked(_)));
+    match (why.is_empty(), held) {
+        (_, true) => format!("delete, held this pass: {why}"),
+        (true, false) => p.action.as_str().to_string(),
+        (false, false) => format!("{}: {why}", p.action.as_str()),
     }
 }
 

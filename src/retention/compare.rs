@@ -1,8 +1,15 @@
 //! Two plans of the same history side by side (`plan --what-if`): which backups a
 //! policy change would delete that are kept now, and which it would keep that are
 //! deleted now.
+//!
+//! A backup counts as deleted by a plan when the plan deletes it this pass, or when
+//! the rules delete it and only a guard holds it back this pass (grace, a stale
+//! history, a server change, the limits): a policy change that a guard delays is still
+//! a change, and the next passes carry it out. Each backup is compared once, by id.
 
-use super::decision::{Action, Planned, Scope};
+use fnv::FnvHashSet;
+
+use super::decision::{Action, Planned, Reason};
 use super::plan::Plan;
 
 /// One backup whose fate differs between two plans of the same records.
@@ -15,9 +22,9 @@ pub struct Change<'a> {
 /// What changes from `before` to `after`.
 #[derive(Clone, Debug, Default)]
 pub struct Comparison<'a> {
-    /// Kept before, deleted after, newest first.
+    /// Kept before, deleted (or held by a guard only) after, newest first.
     pub newly_deleted: Vec<Change<'a>>,
-    /// Deleted before, kept after, newest first.
+    /// Deleted (or held by a guard only) before, kept after, newest first.
     pub newly_kept: Vec<Change<'a>>,
     /// Whether each plan clears the whole history with one call, when they differ:
     /// a clear also takes records the history does not list.
@@ -31,8 +38,14 @@ impl Comparison<'_> {
     }
 }
 
-/// Compares two plans made of the same records (the same read): each backup once (a
-/// second listing of an id is not a second backup), in `before`'s order.
+/// What a plan decides about a backup: (the rules delete it, this pass deletes it).
+fn fate(p: &Planned<'_>) -> (bool, bool) {
+    let held = p.reasons.iter().any(|r| matches!(r, Reason::Blocked(_)));
+    let deleted = p.action == Action::Delete;
+    (deleted || held, deleted)
+}
+
+/// Compares two plans made of the same records (the same read), in `before`'s order.
 ///
 /// # Panics
 /// When the plans were not made of the same records.
@@ -47,16 +60,22 @@ pub fn compare<'a>(before: &'a Plan, after: &'a Plan) -> Comparison<'a> {
         place[e.index as usize] = i;
     }
     let mut out = Comparison::default();
+    // One backup listed twice is one backup: compared at its first listing that
+    // changes (which listing is the "twin" may itself change with the policy).
+    let mut seen = FnvHashSet::default();
     for b in before.iter() {
         let a = after.get(place[b.index as usize]);
         assert!(a.record == b.record, "plans of different histories");
-        if b.scope == Scope::Twin || a.scope == Scope::Twin || a.action == b.action {
+        let ((meant_before, now_before), (meant_after, now_after)) = (fate(&b), fate(&a));
+        let deletes = (meant_after && !meant_before) || (now_after && !now_before);
+        let keeps = (meant_before && !meant_after) || (now_before && !now_after);
+        if !(deletes || keeps) || b.id.is_some_and(|id| !seen.insert(id)) {
             continue;
         }
         let change = Change { before: b, after: a };
-        match a.action {
-            Action::Delete => out.newly_deleted.push(change),
-            Action::Keep => out.newly_kept.push(change),
+        match deletes {
+            true => out.newly_deleted.push(change),
+            false => out.newly_kept.push(change),
         }
     }
     if before.clear_history != after.clear_history {

@@ -213,11 +213,19 @@ fn passed(g: Guard, plan: &Plan, e: Planned<'_>, policy: &RetentionPolicy, ctx: 
                 when(since.checked_add_signed(grace).unwrap_or(DateTime::<Utc>::MAX_UTC))
             )
         }
-        Guard::MinKeep => format!(
-            "min_keep {}: {} managed backups remain after this pass",
-            policy.min_keep,
-            plan.managed.saturating_sub(plan.deletion_count())
-        ),
+        Guard::MinKeep => {
+            // As the guard counts: managed backups that are not suspect.
+            let suspects = ctx.health.as_ref().map_or(0, |h| {
+                plan.iter()
+                    .filter(|p| p.scope == Scope::Managed && p.id.is_some_and(|id| h.suspect.contains_key(&id)))
+                    .count()
+            });
+            format!(
+                "min_keep {}: {} backups that count remain after this pass's deletions",
+                policy.min_keep,
+                plan.managed.saturating_sub(suspects + plan.deletion_count())
+            )
+        }
         Guard::MaxFraction => {
             let limit = ((policy.max_delete_fraction * plan.managed as f64) + 1e-9).floor() as usize;
             format!(

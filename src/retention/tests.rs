@@ -1478,3 +1478,39 @@ fn explain_names_the_bucket_and_rank() {
         .unwrap();
     assert_eq!(explain(&p, &policy, &c, old).rules[0].outcome, RuleOutcome::UsedUp);
 }
+
+/// `compare` (what-if) sees a backup listed twice once, whichever listing the policy
+/// makes the twin, and counts a deletion a guard holds back as a deletion.
+#[test]
+fn compare_counts_each_backup_once_and_held_deletions_as_deletions() {
+    let mut records = records(&[
+        "2026-11-22T03:00:00Z",
+        "2026-11-21T03:00:00Z",
+        "2026-11-20T03:00:00Z",
+        "2026-11-19T03:00:00Z",
+    ]);
+    // The oldest id listed again, as another storage type.
+    let mut twin = records[3].clone();
+    twin.storage_type = StorageType::CustomCloud;
+    records.push(twin);
+    let mut before = rules_only().keep(Rule::Last, 10);
+    before.storage_types = vec![StorageType::Documents];
+    let c = ctx(NOW);
+    let p_before = plan(records.clone(), &before, &c);
+    // After: every storage type managed and two kept: the oldest two go (the id listed
+    // twice once).
+    let after = rules_only().keep(Rule::Last, 2);
+    let p_after = plan(records.clone(), &after, &c);
+    let cmp = compare(&p_before, &p_after);
+    let ids: Vec<String> = cmp.newly_deleted.iter().map(|ch| ch.before.record.id.clone()).collect();
+    assert_eq!(ids, [guid(3), guid(4)]);
+    assert!(cmp.newly_kept.is_empty());
+    // With a grace that holds every new deletion this pass, the same two are reported.
+    let mut graced = after.clone();
+    graced.delete_grace = std::time::Duration::from_secs(86_400);
+    let p_graced = plan(records, &graced, &c);
+    assert_eq!(p_graced.deletion_count(), 0);
+    let cmp = compare(&p_before, &p_graced);
+    assert_eq!(cmp.newly_deleted.len(), 2);
+    assert!(compare(&p_graced, &p_graced).is_empty());
+}

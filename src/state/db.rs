@@ -548,6 +548,21 @@ mod tests {
         };
         db.save_health("acme", &update, t2).unwrap();
         db.intend("acme", &[id(4)], t2).unwrap();
+        // A backup seen at t2 that vanishes by t3 (nobody here deleted it).
+        let seen = HealthUpdate {
+            seen: vec![Observation {
+                id: id(5),
+                first_seen: t2,
+                last_seen: t2,
+                created_on: None,
+                started: None,
+                expires_on: None,
+                left_as: None,
+                left_at: None,
+            }],
+            ..HealthUpdate::default()
+        };
+        db.save_health("acme", &seen, t2).unwrap();
         let vanished = HealthUpdate {
             left: vec![(id(5), super::super::LEFT_VANISHED, t2)],
             ..HealthUpdate::default()

@@ -280,3 +280,33 @@ async fn explain_names_what_it_cannot_find() {
     let o = setup.cli(&["explain", "--portal", "acme"]).await;
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
+
+/// A change a guard only delays is still a change: with `delete_grace`, the backups a
+/// smaller `keep_last` gives up are held this pass, and deleted by the next ones.
+#[tokio::test]
+async fn what_if_counts_deletions_a_guard_only_delays() {
+    let server = portal_read(8, 2).await;
+    let setup = Setup::new(&portal("acme", &server, &format!("{POLICY}\ndelete_grace = \"1d\"")));
+    let file = fragment(&setup, "[portals.acme.retention]\nkeep_last = 3\n");
+    let o = setup.cli(&["plan", "--what-if", &file, "--json"]).await;
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let p = &v["portals"][0];
+    let deleted: Vec<&str> = p["newly_deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted, [id(4), id(5)], "{p}");
+    let after = p["newly_deleted"][0]["reasons_after"][0].as_str().unwrap();
+    assert!(after.starts_with("grace: deletable after "), "{after}");
+    assert_eq!(p["newly_deleted"][0]["action_after"], "keep");
+    let o = setup.cli(&["plan", "--what-if", &file]).await;
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("  keep: last snapshot  delete, held this pass: grace: deletable after "),
+        "{}",
+        stdout(&o)
+    );
+}
