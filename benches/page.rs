@@ -1,7 +1,8 @@
 //! The page (issue 23): how long the daemon takes to answer `GET /` and `GET
 //! /portal/NAME` once every portal has had a pass (its picture, with the 90-day
 //! forecast and what can be restored, in memory), the pages' sizes, the daemon's RSS
-//! with those pictures, and `plan --html` over the same fleet (every portal drawn).
+//! with those pictures, `plan --html` over the same fleet (every portal drawn), and
+//! `plan --what-if` against `plan` (one read each).
 //!
 //!     cargo bench --bench page -- [--portals N] [--backups M] [--runs R] [--no-forecast]
 //!
@@ -93,9 +94,9 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), KEY).unwrap();
     let port = free_port();
-    // One tick, 20 s from now, then none for a day: the daemon is quiet when measured.
-    let tick = chrono::Utc::now() + chrono::TimeDelta::seconds(20);
-    let once = tick.format("%S %M %H * * *").to_string();
+    // The daemon's one tick (written just before it starts; `ONCE` until then), then
+    // none for a day: the daemon is quiet when measured.
+    let once = "ONCE";
     let mut config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nstate_dir = \"{}\"\n[log]\nlevel = \"error\"\n\
          [defaults]\nschedule = \"{once}\"\ndry_run = true\napi_key_file = \"{}\"\n\
@@ -110,7 +111,7 @@ async fn main() {
         config.push_str(&format!("[portals.{n}]\nurl = \"{}\"\n", sim.url(n)));
     }
     let path = dir.path().join("config.toml");
-    std::fs::write(&path, &config).unwrap();
+    std::fs::write(&path, config.replace("ONCE", "0 30 3 * * *")).unwrap();
     let binary = std::env::var("PAGE_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_docspace-retention").into());
     let binary = binary.as_str();
 
@@ -138,7 +139,30 @@ async fn main() {
         size as f64 / 1000.0 / portals as f64
     );
 
-    // The daemon, until every portal has had a pass.
+    // `plan` and `plan --what-if` over the fleet: the what-if's second plan per portal
+    // is all it adds to the one read.
+    let fragment = dir.path().join("change.toml");
+    std::fs::write(&fragment, "[defaults.retention]\nkeep_daily = 7\n").unwrap();
+    let timed = |args: &[&str]| {
+        let started = Instant::now();
+        let o = Command::new(binary)
+            .args(["--config", path.to_str().unwrap()])
+            .args(args)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        // An older build without --what-if says so with exit 2.
+        (o.status.code() != Some(2)).then(|| started.elapsed().as_secs_f64())
+    };
+    let plain = timed(&["plan", "--summary"]).unwrap_or_default();
+    match timed(&["plan", "--what-if", fragment.to_str().unwrap()]) {
+        Some(what_if) => println!("plan: {plain:.2} s; plan --what-if: {what_if:.2} s ({:.2}×)", what_if / plain),
+        None => println!("plan: {plain:.2} s; this build has no plan --what-if"),
+    }
+
+    // The daemon, until every portal has had a pass: one tick 10 s after it starts.
+    let tick = (chrono::Utc::now() + chrono::TimeDelta::seconds(10)).format("%S %M %H * * *");
+    std::fs::write(&path, config.replace("ONCE", &tick.to_string())).unwrap();
     let mut daemon = Command::new(binary)
         .args(["--config", path.to_str().unwrap(), "run"])
         .stderr(Stdio::null())
