@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use docspace_retention::audit::{AuditAction, AuditEntry, Outcome};
 use docspace_retention::evidence::{Head, chain};
+use docspace_retention::state::audit::{AuditAction, AuditEntry, Outcome};
 use docspace_retention::state::{HealthUpdate, Observation, StateDb};
 use docspace_retention::wire::{BackupId, rfc3339};
 use serde_json::json;

@@ -156,7 +156,10 @@ async fn main() {
     };
     let plain = timed(&["plan", "--summary"]).unwrap_or_default();
     match timed(&["plan", "--what-if", fragment.to_str().unwrap()]) {
-        Some(what_if) => println!("plan: {plain:.2} s; plan --what-if: {what_if:.2} s ({:.2}×)", what_if / plain),
+        Some(what_if) => println!(
+            "plan: {plain:.2} s; plan --what-if: {what_if:.2} s ({:.2}×)",
+            what_if / plain
+        ),
         None => println!("plan: {plain:.2} s; this build has no plan --what-if"),
     }
 

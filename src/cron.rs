@@ -122,6 +122,35 @@ pub fn shortest_interval(cron: &Cron, tz: Tz) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// The daemon's scheduler (tokio-cron-scheduler's `Job::new_async_tz`, as the
+    /// timetable makes its jobs) and this parser agree on the next run of expressions
+    /// that name both a day of the month and a day of the week (both must match: a
+    /// Friday the 13th, not every Friday and every 13th), in two zones.
+    #[test]
+    fn the_scheduler_and_this_parser_agree_on_day_of_month_and_weekday() {
+        for expr in [
+            "0 0 3 13 * FRI",
+            "0 30 2 1-7 * MON",
+            "0 0 4 15 * 2",
+            "0 0 12 * * SUN",
+            "0 0 0 29 2 *",
+            "0 15 1 31 * SAT",
+        ] {
+            for tz in [Tz::UTC, "Europe/Berlin".parse::<Tz>().unwrap()] {
+                let ours = next_after(&parse(expr).unwrap(), tz, Utc::now()).unwrap();
+                let mut job = tokio_cron_scheduler::Job::new_async_tz(expr, tz, |_, _| Box::pin(async {})).unwrap();
+                let theirs = job.job_data().unwrap().next_tick_utc().unwrap();
+                assert_eq!(ours, theirs, "{expr} in {tz}");
+                // Both days must match: the run falls on that weekday of that day.
+                let local = ours.with_timezone(&tz);
+                if expr == "0 0 3 13 * FRI" {
+                    use chrono::Datelike;
+                    assert_eq!((local.day(), local.weekday()), (13, chrono::Weekday::Fri));
+                }
+            }
+        }
+    }
+
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }

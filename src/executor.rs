@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditAction, AuditEntry, Outcome, Phase};
 use crate::config::PortalConfig;
 use crate::docspace::{ApiError, ApiErrorKind, DocSpaceClient};
-use crate::lock::{Batch, LockError, PortalLock};
 use crate::state::StateDir;
+use crate::state::audit::{AuditAction, AuditEntry, Outcome, Phase};
+use crate::state::lock::{Batch, LockError, PortalLock};
 use crate::wire::{BackupId, HistoryRecord};
 
 /// The gates a portal's config sets for every change to it.

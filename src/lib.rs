@@ -12,40 +12,39 @@
 //! - `identity`: what makes two portals one (a URL by any spelling, the server's
 //!   tenant).
 //! - `executor`: the only code that changes a portal (every DELETE), with every gate:
-//!   the portal's lock (`lock`), interrupted changes settled first, dry run, protect.
-//! - `state`: what lives in `daemon.state_dir` (the audit log, the locks).
+//!   the portal's lock (`state::lock`), interrupted changes settled first, dry run,
+//!   protect.
+//! - `state`: what lives in `daemon.state_dir`: the audit log (`state::audit`), the
+//!   locks (`state::lock`), the state database.
 //! - `pass`: one retention pass: read, plan, execute, verify.
-//! - `audit`: the append-only audit log.
 //! - `observe`: the one place that turns events into metrics, `/status` and logs;
-//!   `metrics` (every metric family) and `status` (the `/status` model) are its parts.
+//!   `observe::metrics` (every metric family) and `observe::status` (the `/status`
+//!   model) are its parts.
 //! - `report`: plan tables and JSON, pass summaries; `picture`: the HTML page of it.
 //! - `commands`: every command of the CLI; `cli`: parsing, dispatch, exit codes.
 //! - `daemon`: cron jobs, reload, shutdown, signals and systemd.
 //! - `admin`: the admin endpoints; `listener`: the one HTTP accept loop.
-//! - `demo` and `simulator`: the try-it-now mode and the built-in DocSpace stand-in.
+//! - `simulator`: the built-in DocSpace stand-in (the demo, `commands::demo`, runs
+//!   the daemon against it).
 //! - `shard`, `logging`, `secret`: fleet sharding, log setup, secrets that cannot leak;
 //!   `output`: the one writer of standard output (a closed pipe ends the printing only).
 
 #![deny(clippy::print_stdout)]
 
 pub mod admin;
-pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod cron;
 pub mod daemon;
-pub mod demo;
 pub mod docspace;
 pub mod evidence;
 pub mod executor;
 pub mod health;
 pub mod identity;
 pub mod listener;
-pub mod lock;
 pub mod logging;
-pub mod metrics;
 pub mod notify;
 pub mod observe;
 pub mod output;
@@ -57,5 +56,4 @@ pub mod secret;
 pub mod shard;
 pub mod simulator;
 pub mod state;
-pub mod status;
 pub mod wire;

@@ -25,7 +25,7 @@ pub fn attest(ctx: &Context, r: &AttestRequest) -> Ended {
         Ok(c) => c,
         Err(ended) => return ended,
     };
-    let log = config.daemon.state_dir.join(crate::audit::AUDIT_FILE);
+    let log = config.daemon.state_dir.join(crate::state::audit::AUDIT_FILE);
     if r.verify {
         return verify(&log, &r.public_key);
     }

@@ -1,9 +1,17 @@
-//! `docspace-retention man`: the manual page. clap writes the commands and options;
-//! the sections an operator looks for next are added here: the configuration keys,
-//! the exit codes, the files and the environment.
+//! `docspace-retention man` and `completions SHELL`: what is generated from the command
+//! line's grammar. For the manual page clap writes the commands and options; the
+//! sections an operator looks for next are added here: the configuration keys, the exit
+//! codes, the files and the environment.
 
 use crate::config::raw_keys;
 use crate::retention::RULES;
+
+/// The completion script of `shell` for the command line `cmd`.
+pub fn completions(shell: clap_complete::Shell, mut cmd: clap::Command) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "docspace-retention", &mut script);
+    script
+}
 
 /// The whole page in roff.
 pub fn page(cmd: clap::Command) -> Result<Vec<u8>, std::io::Error> {

@@ -4,6 +4,7 @@
 //! exit codes are mapped in `cli.rs` alone.
 
 mod context;
+pub mod demo;
 pub mod evidence;
 mod explain;
 mod fleet;

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::context::{Context, Ended, error, fail, select};
-use crate::audit::Outcome;
 use crate::config::{self, Config};
 use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
 use crate::executor::{self, ClearRefused, DeletionItem, Executor, Gates};
 use crate::report::{backups, history_table, schedule_json, schedule_summary};
 use crate::secret::Secret;
+use crate::state::audit::Outcome;
 use crate::state::{Access, StateDir};
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, rfc3339, shown};
 
@@ -82,11 +82,11 @@ impl Target {
     }
 }
 
-fn action_words(action: crate::audit::AuditAction) -> &'static str {
+fn action_words(action: crate::state::audit::AuditAction) -> &'static str {
     match action {
-        crate::audit::AuditAction::DeleteBackup => "backup deletion",
-        crate::audit::AuditAction::ClearHistory => "history clear",
-        crate::audit::AuditAction::DeleteSchedule => "schedule deletion",
+        crate::state::audit::AuditAction::DeleteBackup => "backup deletion",
+        crate::state::audit::AuditAction::ClearHistory => "history clear",
+        crate::state::audit::AuditAction::DeleteSchedule => "schedule deletion",
     }
 }
 

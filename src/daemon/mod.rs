@@ -1,6 +1,7 @@
-//! The long-running service (docs/reference.md, "The daemon"): one cron job per
-//! portal (`jobs`), bounded concurrency, no overlapping passes, reload on request,
-//! graceful shutdown, signals and systemd notify (`signals`).
+//! The long-running service (docs/reference.md, "The daemon"): one scheduler job per
+//! distinct schedule and zone (`timetable`), each tick starting the portals on it after
+//! their own jitter (`jobs`), bounded concurrency, no overlapping passes, reload on
+//! request, graceful shutdown, signals and systemd notify (`signals`).
 //!
 //! The daemon is driven through a [`DaemonHandle`] (reload, shutdown) so that tests
 //! run it in-process; the binary maps SIGHUP/SIGTERM/SIGINT onto the same handle.

@@ -16,7 +16,7 @@ use crate::wire::rfc3339;
 /// The `"phase": "pass"` line a pass leaves in the audit log: what `attest` reads
 /// passes from.
 pub fn pass_line(portal: &crate::config::PortalConfig, r: &PassReport) -> Value {
-    use crate::audit::Outcome;
+    use crate::state::audit::Outcome;
     let gone: std::collections::HashSet<crate::wire::BackupId> = r
         .deletions
         .iter()

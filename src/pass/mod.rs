@@ -7,7 +7,6 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::Outcome;
 use crate::config::PortalConfig;
 use crate::docspace::{ApiError, DocSpaceClient};
 use crate::executor::{ClearRefused, ClearResult, DeletionItem, DeletionResult, Executor, Gates, OpenError, Recovered};
@@ -15,6 +14,7 @@ use crate::retention::{
     Cadence, Forecast, MIN_GAP, Plan, PlanContext, ServerChange, forecast as retention_forecast, plan_retention,
     schedule_conflict,
 };
+use crate::state::audit::Outcome;
 use crate::state::{HealthMemory, MemoryNews, PortalMemory, StateDir};
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord, ServerSettings};
 
@@ -241,15 +241,15 @@ fn settle_gone(portal: &str, read: &mut PortalRead, state: &StateDir) -> Vec<(Ba
     // A deletion of this id, or a clear, sent after the pass that last saw it.
     let ours = |g: &crate::state::Gone| {
         lines.iter().any(|l| {
-            l.phase == crate::audit::Phase::Intent
+            l.phase == crate::state::audit::Phase::Intent
                 && !l.dry_run
                 && DateTime::parse_from_rfc3339(&l.ts).is_ok_and(|t| t >= g.last_seen)
                 && match l.action {
-                    crate::audit::AuditAction::ClearHistory => true,
-                    crate::audit::AuditAction::DeleteBackup => {
+                    crate::state::audit::AuditAction::ClearHistory => true,
+                    crate::state::audit::AuditAction::DeleteBackup => {
                         l.backup_id.as_deref().and_then(BackupId::parse) == Some(g.id)
                     }
-                    crate::audit::AuditAction::DeleteSchedule => false,
+                    crate::state::audit::AuditAction::DeleteSchedule => false,
                 }
         })
     };

@@ -176,7 +176,13 @@ impl Picture {
                 (_, Action::Delete) => Fate::Deleted,
                 _ if e.reasons.contains(&Reason::Protected) => Fate::Protected,
                 _ if matches!(e.reasons.first(), Some(Reason::Suspect(_))) => Fate::Suspect,
-                _ if e.reasons.iter().any(|r| matches!(r, Reason::Blocked(_))) => Fate::Guard,
+                _ if e
+                    .reasons
+                    .iter()
+                    .any(|r| matches!(r, Reason::Blocked(_) | Reason::NoPolicy)) =>
+                {
+                    Fate::Guard
+                }
                 _ => Fate::Rule,
             };
             let text = e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");

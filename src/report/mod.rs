@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::audit::Outcome;
 use crate::pass::{PassReport, PortalRead};
 use crate::picture::{Picture, page};
 use crate::retention::{Forecast, Plan};
+use crate::state::audit::Outcome;
 use crate::wire::{BackupId, BackupSchedule, HistoryRecord, rfc3339, shown};
 
 mod explain;

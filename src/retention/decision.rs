@@ -151,6 +151,9 @@ pub enum Reason {
     Suspect(Arc<str>),
     /// One of the newest healthy backups while newer ones are suspect or missing.
     HealthyPin,
+    /// The policy has no keep rule and no `max_age`: it would delete everything, so
+    /// the planner deletes nothing.
+    NoPolicy,
 }
 
 impl fmt::Display for Reason {
@@ -187,6 +190,9 @@ impl fmt::Display for Reason {
             Reason::Blocked(limit) => limit.fmt(f),
             Reason::Suspect(why) => write!(f, "suspect: {why}"),
             Reason::HealthyPin => f.write_str("healthy pin: newer backups are suspect or missing"),
+            Reason::NoPolicy => {
+                f.write_str("no keep rule and no max_age: a policy that would delete every backup is refused")
+            }
         }
     }
 }

@@ -189,7 +189,14 @@ pub fn plan_retention(records: Vec<HistoryRecord>, policy: &RetentionPolicy, ctx
             suspects.insert(i);
         }
     }
-    if suspects.is_empty() {
+    if !policy.has_rules() && policy.max_age.is_none() {
+        // A policy that would delete every backup is refused here too, not only by the
+        // config's validation: whoever builds a policy, it deletes nothing.
+        for &i in &managed {
+            entries[i].action = Action::Keep;
+            entries[i].reasons.push(Reason::NoPolicy);
+        }
+    } else if suspects.is_empty() {
         apply_rules(&mut entries, &managed, &times, policy, ctx);
     } else {
         let (ruled, ruled_times): (Vec<usize>, Vec<DateTime<Utc>>) = managed

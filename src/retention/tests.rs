@@ -1514,3 +1514,24 @@ fn compare_counts_each_backup_once_and_held_deletions_as_deletions() {
     assert_eq!(cmp.newly_deleted.len(), 2);
     assert!(compare(&p_graced, &p_graced).is_empty());
 }
+
+/// The planner refuses a policy with every rule off and no `max_age` (it would delete
+/// every backup), whoever built it: config validation is not the only wall.
+#[test]
+fn a_policy_with_no_rule_and_no_max_age_deletes_nothing() {
+    let mut policy = rules_only();
+    for def in &RULES {
+        policy = policy.keep(def.rule, Keep::Off);
+    }
+    assert!(!policy.has_rules() && policy.max_age.is_none());
+    let p = plan(fixture(), &policy, &ctx(NOW));
+    assert_eq!(p.deletion_count(), 0);
+    assert!(
+        p.iter()
+            .all(|e| e.reasons.contains(&Reason::NoPolicy) || e.scope != Scope::Managed)
+    );
+    // With a max_age the younger backups stay and the older go, as before.
+    policy.max_age = d("30d");
+    let p = plan(fixture(), &policy, &ctx(NOW));
+    assert!(p.deletion_count() > 0 && p.kept_count() > 0);
+}

@@ -2,7 +2,9 @@
 //! audit log (`audit.jsonl`), the per-portal locks (`locks/`), and the state database
 //! (`state.db`, `db`) with what is remembered of each portal between passes (`memory`).
 
+pub mod audit;
 mod db;
+pub mod lock;
 mod memory;
 mod observed;
 mod owner;
@@ -10,8 +12,8 @@ mod owner;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::audit::AuditLog;
-use crate::lock::{LockError, PortalLock};
+use crate::state::audit::AuditLog;
+use crate::state::lock::{LockError, PortalLock};
 pub use db::{SCHEMA_VERSION, STATE_FILE, StateDb};
 pub use memory::{MemoryNews, PortalMemory, RememberedSchedule};
 pub use observed::{
@@ -53,7 +55,7 @@ impl StateDir {
         // Whose directory it is, before anything is made in it.
         let owner = owner::Owner::of(path)?;
         for name in [
-            crate::audit::AUDIT_FILE,
+            crate::state::audit::AUDIT_FILE,
             STATE_FILE,
             "state.db-wal",
             "state.db-shm",
@@ -61,7 +63,7 @@ impl StateDir {
         ] {
             owner.no_symlink(&path.join(name))?;
         }
-        let audit = AuditLog::open_file(&path.join(crate::audit::AUDIT_FILE), owner.give_to())?;
+        let audit = AuditLog::open_file(&path.join(crate::state::audit::AUDIT_FILE), owner.give_to())?;
         let file = path.join(STATE_FILE);
         let db = match access {
             Access::Write => Some(StateDb::open(&file)?),
@@ -100,7 +102,7 @@ impl StateDir {
     pub fn lock(&self, portal: &str) -> Result<PortalLock, LockError> {
         let locks = self.path.join("locks");
         self.owner
-            .no_symlink(&crate::lock::lock_path(&locks, portal))
+            .no_symlink(&crate::state::lock::lock_path(&locks, portal))
             .map_err(LockError::Io)?;
         let lock = PortalLock::try_acquire(&locks, portal)?;
         self.owner.adopt(&locks).map_err(LockError::Io)?;

@@ -752,3 +752,44 @@ async fn root_never_follows_a_symlink_in_a_state_directory_it_does_not_own() {
     assert_eq!(std::fs::metadata(&roots).unwrap().uid(), 0);
     assert_eq!(std::fs::read_to_string(&roots).unwrap(), "root's\n");
 }
+
+/// docs/architecture.md's module map names exactly the modules `lib.rs` declares, a
+/// directory (`name/`) for a module with parts and a file for one without: the map is
+/// the tree.
+#[test]
+fn the_module_map_is_the_tree() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let mut declared: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod ").or_else(|| l.strip_prefix("mod ")))
+        .map(|l| l.trim_end_matches(';').to_string())
+        .collect();
+    declared.sort();
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let map = doc
+        .split("## Module map")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let mut named: Vec<String> = Vec::new();
+    for row in map.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap();
+        for name in first.split('`').skip(1).step_by(2) {
+            let (module, is_dir) = match name.strip_suffix('/') {
+                Some(m) => (m, true),
+                None => (name, false),
+            };
+            let (dir, file) = (root.join("src").join(module), root.join(format!("src/{module}.rs")));
+            assert_eq!(
+                dir.join("mod.rs").is_file(),
+                is_dir,
+                "{name}: a directory in the map is one in src/"
+            );
+            assert_eq!(file.is_file(), !is_dir, "{name}: a file in the map is one in src/");
+            named.push(module.to_string());
+        }
+    }
+    named.sort();
+    assert_eq!(named, declared, "docs/architecture.md's module map and src/lib.rs");
+}

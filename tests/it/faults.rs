@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use crate::harness::*;
 use chrono::{TimeDelta, Utc};
-use docspace_retention::audit::Outcome;
 use docspace_retention::pass::{PassReport, run_pass};
 use docspace_retention::simulator::{
     Fault, SimBackup, SimEndpoint, SimOptions, SimPortal, Simulator, realistic_portal, sim_id,
 };
+use docspace_retention::state::audit::Outcome;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -858,7 +858,7 @@ async fn deletions_that_could_not_be_read_back_are_settled_by_the_next_pass() {
         sim_portal("acme", &sim)
     ));
     let first = first_portal_pass(&setup.load()).await;
-    assert_eq!(first.count(docspace_retention::audit::Outcome::Failed), 7);
+    assert_eq!(first.count(docspace_retention::state::audit::Outcome::Failed), 7);
     assert_eq!(setup.audit().len(), 7, "intents only");
     let second = first_portal_pass(&setup.load()).await;
     assert!(second.succeeded(), "{:?}", second.error);

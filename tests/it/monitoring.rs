@@ -327,13 +327,13 @@ fn the_manifests_run_the_image_the_dockerfile_and_ci_build() {
 #[test]
 fn the_exposition_is_byte_for_byte_what_the_prometheus_crate_wrote() {
     use chrono::{TimeDelta, TimeZone, Utc};
-    use docspace_retention::audit::{AuditAction, Outcome};
     use docspace_retention::docspace::{Endpoint, HookFactory, RequestEvent};
     use docspace_retention::executor::{ClearResult, DeletionResult, Recovered};
     use docspace_retention::observe::Observer;
     use docspace_retention::pass::{PassReport, PortalRead};
     use docspace_retention::retention::{PlanContext, RetentionPolicy, Rule, StaleAfter, plan_retention};
     use docspace_retention::state::PortalMemory;
+    use docspace_retention::state::audit::{AuditAction, Outcome};
     use docspace_retention::wire::{BackupId, BackupSchedule, HistoryRecord, Period, StorageType, WireTime};
     use std::time::Duration;
 

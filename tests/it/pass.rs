@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::harness::*;
 use chrono::{DateTime, Utc};
-use docspace_retention::audit::Outcome;
 use docspace_retention::docspace::Clients;
 use docspace_retention::pass::{PassReport, run_pass};
+use docspace_retention::state::audit::Outcome;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

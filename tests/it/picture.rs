@@ -254,7 +254,7 @@ async fn the_page_looks_right_in_chromium() {
     let Some(script) = page_checker() else { return };
     // Every fate on one portal, and file names that try to run script.
     let now = chrono::Utc::now();
-    let mut portal = docspace_retention::demo::demo_portal(now);
+    let mut portal = docspace_retention::commands::demo::demo_portal(now);
     portal.api_key = KEY.into();
     portal.name = "acme".into();
     for (b, name) in portal.backups.iter_mut().zip(HOSTILE) {
@@ -264,7 +264,7 @@ async fn the_page_looks_right_in_chromium() {
     odd.id = docspace_retention::simulator::sim_id("acme", 7777);
     odd.storage_type = 42;
     portal.backups.push(odd);
-    let protected = docspace_retention::demo::demo_protected(&portal, now).unwrap();
+    let protected = docspace_retention::commands::demo::demo_protected(&portal, now).unwrap();
     let sim = Simulator::start(vec![portal], SimOptions::default(), 0).await.unwrap();
     let setup = Setup::daemon(&format!(
         "{}dry_run = true\n[portals.acme.retention]\nkeep_daily = 14\nkeep_weekly = 8\nmax_deletions_per_run = 10\nprotect = [\"{protected}\"]\n",

@@ -3,18 +3,21 @@
 //! cannot drift). Producers (the DocSpace client through its request hook, passes,
 //! the daemon) hand it plain data; nothing else updates a metric or the status.
 
+pub mod metrics;
+pub mod status;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::Outcome;
 use crate::docspace::{HookFactory, RequestEvent, RequestHook};
-use crate::metrics::{self, Metrics, PortalSeries};
+use crate::observe::status::{PassSummary, Status};
 use crate::pass::{PassReport, PortalRead};
 use crate::picture::{Picture, page};
 use crate::retention::{Guard, Scope};
-use crate::status::{PassSummary, Status};
+use crate::state::audit::Outcome;
 use crate::wire::shown;
+use metrics::{Metrics, PortalSeries};
 
 pub struct Observer {
     metrics: Arc<Metrics>,
@@ -37,7 +40,7 @@ impl Observer {
 
     /// The Prometheus text exposition of every metric.
     /// The exposition chunk by chunk, as `/metrics` sends it.
-    pub fn metrics_chunks(&self) -> crate::metrics::Exposition {
+    pub fn metrics_chunks(&self) -> crate::observe::metrics::Exposition {
         self.metrics.exposition()
     }
 
@@ -245,7 +248,7 @@ impl Observer {
 
 /// The health sentinel's numbers of a pass: each missed slot and each vanished
 /// backup counted once, the newest backup's size and duration, the key's expiry.
-fn count_health(v: &mut crate::metrics::PortalValues, r: &PassReport, read: &PortalRead) {
+fn count_health(v: &mut crate::observe::metrics::PortalValues, r: &PassReport, read: &PortalRead) {
     let health = &read.health;
     v.backups_vanished += r.vanished.len() as u64;
     v.api_key_expiry = match &health.update.key {
@@ -273,14 +276,14 @@ fn count_health(v: &mut crate::metrics::PortalValues, r: &PassReport, read: &Por
 }
 
 /// The sentinel's part of `/status`.
-fn health_summary(r: &PassReport, read: &PortalRead) -> Option<crate::status::HealthSummary> {
+fn health_summary(r: &PassReport, read: &PortalRead) -> Option<crate::observe::status::HealthSummary> {
     let view = read.health.view.as_ref()?;
     let newest = read
         .plan
         .iter()
         .find_map(|e| view.verdict(e.id))
         .map_or_else(|| "unknown".to_string(), |v| v.text());
-    Some(crate::status::HealthSummary {
+    Some(crate::observe::status::HealthSummary {
         newest,
         last_good: view.last_good.map(crate::wire::rfc3339),
         suspects: view.suspects,
