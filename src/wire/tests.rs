@@ -1,3 +1,7 @@
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::read::{envelope, json_kind};
 use super::*;
 
 fn utc(s: &str) -> DateTime<Utc> {
