@@ -2,18 +2,19 @@
 //! `/healthz`, `/readyz`, `/status`, and the picture: `/` and `/portal/NAME`.
 //! Hand-routed: GET (and HEAD) only, 404/405 for everything else.
 //!
-//! As linkerd's admin server, this knows only abstractions: two latches (ready,
-//! alive) and the [`Views`] that render metrics and status. Routing is a plain
+//! As linkerd's admin server, this knows only abstractions: the two latches it reads
+//! (`latches`: ready, alive; the daemon sets them) and the [`Views`] that render
+//! metrics and status. Routing is a plain
 //! function of method and path, so it is tested without a socket.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::{Method, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::latches::Latches;
 use crate::listener::{Body, Limits, respond, respond_chunked};
 
 /// What the admin endpoints show, rendered on request.
@@ -29,61 +30,15 @@ pub trait Views: Send + Sync {
     fn portal_page(&self, portal: &str) -> Option<String>;
 }
 
-/// The admin server's state: the readiness and liveness latches and the views.
+/// The admin server's state: the latches it reads (the daemon sets them) and the views.
 pub struct Admin {
-    /// `/readyz`: config loaded and jobs scheduled, and not shutting down.
-    ready: AtomicBool,
-    /// `/healthz`: the scheduler was started and not stopped…
-    alive: AtomicBool,
-    /// …and its heartbeat job ran lately: milliseconds after `born`, and how old it
-    /// may get (0: no heartbeat is watched).
-    last_beat: AtomicU64,
-    beat_stale_after_ms: AtomicU64,
-    born: Instant,
+    latches: Arc<Latches>,
     views: Arc<dyn Views>,
 }
 
 impl Admin {
-    pub fn new(views: Arc<dyn Views>) -> Self {
-        Admin {
-            ready: AtomicBool::new(false),
-            alive: AtomicBool::new(false),
-            last_beat: AtomicU64::new(0),
-            beat_stale_after_ms: AtomicU64::new(0),
-            born: Instant::now(),
-            views,
-        }
-    }
-
-    /// Watches the scheduler's heartbeat: `/healthz` fails once none came for `stale`.
-    pub fn watch_heartbeat(&self, stale: Duration) {
-        self.beat();
-        self.beat_stale_after_ms
-            .store(stale.as_millis() as u64, Ordering::SeqCst);
-    }
-
-    /// The scheduler is alive now.
-    pub fn beat(&self) {
-        self.last_beat
-            .store(self.born.elapsed().as_millis() as u64, Ordering::SeqCst);
-    }
-
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-    }
-
-    pub fn set_alive(&self, alive: bool) {
-        self.alive.store(alive, Ordering::SeqCst);
-    }
-
-    fn is_alive(&self) -> bool {
-        let stale = self.beat_stale_after_ms.load(Ordering::SeqCst);
-        let age = (self.born.elapsed().as_millis() as u64).saturating_sub(self.last_beat.load(Ordering::SeqCst));
-        self.alive.load(Ordering::SeqCst) && (stale == 0 || age <= stale)
+    pub fn new(latches: Arc<Latches>, views: Arc<dyn Views>) -> Self {
+        Admin { latches, views }
     }
 }
 
@@ -138,12 +93,16 @@ pub fn route(admin: &Admin, method: &Method, path: &str, query: Option<&str>) ->
             "text/plain; version=0.0.4; charset=utf-8",
             admin.views.metrics(),
         ),
-        "/healthz" if admin.is_alive() => respond(StatusCode::OK, TEXT, "ok\n"),
+        "/healthz" if admin.latches.is_alive() => respond(StatusCode::OK, TEXT, "ok\n"),
         "/healthz" => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, "scheduler not running\n"),
 
-        "/readyz" if admin.is_ready() => respond(StatusCode::OK, TEXT, "ready\n"),
+        "/readyz" if admin.latches.is_ready() => respond(StatusCode::OK, TEXT, "ready\n"),
         "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n"),
-        _ => respond(StatusCode::OK, "application/json", admin.views.status(admin.is_ready())),
+        _ => respond(
+            StatusCode::OK,
+            "application/json",
+            admin.views.status(admin.latches.is_ready()),
+        ),
     }
 }
 
@@ -201,12 +160,13 @@ mod tests {
 
     #[test]
     fn routes_answer_from_the_latches_and_views() {
-        let admin = Admin::new(Arc::new(Fixed));
+        let latches = Arc::new(Latches::new());
+        let admin = Admin::new(Arc::clone(&latches), Arc::new(Fixed));
         let get = |path: &str| body(route(&admin, &Method::GET, path, None));
         assert_eq!(get("/readyz"), (503, "not ready\n".into()));
         assert_eq!(get("/healthz"), (503, "scheduler not running\n".into()));
-        admin.set_ready(true);
-        admin.set_alive(true);
+        latches.set_ready(true);
+        latches.set_alive(true);
         assert_eq!(get("/readyz"), (200, "ready\n".into()));
         assert_eq!(get("/healthz"), (200, "ok\n".into()));
         assert_eq!(get("/metrics"), (200, "m 1\nn 2\n".into()));
@@ -228,11 +188,11 @@ mod tests {
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
         );
         // A scheduler whose heartbeat stopped is not alive.
-        admin.watch_heartbeat(Duration::from_millis(50));
+        latches.watch_heartbeat(Duration::from_millis(50));
         assert_eq!(get("/healthz").0, 200);
         std::thread::sleep(Duration::from_millis(120));
         assert_eq!(get("/healthz"), (503, "scheduler not running\n".into()));
-        admin.beat();
+        latches.beat();
         assert_eq!(get("/healthz").0, 200);
         let post = route(&admin, &Method::POST, "/metrics", None);
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -23,7 +23,8 @@
 //! - `report`: plan tables and JSON, pass summaries; `picture`: the HTML page of it.
 //! - `commands`: every command of the CLI; `cli`: parsing, dispatch, exit codes.
 //! - `daemon`: cron jobs, reload, shutdown, signals and systemd.
-//! - `admin`: the admin endpoints; `listener`: the one HTTP accept loop.
+//! - `admin`: the admin endpoints; `latches`: readiness and liveness, set by the
+//!   daemon, read by the admin server; `listener`: the one HTTP accept loop.
 //! - `simulator`: the built-in DocSpace stand-in (the demo, `commands::demo`, runs
 //!   the daemon against it).
 //! - `shard`, `logging`, `secret`: fleet sharding, log setup, secrets that cannot leak;
@@ -43,6 +44,7 @@ pub mod evidence;
 pub mod executor;
 pub mod health;
 pub mod identity;
+pub mod latches;
 pub mod listener;
 pub mod logging;
 pub mod notify;

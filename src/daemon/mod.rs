@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::admin::Admin;
 use crate::config::{Config, ConfigErrors, PortalConfig};
 use crate::docspace::Clients;
+use crate::latches::Latches;
 use crate::observe::Observer;
 use crate::state::{Access, StateDir};
 pub use jobs::{PassFn, real_pass};
@@ -113,7 +114,7 @@ impl DaemonHandle {
 /// The HTTP server is up (answering `/readyz` with 503), nothing is scheduled yet.
 pub struct Bound {
     addr: SocketAddr,
-    admin: Arc<Admin>,
+    latches: Arc<Latches>,
     observer: Arc<Observer>,
     http_stop: CancellationToken,
     http_task: JoinHandle<()>,
@@ -132,13 +133,14 @@ pub async fn bind(config: &Config) -> Result<Bound, String> {
         .map_err(|e| format!("cannot listen on {}: {e} (server.listen)", config.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let observer = Arc::new(Observer::new());
-    let admin = Arc::new(Admin::new(Arc::clone(&observer) as _));
+    let latches = Arc::new(Latches::new());
+    let admin = Arc::new(Admin::new(Arc::clone(&latches), Arc::clone(&observer) as _));
     let http_stop = CancellationToken::new();
-    let http_task = tokio::spawn(crate::admin::serve(listener, Arc::clone(&admin), http_stop.clone()));
+    let http_task = tokio::spawn(crate::admin::serve(listener, admin, http_stop.clone()));
     tracing::info!(%addr, "serving /metrics /healthz /readyz /status");
     Ok(Bound {
         addr,
-        admin,
+        latches,
         observer,
         http_stop,
         http_task,
@@ -155,7 +157,7 @@ struct Daemon {
     /// The running config; its portals live in `portals`, one copy each.
     config: Config,
     timetable: Timetable,
-    admin: Arc<Admin>,
+    latches: Arc<Latches>,
     shared: Arc<Shared>,
     portals: BTreeMap<String, Arc<PortalRuntime>>,
     reload: ReloadFn,
@@ -170,7 +172,7 @@ pub async fn start_bound(
 ) -> Result<DaemonHandle, String> {
     let Bound {
         addr,
-        admin,
+        latches,
         observer,
         http_stop,
         http_task,
@@ -194,9 +196,9 @@ pub async fn start_bound(
         .map(|p| (p.schedule.as_str(), p.timezone))
         .collect::<HashSet<_>>()
         .len();
-    let timetable = Timetable::start(Arc::clone(&shared), options.heartbeat, Arc::clone(&admin), schedules).await?;
-    admin.watch_heartbeat(options.heartbeat * 3);
-    admin.set_alive(true);
+    let timetable = Timetable::start(Arc::clone(&shared), options.heartbeat, Arc::clone(&latches), schedules).await?;
+    latches.watch_heartbeat(options.heartbeat * 3);
+    latches.set_alive(true);
     let scheduler = timetable.scheduler();
     let portals = std::mem::take(&mut config.portals);
     let count = portals.len();
@@ -204,7 +206,7 @@ pub async fn start_bound(
     let mut daemon = Daemon {
         config,
         timetable,
-        admin: Arc::clone(&admin),
+        latches: Arc::clone(&latches),
         shared,
         portals: BTreeMap::new(),
         reload,
@@ -218,7 +220,7 @@ pub async fn start_bound(
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    admin.set_ready(true);
+    latches.set_ready(true);
     notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(portals = count, schedules = daemon.timetable.jobs(), "daemon ready");
 
@@ -393,7 +395,7 @@ impl Daemon {
         http_task: JoinHandle<()>,
     ) -> Stopped {
         tracing::info!("shutting down: no new passes; waiting for running ones");
-        self.admin.set_ready(false);
+        self.latches.set_ready(false);
         notify(&[sd_notify::NotifyState::Stopping]);
         self.shared.closing.cancel();
         self.timetable.shutdown().await;
@@ -424,7 +426,7 @@ impl Daemon {
                 Stopped::Forced
             }
         };
-        self.admin.set_alive(false);
+        self.latches.set_alive(false);
         http_stop.cancel();
         let _ = http_task.await;
         stopped

@@ -23,8 +23,8 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
 
 use super::jobs::{PortalRuntime, Shared, tick};
-use crate::admin::Admin;
 use crate::cron::Cron;
+use crate::latches::Latches;
 
 /// Messages one run of a job puts on the busiest of the library's channels (three
 /// notifications: scheduled, started, done), with room to spare.
@@ -67,7 +67,7 @@ pub(super) struct Timetable {
     /// Shared with the daemon's handle, which can stop it (as a crash would).
     scheduler: Arc<Mutex<JobScheduler>>,
     capacity: usize,
-    heartbeat: (Duration, Arc<Admin>),
+    heartbeat: (Duration, Arc<Latches>),
     shared: Arc<Shared>,
     groups: HashMap<Key, Group>,
     of_portal: HashMap<String, Key>,
@@ -79,15 +79,15 @@ impl Timetable {
     pub async fn start(
         shared: Arc<Shared>,
         heartbeat: Duration,
-        admin: Arc<Admin>,
+        latches: Arc<Latches>,
         schedules: usize,
     ) -> Result<Timetable, String> {
         let capacity = capacity_for(schedules);
-        let scheduler = new_scheduler(capacity, heartbeat, &admin).await?;
+        let scheduler = new_scheduler(capacity, heartbeat, &latches).await?;
         Ok(Timetable {
             scheduler: Arc::new(Mutex::new(scheduler)),
             capacity,
-            heartbeat: (heartbeat, admin),
+            heartbeat: (heartbeat, latches),
             shared,
             groups: HashMap::new(),
             of_portal: HashMap::new(),
@@ -216,8 +216,8 @@ impl Timetable {
             capacity,
             "more distinct schedules: rebuilding the scheduler with larger channels"
         );
-        let (every, admin) = &self.heartbeat;
-        let new = new_scheduler(capacity, *every, admin).await?;
+        let (every, latches) = &self.heartbeat;
+        let new = new_scheduler(capacity, *every, latches).await?;
         let mut old = std::mem::replace(&mut *lock(&self.scheduler), new.clone());
         let _ = old.shutdown().await;
         for (key, group) in &mut self.groups {
@@ -233,7 +233,7 @@ fn capacity_for(schedules: usize) -> usize {
     (SLOTS_PER_JOB * (schedules + 1)).next_power_of_two().max(MIN_CAPACITY)
 }
 
-async fn new_scheduler(capacity: usize, heartbeat: Duration, admin: &Arc<Admin>) -> Result<JobScheduler, String> {
+async fn new_scheduler(capacity: usize, heartbeat: Duration, latches: &Arc<Latches>) -> Result<JobScheduler, String> {
     let scheduler = JobScheduler::new_with_channel_size(capacity)
         .await
         .map_err(|e| format!("cannot create the scheduler: {e}"))?;
@@ -242,7 +242,7 @@ async fn new_scheduler(capacity: usize, heartbeat: Duration, admin: &Arc<Admin>)
         .await
         .map_err(|e| format!("cannot start the scheduler: {e}"))?;
     // The scheduler proves it lives by running this job; /healthz watches it.
-    let beats = Arc::clone(admin);
+    let beats = Arc::clone(latches);
     let job = Job::new_repeated(heartbeat, move |_, _| beats.beat())
         .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;
     scheduler
