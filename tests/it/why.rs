@@ -122,12 +122,18 @@ async fn what_if_rejects_a_fragment_that_is_not_retention_before_any_request() {
             "[portals.acme.retention]\nkeep_last = 0\nkeep_within = \"\"\nmax_age = \"\"\n",
             "portals.acme.retention",
         ),
+        // A key pasted where a table goes is named, never echoed.
+        (
+            "[portals]\nacme = \"sk-pasted-by-mistake-4c1f\"\n",
+            "portals.acme: expected a table, found string \"sk-***\"",
+        ),
     ] {
         let file = fragment(&setup, text);
         let o = setup.cli(&["plan", "--what-if", &file]).await;
         assert_eq!(code(&o), 78, "{text}: {}", stderr(&o));
         assert!(stderr(&o).contains(named), "{text}: {}", stderr(&o));
         assert!(stderr(&o).contains("what-if fragment"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("pasted-by-mistake"), "{}", stderr(&o));
     }
     let o = setup.cli(&["plan", "--what-if", "/nonexistent/change.toml"]).await;
     assert_eq!(code(&o), 78, "{}", stderr(&o));
