@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::context::{Context, Ended, error, select};
-use super::fleet::{fleet_config, read_all};
+use super::fleet::{fleet_config, read_all, state_db};
 use crate::wire::BackupId;
 
 pub async fn explain(ctx: &Context, portal: &str, backup: &str, json: bool, at: Option<DateTime<Utc>>) -> Ended {
@@ -18,7 +18,11 @@ pub async fn explain(ctx: &Context, portal: &str, backup: &str, json: bool, at: 
     };
     let config_portal = portals[0];
     let now = at.unwrap_or_else(Utc::now);
-    let mut plans = match read_all(&config, portals, now, None).await {
+    let db = match state_db(&config) {
+        Ok(db) => db,
+        Err(ended) => return ended,
+    };
+    let mut plans = match read_all(&config, portals, db.as_ref(), now, None).await {
         Ok(p) => p,
         Err(ended) => return ended,
     };

@@ -14,7 +14,7 @@ use crate::docspace::Clients;
 use crate::observe::Observer;
 use crate::pass::{self, PassReport};
 use crate::report::{self, PortalPlan};
-use crate::state::{Access, PortalMemory, StateDir};
+use crate::state::{Access, PortalMemory, StateDb, StateDir};
 
 /// This replica's portals of the config, with logging to stderr.
 pub(super) fn fleet_config(ctx: &Context) -> Result<Config, Ended> {
@@ -55,7 +55,11 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
     };
     let now = out.at.unwrap_or_else(Utc::now);
     let until = out.forecast.map(|d| d.after(now));
-    let mut plans = match read_all(&config, portals, now, until).await {
+    let db = match state_db(&config) {
+        Ok(db) => db,
+        Err(ended) => return ended,
+    };
+    let mut plans = match read_all(&config, portals, db.as_ref(), now, until).await {
         Ok(p) => p,
         Err(ended) => return ended,
     };
@@ -72,22 +76,7 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
         crate::outln!("\n{}", totals.line());
     }
     if let Some(file) = &out.html {
-        // The page looks as far ahead as `--forecast`, else as `picture.forecast`.
-        let mut extras = report::PageExtras::default();
-        let db = crate::state::read_only(&config.daemon.state_dir).ok().flatten();
-        for p in &plans {
-            let (Ok(read), Some(portal)) = (&p.result, config.portal(&p.portal)) else {
-                continue;
-            };
-            if let (None, Some(span)) = (&p.forecast, config.picture_forecast) {
-                let forecast = pass::forecast_every(portal, read, span.after(now), pass::PAGE_GAP);
-                extras.forecasts.insert(p.portal.clone(), forecast);
-            }
-            let since = now - crate::picture::DELETIONS_SHOWN;
-            if let Some(d) = db.as_ref().and_then(|db| db.deletions_by_pass(&p.portal, since).ok()) {
-                extras.deletions.insert(p.portal.clone(), d);
-            }
-        }
+        let extras = page_extras(&config, &plans, db.as_ref(), now);
         if let Err(e) = std::fs::write(file, report::plan_page(now, &plans, &extras)) {
             return fail(format!("cannot write {}: {e}", file.display()));
         }
@@ -99,20 +88,45 @@ pub async fn plan(ctx: &Context, names: &[String], out: &PlanOutput) -> Ended {
     }
 }
 
+/// What earlier passes remember, read only: `plan` never writes it (`None`: no state
+/// database yet).
+pub(super) fn state_db(config: &Config) -> Result<Option<StateDb>, Ended> {
+    crate::state::read_only(&config.daemon.state_dir).map_err(fail)
+}
+
+/// What the page of `plan --html` shows beyond the plans: each portal's own forecast
+/// to `picture.forecast` (when `--forecast` made none) and its recent deletions.
+fn page_extras(config: &Config, plans: &[PortalPlan], db: Option<&StateDb>, now: DateTime<Utc>) -> report::PageExtras {
+    let mut extras = report::PageExtras::default();
+    let since = now - crate::picture::DELETIONS_SHOWN;
+    for p in plans {
+        let (Ok(read), Some(portal)) = (&p.result, config.portal(&p.portal)) else {
+            continue;
+        };
+        if let (None, Some(span)) = (&p.forecast, config.picture_forecast) {
+            let forecast = pass::forecast_every(portal, read, span.after(now), pass::PAGE_GAP);
+            extras.forecasts.insert(p.portal.clone(), forecast);
+        }
+        if let Some(d) = db.and_then(|db| db.deletions_by_pass(&p.portal, since).ok()) {
+            extras.deletions.insert(p.portal.clone(), d);
+        }
+    }
+    extras
+}
+
 /// Reads and plans each of `portals` as of `now` (with a forecast to `until`), with
-/// what earlier passes remember, read only; `max_concurrent_portals` at a time.
+/// what earlier passes remember (`db`); `max_concurrent_portals` at a time.
 pub(super) async fn read_all(
     config: &Config,
     portals: Vec<&PortalConfig>,
+    db: Option<&StateDb>,
     now: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<PortalPlan>, Ended> {
     let clients = Clients::new().map_err(fail)?;
-    // What earlier passes remember, read only: plan never writes it.
-    let db = crate::state::read_only(&config.daemon.state_dir).map_err(fail)?;
     let plans = futures::stream::iter(portals)
         .map(|portal| {
-            let (clients, db) = (&clients, &db);
+            let clients = &clients;
             async move {
                 let memory = match db {
                     Some(db) => db

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::context::{Context, Ended, select};
-use super::fleet::{PlanOutput, fleet_config, read_all};
+use super::fleet::{PlanOutput, fleet_config, read_all, state_db};
 use crate::report::{self, WhatIfPortal, WhatIfRead};
 
 pub(super) async fn what_if(ctx: &Context, names: &[String], out: &PlanOutput, fragment: &Path) -> Ended {
@@ -32,7 +32,11 @@ pub(super) async fn what_if(ctx: &Context, names: &[String], out: &PlanOutput, f
     };
     let now = out.at.unwrap_or_else(Utc::now);
     let until = out.forecast.map(|d| d.after(now));
-    let plans = match read_all(&config, portals, now, until).await {
+    let db = match state_db(&config) {
+        Ok(db) => db,
+        Err(ended) => return ended,
+    };
+    let plans = match read_all(&config, portals, db.as_ref(), now, until).await {
         Ok(p) => p,
         Err(ended) => return ended,
     };

@@ -198,32 +198,48 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
         // The page's extras never hold up another portal's pass.
         drop(permit);
         let span = *shared.picture_forecast.read().expect("picture forecast lock");
-        let report = for_the_page(report, config, span, &shared.state).await;
-        shared.observer.pass_finished(&report);
+        if let Some(report) = for_the_page(report, config, span, &shared.state).await {
+            shared.observer.pass_finished(&report);
+        }
     }
 }
 
 /// Adds what the page shows beyond the pass: the forecast to the horizon (off the
 /// async workers: a portal of many backups takes a while) and each recent pass's
-/// deletions. Neither can fail the pass: without them the page shows less.
+/// deletions. Neither can fail the pass: without them the page shows less. `None` only
+/// when the runtime went away during the forecast.
 async fn for_the_page(
     mut report: PassReport,
     config: Arc<PortalConfig>,
     span: Option<crate::calendar::CalDuration>,
     state: &StateDir,
-) -> PassReport {
-    if let (Some(span), Some(read)) = (span, report.read.clone()) {
-        let until = span.after(read.context.now);
-        match tokio::task::spawn_blocking(move || {
-            crate::pass::forecast_every(&config, &read, until, crate::pass::PAGE_GAP)
+) -> Option<PassReport> {
+    if let Some(span) = span.filter(|_| report.read.is_some()) {
+        // The report goes to the blocking pool and comes back (no copy of its read); a
+        // forecast that panics costs the page its future, never the pass's report.
+        let portal = report.portal.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let forecast = report.read.as_ref().map(|read| {
+                let until = span.after(read.context.now);
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    crate::pass::forecast_every(&config, read, until, crate::pass::PAGE_GAP)
+                }))
+            });
+            let failed = matches!(forecast, Some(Err(_)));
+            report.forecast = forecast.and_then(Result::ok);
+            (report, failed)
         })
-        .await
-        {
-            Ok(forecast) => report.forecast = Some(forecast),
-            Err(e) => tracing::warn!(portal = %report.portal, error = %e, "the page's forecast failed"),
+        .await;
+        // Only a runtime going away cancels a blocking task: nobody reads the page then.
+        let Ok((back, failed)) = done else {
+            return None;
+        };
+        if failed {
+            tracing::warn!(portal = %portal, "the page's forecast failed");
         }
+        report = back;
     }
     let since = report.finished - crate::picture::DELETIONS_SHOWN;
     report.deletions_by_pass = state.deletions_by_pass(&report.portal, since).await;
-    report
+    Some(report)
 }

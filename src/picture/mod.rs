@@ -154,6 +154,11 @@ pub struct Picture {
     pub deletions: Option<Vec<(DateTime<Utc>, u32)>>,
 }
 
+/// Midnight (UTC) of the day of `t`: the page's days.
+fn midnight(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.date_naive().and_hms_opt(0, 0, 0).map_or(t, |d| d.and_utc())
+}
+
 /// How far back the page lists each pass's deletions.
 pub const DELETIONS_SHOWN: TimeDelta = TimeDelta::days(30);
 
@@ -231,7 +236,11 @@ impl Picture {
                 m.deletes_on = BackupId::parse(&m.id).and_then(|id| forecast.deletes_on.get(&id).copied());
             }
         }
-        let at = self.at.unwrap_or(forecast.until);
+        // Offsets count from the plan's instant; a picture without one (never made by
+        // `Picture::of`) keeps no scheduled backups.
+        let Some(at) = self.at else {
+            return self;
+        };
         let minutes = |t: DateTime<Utc>| u32::try_from((t - at).num_minutes().max(0)).unwrap_or(u32::MAX - 1);
         self.scheduled = forecast
             .made
@@ -245,7 +254,7 @@ impl Picture {
     /// The backups the schedule would make until the horizon, oldest first, each with
     /// when it would be deleted (`None`: it survives the horizon).
     pub fn future(&self) -> impl ExactSizeIterator<Item = (DateTime<Utc>, Option<DateTime<Utc>>)> + '_ {
-        let at = self.at.unwrap_or_default();
+        let at = self.at.unwrap_or_default(); // `scheduled` is empty without `at`
         let instant = move |m: u32| at + TimeDelta::minutes(i64::from(m));
         self.scheduled
             .iter()
@@ -281,7 +290,7 @@ impl Picture {
         gone.sort_unstable();
         let (mut m, mut g) = (0, 0);
         let mut days = Vec::new();
-        let mut day = at.date_naive().and_hms_opt(0, 0, 0).map_or(at, |d| d.and_utc());
+        let mut day = midnight(at);
         while day <= horizon {
             let end = day + TimeDelta::days(1);
             // Made before the day's end, and not deleted before it.

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 
-use super::{Fate, Mark, Picture, escape};
+use super::{Fate, Mark, Picture, escape, midnight};
 use crate::wire::rfc3339;
 
 const WIDTH: f64 = 960.0;
@@ -18,11 +18,6 @@ const TOP: f64 = 12.0;
 const AXIS: f64 = 34.0;
 /// The restore-points band.
 const BAND: f64 = 34.0;
-
-/// Midnight (UTC) of the day of `t`.
-fn midnight(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.date_naive().and_hms_opt(0, 0, 0).map_or(t, |d| d.and_utc())
-}
 
 /// The SVG timeline of one portal.
 pub fn svg(p: &Picture) -> String {

@@ -528,41 +528,33 @@ mod tests {
             time("2026-12-02T03:30:00Z").unwrap(),
             time("2026-12-03T03:30:00Z").unwrap(),
         );
+        let seen = |id, first_seen, last_seen| Observation {
+            id,
+            first_seen,
+            last_seen,
+            created_on: None,
+            started: None,
+            expires_on: None,
+            left_as: None,
+            left_at: None,
+        };
         db.intend("acme", &[id(1), id(2), id(3)], t1).unwrap();
         db.intend("other", &[id(9)], t1).unwrap();
         assert_eq!(db.deletions_by_pass("acme", t1).unwrap(), vec![(t1, 3)]);
         // The next pass: two are gone (deleted), one is listed again (its deletion failed).
         let update = HealthUpdate {
             left: vec![(id(1), LEFT_DELETED, t1), (id(2), LEFT_DELETED, t1)],
-            seen: vec![Observation {
-                id: id(3),
-                first_seen: t1,
-                last_seen: t2,
-                created_on: None,
-                started: None,
-                expires_on: None,
-                left_as: None,
-                left_at: None,
-            }],
+            seen: vec![seen(id(3), t1, t2)],
             ..HealthUpdate::default()
         };
         db.save_health("acme", &update, t2).unwrap();
         db.intend("acme", &[id(4)], t2).unwrap();
         // A backup seen at t2 that vanishes by t3 (nobody here deleted it).
-        let seen = HealthUpdate {
-            seen: vec![Observation {
-                id: id(5),
-                first_seen: t2,
-                last_seen: t2,
-                created_on: None,
-                started: None,
-                expires_on: None,
-                left_as: None,
-                left_at: None,
-            }],
+        let listed = HealthUpdate {
+            seen: vec![seen(id(5), t2, t2)],
             ..HealthUpdate::default()
         };
-        db.save_health("acme", &seen, t2).unwrap();
+        db.save_health("acme", &listed, t2).unwrap();
         let vanished = HealthUpdate {
             left: vec![(id(5), super::super::LEFT_VANISHED, t2)],
             ..HealthUpdate::default()
