@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::harness::*;
 use chrono::{TimeDelta, Utc};
 use docspace_retention::pass::{PassReport, run_pass};
@@ -386,7 +388,7 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
     )
     .await
     .unwrap();
-    let (_s, config) = setup_for(&slow);
+    let (slow_setup, config) = setup_for(&slow);
     let (portal, client, audit) = first_portal(&config);
     let report =
         docspace_retention::pass::run_pass_within(portal, &client, &audit, Utc::now(), Duration::from_millis(15000))
@@ -402,4 +404,21 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
         Some("pass deadline exceeded: 5 deletions left for the next pass")
     );
     assert_eq!(slow.backups("acme").len(), 8);
+    // The batch's seven intents went to disk before its first DELETE; the five it did
+    // not send are answered, so nothing is left for recovery to settle.
+    let lines = slow_setup.audit();
+    let of = |phase: &str| lines.iter().filter(|l| l["phase"] == phase).count();
+    assert_eq!((of("intent"), of("result")), (7, 7), "{lines:#?}");
+    let not_sent: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["error"] == "not sent: pass deadline exceeded: 5 deletions left for the next pass")
+        .collect();
+    assert_eq!(not_sent.len(), 5, "{lines:#?}");
+    assert!(
+        not_sent
+            .iter()
+            .all(|l| l["outcome"] == "failed" && l["phase"] == "result")
+    );
+    let lock = std::fs::read_to_string(slow_setup.state().join("locks/acme.lock")).unwrap();
+    assert_eq!(lock, "", "the batch is closed");
 }

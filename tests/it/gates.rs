@@ -567,16 +567,19 @@ async fn a_kill_9_mid_batch_is_settled_by_the_next_pass() {
         .iter()
         .map(|l| l["backup_id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(intents.len(), 3, "no result was written");
+    // keep_last = 2 of ten: the batch's eight intents went to disk before its first
+    // DELETE, and no result was written.
+    assert_eq!(intents.len(), 8, "no result was written");
     let present: Vec<String> = sim.backups("acme").iter().map(|b| b.id.clone()).collect();
     assert_eq!(present.len(), 8);
 
-    // The daemon's first pass settles the three intents before it plans anything.
+    // The daemon's first pass settles the eight intents before it plans anything: the
+    // two sent are gone (deleted), the hung one and the five never sent are there.
     setup.write_daemon(&sim_portal("acme", &sim));
     let handle = setup.start_daemon().await;
     let addr = handle.addr();
     eventually("the interrupted intents settled", Duration::from_secs(10), || async {
-        setup.audit().iter().filter(|l| l["recovered"] == true).count() == 3
+        setup.audit().iter().filter(|l| l["recovered"] == true).count() == 8
     })
     .await;
     let audit = setup.audit();
@@ -594,7 +597,7 @@ async fn a_kill_9_mid_batch_is_settled_by_the_next_pass() {
         }
     }
     // Recovery comes first: nothing else was written between the intents and it.
-    assert!(audit[3..6].iter().all(|l| l["recovered"] == true), "{audit:?}");
+    assert!(audit[8..16].iter().all(|l| l["recovered"] == true), "{audit:?}");
     eventually("the counter", Duration::from_secs(5), || async {
         let text = metrics(addr).await;
         metric(
@@ -604,11 +607,93 @@ async fn a_kill_9_mid_batch_is_settled_by_the_next_pass() {
             && metric(
                 &text,
                 r#"docspace_retention_recovered_intents_total{outcome="failed",portal="acme"}"#,
-            ) == Some(1.0)
+            ) == Some(6.0)
     })
     .await;
     handle.shutdown();
     handle.wait().await;
+}
+
+/// `kill -9` at points of a batch spread over its whole length (the intents' flush,
+/// any of the DELETEs, the verifying read, the results): the next `once` settles every
+/// intent the killed one left, and the backups left are exactly those the plan keeps:
+/// nothing outside the plan is deleted, and nothing planned is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_anywhere_in_a_batch_loses_nothing() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut state = seed | 1;
+    for round in 0..6u64 {
+        let sim = Simulator::start(
+            vec![ten_backups("acme")],
+            SimOptions {
+                latency: Duration::from_millis(25),
+                ..SimOptions::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let setup = Setup::new(&format!(
+            "{}api_key_file = \"KEYFILE\"\n[portals.acme.retention]\n{POLICY}\n",
+            sim_portal("acme", &sim)
+        ));
+        let o = setup.cli(&["plan", "--json"]).await;
+        let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let mut kept: Vec<String> = plan["portals"][0]["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["action"] == "keep")
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect();
+        kept.sort();
+        // A pass: seven reads and eight deletes at 25 ms, then the verifying read.
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let after = Duration::from_millis(150 + (state >> 33) % 450 + round * 10);
+        let mut child = binary()
+            .arg("--config")
+            .arg(setup.config())
+            .arg("once")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(after).await;
+        std::process::Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status()
+            .unwrap();
+        tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        let o = setup.cli(&["once"]).await;
+        let why = format!("seed {seed}, round {round}, killed after {after:?}");
+        assert_eq!(code(&o), 0, "{why}: {}", stderr(&o));
+        let audit = setup.audit();
+        let (mut intents, mut results) = (Vec::new(), Vec::new());
+        for line in &audit {
+            let id = line["backup_id"].as_str().map(str::to_string);
+            match line["phase"].as_str() {
+                Some("intent") => intents.push(id),
+                Some("result") => results.push(id),
+                _ => {}
+            }
+        }
+        intents.sort();
+        results.sort();
+        assert_eq!(
+            intents, results,
+            "{why}: every intent has exactly one result\n{audit:#?}"
+        );
+        let mut left: Vec<String> = sim.backups("acme").iter().map(|b| b.id.clone()).collect();
+        left.sort();
+        assert_eq!(left, kept, "{why}");
+    }
 }
 
 // ----- 10. bounded input -----

@@ -845,7 +845,8 @@ async fn the_process_makes_no_core_dump() {
 
 // ----- open intents survive rotation -----
 
-/// Ten backups, `keep_last = 3`, and a `once` killed with three intents open.
+/// Ten backups, `keep_last = 3`, and a `once` killed with its batch's seven intents
+/// open (two of them sent).
 async fn acme_killed_mid_batch() -> (docspace_retention::simulator::Simulator, Setup) {
     use docspace_retention::simulator::{SimOptions, Simulator};
     let sim = Simulator::start(vec![ten_backups("acme")], SimOptions::default(), 0)
@@ -860,7 +861,7 @@ async fn acme_killed_mid_batch() -> (docspace_retention::simulator::Simulator, S
     (sim, setup)
 }
 
-/// A `once` killed with three intents open; then logrotate moves the audit log
+/// A `once` killed with seven intents open; then logrotate moves the audit log
 /// (renamed, or copied and truncated) before the next run, which still settles them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_deletions_are_settled_across_a_rotation_of_the_audit_log() {
@@ -882,7 +883,9 @@ async fn interrupted_deletions_are_settled_across_a_rotation_of_the_audit_log() 
         let o = setup.cli(&["once"]).await;
         assert_eq!(code(&o), 0, "copytruncate {copytruncate}: {}", stderr(&o));
         let recovered: Vec<Value> = setup.audit().into_iter().filter(|l| l["recovered"] == true).collect();
-        assert_eq!(recovered.len(), 3, "copytruncate {copytruncate}: {recovered:?}");
+        assert_eq!(recovered.len(), 7, "copytruncate {copytruncate}: {recovered:?}");
+        let deleted = recovered.iter().filter(|l| l["outcome"] == "deleted").count();
+        assert_eq!(deleted, 2, "copytruncate {copytruncate}: {recovered:?}");
         assert_eq!(sim.backups("acme").len(), 3);
     }
 }
@@ -935,5 +938,5 @@ async fn the_shipped_logrotate_config_keeps_interrupted_deletions_settleable() {
     let o = setup.cli(&["once"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let recovered: Vec<Value> = setup.audit().into_iter().filter(|l| l["recovered"] == true).collect();
-    assert_eq!(recovered.len(), 3, "{recovered:?}");
+    assert_eq!(recovered.len(), 7, "{recovered:?}");
 }

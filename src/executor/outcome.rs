@@ -1,0 +1,122 @@
+//! What the executor is asked to change, and what it reports back.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::state::audit::{AuditAction, AuditEntry, Outcome};
+use crate::wire::{BackupId, HistoryRecord};
+
+/// One backup to delete, with what the audit log says about it.
+#[derive(Debug, Clone)]
+pub struct DeletionItem {
+    pub id: BackupId,
+    pub file_name: Option<String>,
+    pub created_on: Option<DateTime<Utc>>,
+    pub reasons: Vec<String>,
+}
+
+impl DeletionItem {
+    pub fn new(id: BackupId, record: &HistoryRecord, reasons: Vec<String>) -> Self {
+        DeletionItem {
+            id,
+            file_name: record.file_name.clone(),
+            created_on: record.created_on.instant(),
+            reasons,
+        }
+    }
+
+    pub(super) fn intent(&self, portal: &str, dry_run: bool) -> AuditEntry {
+        AuditEntry::intent(portal, AuditAction::DeleteBackup, dry_run).backup(
+            &self.id.to_string(),
+            self.file_name.as_deref(),
+            self.created_on,
+            self.reasons.clone(),
+        )
+    }
+
+    pub(super) fn settled(&self, outcome: Outcome, http_status: Option<u16>, error: Option<String>) -> DeletionResult {
+        DeletionResult {
+            id: self.id,
+            file_name: self.file_name.clone(),
+            created_on: self.created_on,
+            outcome,
+            http_status,
+            error,
+        }
+    }
+}
+
+/// The settled outcome of one deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletionResult {
+    pub id: BackupId,
+    pub file_name: Option<String>,
+    pub created_on: Option<DateTime<Utc>>,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// What [`Executor::delete_backups`] did.
+#[derive(Debug, Default)]
+pub struct Deletions {
+    pub results: Vec<DeletionResult>,
+    /// Ids in the history after the deletions; `None` if it was not read again.
+    pub present_after: Option<HashSet<BackupId>>,
+    /// Why the run stopped early, was refused, or could not be verified.
+    pub error: Option<String>,
+}
+
+/// The outcome of a whole-history clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClearResult {
+    pub outcome: Outcome,
+    /// Records that were to go.
+    pub records: usize,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// The outcome of a schedule deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleResult {
+    pub outcome: Outcome,
+    pub error: Option<String>,
+}
+
+/// A change an earlier run began and never settled, as settled now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovered {
+    pub action: AuditAction,
+    pub backup_id: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// Why an executor could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process (or pass) is changing this portal.
+    Locked,
+    /// The lock, the audit log or the settling read failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Locked => f.write_str("locked by another process"),
+            OpenError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The ids of a history (records without a GUID cannot be deleted and are left out).
+pub fn ids(records: &[HistoryRecord]) -> HashSet<BackupId> {
+    records.iter().filter_map(|r| BackupId::parse(&r.id)).collect()
+}
+
+/// Ids for a message: "a, b, c".
+pub fn list(ids: &[BackupId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
