@@ -14,10 +14,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use docspace_retention::calendar::rfc3339;
 use docspace_retention::evidence::{Head, chain};
 use docspace_retention::state::audit::{AuditAction, AuditEntry, Outcome};
 use docspace_retention::state::{HealthUpdate, Observation, StateDb};
-use docspace_retention::wire::{BackupId, rfc3339};
+use docspace_retention::wire::BackupId;
 use serde_json::json;
 
 fn arg(name: &str, default: usize) -> usize {

@@ -3,7 +3,12 @@
 //! 10,000, the time of five `/metrics` scrapes one after another (worst and median),
 //! `/status` and `GET /`, and `/metrics` under `wrk` load; the release binary's size.
 //!
-//!     cargo bench --bench footprint -- [--runs R]
+//!     cargo bench --bench footprint -- [--runs R] [--large N]
+//!
+//! `--large N` measures only a fleet of N idle portals (one file): start to ready, idle
+//! RSS and the `/metrics` scrape with `metrics.per_portal` unset (so `failing` over
+//! 10,000 portals) and with `"all"`; and the exposition rendered in-process with 1 %
+//! of the portals failing.
 //!
 //! Each figure is the median of R runs (default 5) with min–max.
 //! `FOOTPRINT_BINARY=PATH` measures another build (an older one, for a before/after).
@@ -22,10 +27,11 @@ fn free_port() -> u16 {
 
 /// A config with `portals` portals that never run during the measurement: all in the
 /// config file, or each in a `conf.d` file of its own.
-fn config(dir: &Path, portals: usize, port: u16, conf_d: bool) -> std::path::PathBuf {
+/// `extra` tables go at the top.
+fn config_with(dir: &Path, portals: usize, port: u16, conf_d: bool, extra: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("key"), "sk-footprint").unwrap();
     let mut text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nstate_dir = \"{}\"\n[log]\nlevel = \"error\"\n\
+        "{extra}[server]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nstate_dir = \"{}\"\n[log]\nlevel = \"error\"\n\
          [defaults]\nschedule = \"0 0 0 1 1 *\"\napi_key_file = \"{}\"\n[defaults.retention]\nkeep_daily = 7\n",
         dir.join("state").display(),
         dir.join("key").display()
@@ -104,6 +110,14 @@ fn main() {
         .and_then(|i| argv.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
+    if let Some(n) = argv
+        .iter()
+        .position(|a| a == "--large")
+        .and_then(|i| argv.get(i + 1))
+        .and_then(|v| v.parse().ok())
+    {
+        return large(n, runs);
+    }
 
     let (to_ready, idle): (Vec<f64>, Vec<f64>) = (0..runs)
         .map(|_| idle_daemon(10, false, Duration::from_secs(2), |_| {}))
@@ -156,13 +170,83 @@ fn main() {
     println!("release binary: {:.1} MB ({size} bytes)", size as f64 / 1e6);
 }
 
+/// A fleet of `n` idle portals: start to ready, idle RSS and `/metrics` with
+/// `per_portal` unset and with "all"; the exposition in-process with 1 % failing.
+fn large(n: usize, runs: usize) {
+    for (shown, extra) in [("unset", ""), ("all", "[metrics]\nper_portal = \"all\"\n")] {
+        let (to_ready, idle): (Vec<f64>, Vec<f64>) = (0..runs.min(3))
+            .map(|run| {
+                idle_daemon_with(n, extra, Duration::from_secs(3), |port| {
+                    if run == 0 {
+                        let mut times = Vec::new();
+                        let mut body = String::new();
+                        for _ in 0..3 {
+                            let started = Instant::now();
+                            body = reqwest_free_get(port, "/metrics");
+                            times.push(started.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        stats(
+                            &format!(
+                                "/metrics scrape ({n} portals, per_portal {shown}: {} lines, {:.1} MiB)",
+                                body.lines().count(),
+                                body.len() as f64 / 1048576.0
+                            ),
+                            "ms",
+                            times,
+                        );
+                    }
+                })
+            })
+            .unzip();
+        stats(
+            &format!("start to /readyz 200 ({n} portals, per_portal {shown})"),
+            "ms",
+            to_ready,
+        );
+        stats(&format!("idle RSS ({n} portals, per_portal {shown})"), "MiB", idle);
+    }
+    let observer = docspace_retention::observe::Observer::new();
+    observer.show_portals(docspace_retention::observe::metrics::PerPortal::Failing);
+    for i in 0..n {
+        let name = format!("p{i:06}");
+        observer.portal_added(&name);
+        if i % 100 == 0 {
+            observer.pass_finished(&docspace_retention::pass::PassReport::failed(
+                &name,
+                false,
+                "unreachable".into(),
+            ));
+        }
+    }
+    let mut render = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        bytes = observer.metrics_chunks().map(|chunk| chunk.len()).sum::<usize>();
+        render.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    stats(
+        &format!("exposition in-process, {n} portals, 1 % failing, per_portal failing ({bytes} bytes)"),
+        "ms",
+        render,
+    );
+}
+
 /// Starts the daemon with `portals` idle portals and waits for `/readyz` 200; after
 /// `settle`, reads its RSS, hands its port to `then`, and stops it. Answers the time to
 /// ready (ms) and the idle RSS (MiB).
 fn idle_daemon(portals: usize, conf_d: bool, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
+    idle_daemon_in(portals, conf_d, "", settle, then)
+}
+
+fn idle_daemon_with(portals: usize, extra: &str, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
+    idle_daemon_in(portals, false, extra, settle, then)
+}
+
+fn idle_daemon_in(portals: usize, conf_d: bool, extra: &str, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = config(dir.path(), portals, port, conf_d);
+    let cfg = config_with(dir.path(), portals, port, conf_d, extra);
     let started = Instant::now();
     let child = start(&cfg);
     while !ready(port) {

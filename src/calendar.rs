@@ -170,6 +170,11 @@ impl WallClock {
     }
 }
 
+/// RFC 3339 in UTC with seconds precision (`2026-11-21T03:00:00Z`), our output format.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
         default_protect: Default::default(),
         evidence: Default::default(),
         picture_forecast: Some(crate::config::DEFAULT_PICTURE_FORECAST),
+        metrics_per_portal: Default::default(),
         disabled: Vec::new(),
         disabled_targets: Vec::new(),
         warnings: Vec::new(),

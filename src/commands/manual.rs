@@ -50,6 +50,9 @@ TOML, merged in this order, later wins: built\-in defaults, the config file, eve
 \fB[picture]\fR
 \fBforecast\fR: how far the page looks ahead (default 90d, 0d for none)
 .TP
+\fB[metrics]\fR
+\fBper_portal\fR: whose per-portal series /metrics shows: all, failing or none (default all up to 10,000 portals, failing above)
+.TP
 \fB[defaults]\fR, \fB[templates.\fR\fINAME\fR\fB]\fR, \fB[portals.\fR\fINAME\fR\fB]\fR
 {portal}, \fBtemplate\fR (a portal only); exactly one credential per portal
 .TP

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::context::{Context, Ended, error, fail, select};
+use crate::calendar::rfc3339;
 use crate::config::{self, Config};
 use crate::docspace::{Clients, Credential, DocSpaceClient, PortalEndpoint};
 use crate::executor::{self, ClearRefused, DeletionItem, Executor, Gates};
@@ -17,7 +18,7 @@ use crate::report::{backups, history_table, schedule_json, schedule_summary};
 use crate::secret::Secret;
 use crate::state::audit::Outcome;
 use crate::state::{Access, StateDir};
-use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, rfc3339, shown};
+use crate::wire::{BackupId, BackupSchedule, HistoryRecord, redacted_storage_params, shown};
 
 /// Which portal an operator command addresses, as the command line says it.
 #[derive(Clone, Debug, Default)]

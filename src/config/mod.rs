@@ -10,6 +10,7 @@ mod check;
 mod evidence;
 mod health;
 mod load;
+mod metrics;
 mod picture;
 mod policy;
 mod portal;
@@ -19,6 +20,7 @@ mod settings;
 mod validate;
 
 pub use load::{load, load_str, load_with_fragment};
+pub use metrics::ALL_UP_TO as METRICS_ALL_UP_TO;
 pub use picture::DEFAULT_FORECAST as DEFAULT_PICTURE_FORECAST;
 pub use portal::{check_cron, unreadable_file};
 pub use print::{policy_hash, print_config};

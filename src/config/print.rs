@@ -51,6 +51,9 @@ pub fn print_config(config: &Config) -> String {
         .map_or_else(|| "0d".to_string(), |d| d.to_string());
     picture.insert("forecast".into(), forecast.into());
     root.insert("picture".into(), picture.into());
+    let mut metrics = Table::new();
+    metrics.insert("per_portal".into(), config.metrics_per_portal.as_str().into());
+    root.insert("metrics".into(), metrics.into());
     if let Some(file) = &config.evidence.signing_key_file {
         let mut evidence = Table::new();
         evidence.insert("signing_key_file".into(), file.display().to_string().into());

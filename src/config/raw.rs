@@ -153,7 +153,8 @@ table_field!(
     RawHealth,
     RawNotify,
     RawEvidence,
-    RawPicture
+    RawPicture,
+    RawMetrics
 );
 
 impl FieldType for BTreeMap<String, Field<RawPortal>> {
@@ -192,6 +193,17 @@ pub struct RawConfig {
     pub evidence: Field<RawEvidence>,
     #[serde(default)]
     pub picture: Field<RawPicture>,
+    #[serde(default)]
+    pub metrics: Field<RawMetrics>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `[metrics]`: which portals' series a scrape shows.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawMetrics {
+    #[serde(default)]
+    pub per_portal: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -408,8 +420,10 @@ pub const TOP_KEYS: &[&str] = &[
     "portals",
     "evidence",
     "picture",
+    "metrics",
 ];
 pub const PICTURE_KEYS: &[&str] = &["forecast"];
+pub const METRICS_KEYS: &[&str] = &["per_portal"];
 pub const EVIDENCE_KEYS: &[&str] = &["signing_key_file"];
 pub const PORTAL_KEYS: &[&str] = &[
     "enabled",

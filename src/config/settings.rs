@@ -122,6 +122,8 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     /// `[picture] forecast`: how far the page looks ahead (`None`: not at all).
     pub picture_forecast: Option<crate::calendar::CalDuration>,
+    /// `[metrics] per_portal`, or what the fleet's size makes of it when unset.
+    pub metrics_per_portal: crate::observe::metrics::PerPortal,
     /// `[defaults.retention].protect`: what an ad-hoc `--url` target honours too.
     pub default_protect: std::collections::BTreeSet<crate::wire::BackupId>,
     /// Things that work but deserve a look (logged at start).

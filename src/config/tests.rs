@@ -697,6 +697,51 @@ fn the_picture_looks_ninety_days_ahead_unless_told_otherwise() {
     }
 }
 
+#[test]
+fn metrics_show_every_portal_up_to_ten_thousand_then_the_failing_ones_unless_told() {
+    use crate::observe::metrics::PerPortal;
+    let config = Dir::new(GOOD).load(&[]).unwrap();
+    assert_eq!(config.metrics_per_portal, PerPortal::All);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(print_config(&config).contains("[metrics]\nper_portal = \"all\""));
+    for (text, shown) in [
+        ("failing", PerPortal::Failing),
+        ("none", PerPortal::None),
+        ("all", PerPortal::All),
+    ] {
+        let c = Dir::new(&format!("[metrics]\nper_portal = \"{text}\"\n{GOOD}"))
+            .load(&[])
+            .unwrap();
+        assert_eq!(c.metrics_per_portal, shown);
+    }
+    for (bad, said) in [
+        (
+            "per_portal = \"some\"",
+            "metrics.per_portal: expected \"all\", \"failing\" or \"none\", found \"some\"",
+        ),
+        ("per_portal = 1", "metrics.per_portal"),
+        ("per_portl = \"all\"", "metrics.per_portl"),
+    ] {
+        assert_error(Dir::new(&format!("[metrics]\n{bad}\n{GOOD}")).load(&[]), said);
+    }
+    // One portal over the line: the failing ones only, said once; set, no warning.
+    let fleet = |extra: &str| {
+        let mut text = format!("{extra}[defaults]\napi_key_file = \"KEYFILE\"\n[defaults.retention]\nkeep_daily = 7\n");
+        for i in 0..=crate::config::METRICS_ALL_UP_TO {
+            text.push_str(&format!("[portals.p{i}]\nurl = \"https://p{i}.example.com\"\n"));
+        }
+        Dir::new(&text).load(&[]).unwrap()
+    };
+    let big = fleet("");
+    assert_eq!(big.metrics_per_portal, PerPortal::Failing);
+    let said: Vec<&String> = big.warnings.iter().filter(|w| w.contains("per_portal")).collect();
+    assert_eq!(said.len(), 1, "{:?}", big.warnings);
+    assert!(said[0].starts_with("10001 portals: /metrics shows the series of failing portals only"));
+    let chosen = fleet("[metrics]\nper_portal = \"all\"\n");
+    assert_eq!(chosen.metrics_per_portal, PerPortal::All);
+    assert!(!chosen.warnings.iter().any(|w| w.contains("per_portal")));
+}
+
 /// A what-if fragment: only retention tables, of portals the config defines; the
 /// config after it is validated as a whole.
 #[test]

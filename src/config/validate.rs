@@ -49,6 +49,7 @@ pub(super) fn validate(
     let log = log_config(&mut c, raw);
     let (signer, signing_key_file) = super::evidence::evidence(&mut c, raw);
     let picture_forecast = super::picture::forecast(&mut c, raw);
+    let per_portal = super::metrics::per_portal(&mut c, raw);
 
     let defaults_table = c.table("defaults", &raw.defaults);
     // Check `[defaults]` on its own too, so its mistakes show even without portals.
@@ -114,6 +115,7 @@ pub(super) fn validate(
         );
     }
 
+    let metrics_per_portal = super::metrics::shown(&mut c, per_portal, portals.len());
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -130,6 +132,7 @@ pub(super) fn validate(
             signing_key_file,
         },
         picture_forecast,
+        metrics_per_portal,
         warnings: c.warnings,
         sources: Vec::new(),
     })

@@ -179,6 +179,7 @@ pub async fn start_bound(
     } = bound;
     let state = StateDir::open(&config.daemon.state_dir, Access::Write)?;
     state.audit().set_signer(config.evidence.signer.clone());
+    observer.show_portals(config.metrics_per_portal);
     let shared = Arc::new(Shared {
         clients: Clients::observed(Arc::clone(&observer) as _)?,
         permits: Semaphore::new(config.daemon.max_concurrent_portals),
@@ -340,6 +341,7 @@ impl Daemon {
         }
         crate::logging::set_level(&new.log.level);
         self.shared.state.audit().set_signer(new.evidence.signer.clone());
+        self.shared.observer.show_portals(new.metrics_per_portal);
         for w in &new.warnings {
             tracing::warn!("{w}");
         }

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
+use crate::calendar::rfc3339;
 use crate::pass::PassReport;
 use crate::state::Observation;
-use crate::wire::rfc3339;
 
 /// The `"phase": "pass"` line a pass leaves in the audit log: what `attest` reads
 /// passes from.

@@ -66,35 +66,50 @@ pub fn head_of_file(path: &Path) -> std::io::Result<Option<Head>> {
     }
 }
 
-/// [`head_of_file`] of an open file (the one a writer holds the lock of).
-pub fn head_of(mut file: &std::fs::File) -> std::io::Result<Option<Head>> {
+/// [`head_of_file`] of an open file (the one a writer holds the lock of). Reads the
+/// file's end in windows growing from 16 KiB to 1 MiB, until a window holds a whole
+/// chained line (the writer asks this before every group of lines).
+pub fn head_of(file: &std::fs::File) -> std::io::Result<Option<Head>> {
     let len = file.metadata()?.len();
-    // Lines are far shorter than this: the last whole one is in view.
-    let start = len.saturating_sub(1 << 20);
-    file.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    // Never more than the file said it held (a device such as /dev/full never ends).
-    file.take(len - start).read_to_end(&mut tail)?;
-    let mut lines: Vec<&[u8]> = tail.split(|b| *b == b'\n').collect();
-    if start > 0 && !lines.is_empty() {
-        lines.remove(0); // begins mid-line
-    }
-    for line in lines.iter().rev().filter(|l| !l.is_empty()) {
-        match serde_json::from_slice::<Value>(line) {
-            Ok(v) => {
-                return Ok(v
-                    .get("seq")
-                    .and_then(Value::as_u64)
-                    .zip(v.get("hash").and_then(Value::as_str))
-                    .map(|(seq, hash)| Head {
-                        seq,
-                        hash: hash.to_string(),
-                    }));
-            }
-            Err(_) => continue, // cut short by a crash: the chain goes on from before it
+    let mut window: u64 = 16 << 10;
+    loop {
+        let start = len.saturating_sub(window);
+        let tail = read_at_end(file, start, len)?;
+        let mut lines = tail.split(|b| *b == b'\n');
+        if start > 0 {
+            lines.next(); // begins mid-line
         }
+        let lines: Vec<&[u8]> = lines.collect();
+        for line in lines.iter().rev().filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<Value>(line) {
+                Ok(v) => {
+                    return Ok(v
+                        .get("seq")
+                        .and_then(Value::as_u64)
+                        .zip(v.get("hash").and_then(Value::as_str))
+                        .map(|(seq, hash)| Head {
+                            seq,
+                            hash: hash.to_string(),
+                        }));
+                }
+                Err(_) => continue, // cut short by a crash: the chain goes on from before it
+            }
+        }
+        // Lines are far shorter than a megabyte: the last whole one is in view.
+        if start == 0 || window >= 1 << 20 {
+            return Ok(None);
+        }
+        window *= 4;
     }
-    Ok(None)
+}
+
+/// The bytes of `file` from `start` to `len` (never more than the file said it held:
+/// a device such as /dev/full never ends).
+pub fn read_at_end(mut file: &std::fs::File, start: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::with_capacity((len - start) as usize);
+    file.take(len - start).read_to_end(&mut tail)?;
+    Ok(tail)
 }
 
 /// The uncompressed files beside the log whose names begin with its name (what a

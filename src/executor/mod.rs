@@ -55,7 +55,7 @@ impl<'a> Executor<'a> {
     ) -> Result<Executor<'a>, OpenError> {
         let lock = state.lock(portal).map_err(|e| match e {
             LockError::Busy => OpenError::Locked,
-            LockError::Io(e) => OpenError::Failed(e),
+            e => OpenError::Lock(e),
         })?;
         let mut executor = Executor {
             portal,
@@ -65,7 +65,7 @@ impl<'a> Executor<'a> {
             lock,
             recovered: Vec::new(),
         };
-        executor.recover().await.map_err(OpenError::Failed)?;
+        executor.recover().await?;
         Ok(executor)
     }
 

@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
+use crate::docspace::ApiError;
 use crate::state::audit::{AuditAction, AuditEntry, Outcome};
+use crate::state::lock::LockError;
 use crate::wire::{BackupId, HistoryRecord};
 
 /// One backup to delete, with what the audit log says about it.
@@ -94,21 +96,19 @@ pub struct Recovered {
 }
 
 /// Why an executor could not be opened.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// Another process (or pass) is changing this portal.
+    #[error("locked by another process")]
     Locked,
-    /// The lock, the audit log or the settling read failed.
-    Failed(String),
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::Locked => f.write_str("locked by another process"),
-            OpenError::Failed(e) => f.write_str(e),
-        }
-    }
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The audit log could not be read or written while settling an earlier batch.
+    #[error("{0}")]
+    Audit(String),
+    /// The portal could not be read to settle an earlier batch.
+    #[error("cannot settle interrupted changes: {0}")]
+    Settle(ApiError),
 }
 
 /// The ids of a history (records without a GUID cannot be deleted and are left out).

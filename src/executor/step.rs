@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Executor, Recovered, ids};
+use super::{Executor, OpenError, Recovered, ids};
 use crate::docspace::{ApiError, ApiErrorKind, DocSpaceClient};
 use crate::state::audit::{AuditAction, AuditEntry, Outcome, Phase};
 use crate::state::lock::Batch;
@@ -265,12 +265,14 @@ impl Executor<'_> {
     /// dies before the results are written, the next holder settles the intents.
     fn open_batch(&self) -> Result<(), String> {
         let (inode, audit_offset) = self.state.audit().end()?;
-        self.lock.open_batch(Batch {
-            audit_inode: Some(inode),
-            audit_offset,
-            since: Some(Utc::now().timestamp()),
-            dump: self.client.dump(),
-        })
+        self.lock
+            .open_batch(Batch {
+                audit_inode: Some(inode),
+                audit_offset,
+                since: Some(Utc::now().timestamp()),
+                dump: self.client.dump(),
+            })
+            .map_err(|e| e.to_string())
     }
 
     /// Marks the batch settled: every intent has its result on disk. Safe to fail:
@@ -285,7 +287,7 @@ impl Executor<'_> {
     /// Settles the intents an earlier holder wrote without results: `deleted` when the
     /// backup (or schedule, or history) is gone now, `failed` "interrupted" when it is
     /// still there. The result lines carry `"recovered": true`.
-    pub(super) async fn recover(&mut self) -> Result<(), String> {
+    pub(super) async fn recover(&mut self) -> Result<(), OpenError> {
         let batch = match self.lock.batch() {
             Ok(Some(batch)) => batch,
             Ok(None) => return Ok(()),
@@ -293,7 +295,7 @@ impl Executor<'_> {
             // had not written an intent yet: nothing to settle.
             Err(e) => {
                 tracing::warn!(portal = self.portal, error = %e, "unreadable batch mark: cleared");
-                return self.lock.close_batch();
+                return Ok(self.lock.close_batch()?);
             }
         };
         // The interrupted batch may have changed the other target (the dump, or the
@@ -305,19 +307,22 @@ impl Executor<'_> {
             other = self.client.with_dump(batch.dump);
             &other
         };
-        let open = open_intents(self.state.audit().lines_since(
-            batch.audit_inode,
-            batch.audit_offset,
-            batch.since.and_then(|s| DateTime::from_timestamp(s, 0)),
-            self.portal,
-        )?);
+        let open = open_intents(
+            self.state
+                .audit()
+                .lines_since(
+                    batch.audit_inode,
+                    batch.audit_offset,
+                    batch.since.and_then(|s| DateTime::from_timestamp(s, 0)),
+                    self.portal,
+                )
+                .map_err(OpenError::Audit)?,
+        );
         if open.is_empty() {
-            return self.lock.close_batch();
+            return Ok(self.lock.close_batch()?);
         }
         let changes: Vec<Change> = open.iter().filter_map(Change::of).collect();
-        let found = Found::read(client, &changes)
-            .await
-            .map_err(|e| format!("cannot settle interrupted changes: {e}"))?;
+        let found = Found::read(client, &changes).await.map_err(OpenError::Settle)?;
         let mut lines = Vec::with_capacity(open.len());
         for intent in open {
             let (outcome, error) = match Change::of(&intent).is_some_and(|c| found.gone(c)) {
@@ -333,8 +338,8 @@ impl Executor<'_> {
             line.recovered = true;
             lines.push(line);
         }
-        self.state.audit().record_all(lines).await?;
-        self.lock.close_batch()
+        self.state.audit().record_all(lines).await.map_err(OpenError::Audit)?;
+        Ok(self.lock.close_batch()?)
     }
 }
 

@@ -38,7 +38,11 @@ impl Observer {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// Which portals' series `/metrics` shows from now on (`[metrics] per_portal`).
+    pub fn show_portals(&self, shown: metrics::PerPortal) {
+        self.metrics.set_per_portal(shown);
+    }
+
     /// The exposition chunk by chunk, as `/metrics` sends it.
     pub fn metrics_chunks(&self) -> crate::observe::metrics::Exposition {
         self.metrics.exposition()
@@ -135,7 +139,12 @@ impl Observer {
                 blocked = r.blocked(),
                 "retention pass finished"
             ),
-            Some(e) => tracing::error!(portal = p, error = %e, "retention pass failed"),
+            Some(e) => tracing::error!(
+                portal = p,
+                kind = r.failure.map_or("", |f| f.as_str()),
+                error = %e,
+                "retention pass failed"
+            ),
         }
         self.count_pass(r);
         if let Some(head) = &r.chain_head {
@@ -285,12 +294,12 @@ fn health_summary(r: &PassReport, read: &PortalRead) -> Option<crate::observe::s
         .map_or_else(|| "unknown".to_string(), |v| v.text());
     Some(crate::observe::status::HealthSummary {
         newest,
-        last_good: view.last_good.map(crate::wire::rfc3339),
+        last_good: view.last_good.map(crate::calendar::rfc3339),
         suspects: view.suspects,
-        missed_runs: view.missed.iter().map(|t| crate::wire::rfc3339(*t)).collect(),
+        missed_runs: view.missed.iter().map(|t| crate::calendar::rfc3339(*t)).collect(),
         vanished: r.vanished.iter().map(|(id, _)| id.to_string()).collect(),
         api_key_expires: match &read.health.update.key {
-            crate::state::KeyState::Expires(t) => Some(crate::wire::rfc3339(*t)),
+            crate::state::KeyState::Expires(t) => Some(crate::calendar::rfc3339(*t)),
             _ => None,
         },
         timezone_mismatch: read.health.timezone_mismatch.clone(),
@@ -323,7 +332,7 @@ fn log_health(r: &PassReport) {
     }
     let Some(view) = &read.health.view else { return };
     for slot in &read.health.newly_missed {
-        tracing::warn!(portal, slot = %crate::wire::rfc3339(*slot), "the backup schedule missed a run: no backup was made");
+        tracing::warn!(portal, slot = %crate::calendar::rfc3339(*slot), "the backup schedule missed a run: no backup was made");
     }
     if view.newest_suspect
         && let Some(newest) = read

@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::calendar::rfc3339;
 use crate::picture::{IndexRow, Picture};
-use crate::wire::rfc3339;
 
 /// What `/status` shows of a portal's last pass.
 #[derive(Clone, Debug, PartialEq)]

@@ -197,7 +197,7 @@ pub fn forecast_every(
         portal.schedule,
         portal.timezone,
         passes.len(),
-        crate::wire::rfc3339(until),
+        crate::calendar::rfc3339(until),
         if gap >= PAGE_GAP { "a day" } else { "an hour" }
     );
     (f, assumes)
@@ -297,11 +297,51 @@ pub struct PassReport {
     pub notify_error: Option<String>,
     /// `Some` means the pass failed.
     pub error: Option<String>,
+    /// What kind of failure `error` is (set with it).
+    pub failure: Option<Failure>,
     /// For the page (the daemon's `picture.forecast`): when each backup would go, and
     /// what that assumed.
     pub forecast: Option<(Forecast, String)>,
     /// For the page: the backups each pass of the last 30 days deleted.
     pub deletions_by_pass: Option<Vec<(DateTime<Utc>, u32)>>,
+}
+
+/// What kind of failure ended or spoiled a pass, for metrics, `/status` and logs to
+/// tell apart without reading the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Another process (or pass) held the portal's lock.
+    Locked,
+    /// Changes an earlier run left open could not be settled (the portal could not
+    /// be read for them).
+    Recovery,
+    /// The state directory: the lock file, the audit log, the state database.
+    State,
+    /// The portal could not be read (or its answers were refused).
+    Read,
+    /// The pass deadline passed while the portal was being read.
+    Deadline,
+    /// The portal is another portal of the fleet by another name.
+    Identity,
+    /// A deletion or clear failed, was refused, or could not be verified.
+    Changes,
+    /// The pass could not start (no client for the portal) or broke (a panic).
+    Setup,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Locked => "locked",
+            Failure::Recovery => "recovery",
+            Failure::State => "state",
+            Failure::Read => "read",
+            Failure::Deadline => "deadline",
+            Failure::Identity => "identity",
+            Failure::Changes => "changes",
+            Failure::Setup => "setup",
+        }
+    }
 }
 
 impl PassReport {
@@ -323,22 +363,33 @@ impl PassReport {
             notified: false,
             notify_error: None,
             error: None,
+            failure: None,
             forecast: None,
             deletions_by_pass: None,
         }
     }
 
     /// The pass stops here with `error`, finished now.
-    fn ended_by(mut self, error: String) -> Self {
-        self.error = Some(error);
+    fn ended_by(mut self, failure: Failure, error: String) -> Self {
+        self.fail(failure, error);
         self.finished = Utc::now();
         self
     }
 
-    /// A pass that could not even start (e.g. no HTTP client for the portal).
+    /// The pass failed with `error` (the first failure stays).
+    fn fail(&mut self, failure: Failure, error: String) {
+        if self.error.is_none() {
+            self.error = Some(error);
+            self.failure = Some(failure);
+        }
+    }
+
+    /// A pass that could not even start (e.g. no HTTP client for the portal, or a
+    /// pass that panicked).
     pub fn failed(portal: &str, dry_run: bool, error: String) -> Self {
         PassReport {
             error: Some(error),
+            failure: Some(Failure::Setup),
             ..PassReport::new(portal, dry_run, Utc::now())
         }
     }
@@ -455,31 +506,36 @@ async fn run_within(
         Ok(Ok(executor)) => executor,
         Ok(Err(e)) => {
             report.locked = matches!(e, OpenError::Locked);
-            return report.ended_by(e.to_string());
+            let failure = match e {
+                OpenError::Locked => Failure::Locked,
+                OpenError::Settle(_) => Failure::Recovery,
+                OpenError::Lock(_) | OpenError::Audit(_) => Failure::State,
+            };
+            return report.ended_by(failure, e.to_string());
         }
-        Err(_) => return report.ended_by(exceeded()),
+        Err(_) => return report.ended_by(Failure::Deadline, exceeded()),
     };
     report.recovered = executor.recovered().to_vec();
     let memory = match state.memory(&portal.name).await {
         Ok(m) => m,
-        Err(e) => return report.ended_by(e),
+        Err(e) => return report.ended_by(Failure::State, e),
     };
     let health_memory: HealthMemory = match state.health_memory(&portal.name, now).await {
         Ok(m) => m,
-        Err(e) => return report.ended_by(e),
+        Err(e) => return report.ended_by(Failure::State, e),
     };
     let mut read =
         match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now, &memory, &health_memory)).await {
             Ok(Ok(read)) => read,
-            Ok(Err(e)) => return report.ended_by(e.to_string()),
-            Err(_) => return report.ended_by(exceeded()),
+            Ok(Err(e)) => return report.ended_by(Failure::Read, e.to_string()),
+            Err(_) => return report.ended_by(Failure::Deadline, exceeded()),
         };
     // One portal, one definition: a second name for a tenant another portal of this
     // fleet already is gets no pass (nothing was changed by the read).
     match tokio::time::timeout_at(deadline, identify(portal, &read.settings, state)).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return report.ended_by(e),
-        Err(_) => return report.ended_by(exceeded()),
+        Ok(Err(e)) => return report.ended_by(Failure::Identity, e),
+        Err(_) => return report.ended_by(Failure::Deadline, exceeded()),
     }
     report.vanished = settle_gone(&portal.name, &mut read, state);
     // What the sentinel saw is stored whatever happens next (a dry run too, when the
@@ -496,7 +552,7 @@ async fn run_within(
         && let Err(e) = state.remember(&portal.name, read.memory.clone()).await
     {
         report.read = Some(read);
-        return report.ended_by(format!("{e}: nothing was deleted"));
+        return report.ended_by(Failure::State, format!("{e}: nothing was deleted"));
     }
     if read.plan.clear_withheld {
         tracing::warn!(
@@ -535,7 +591,9 @@ async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::t
     }
     let done = executor.delete_backups(&items, false, Some(deadline)).await;
     report.deletions = done.results;
-    report.error = done.error;
+    if let Some(e) = done.error {
+        report.fail(Failure::Changes, e);
+    }
 
     if let Some(present) = &done.present_after {
         let touched: HashSet<BackupId> = report.deletions.iter().map(|d| d.id).collect();
@@ -550,8 +608,11 @@ async fn delete_backups(executor: &Executor<'_>, plan: &Plan, deadline: tokio::t
         report.unexpectedly_missing.sort();
     }
     let failed = report.count(Outcome::Failed);
-    if failed > 0 && report.error.is_none() {
-        report.error = Some(format!("{failed} of {} deletions failed", report.deletions.len()));
+    if failed > 0 {
+        report.fail(
+            Failure::Changes,
+            format!("{failed} of {} deletions failed", report.deletions.len()),
+        );
     }
 }
 
@@ -561,11 +622,10 @@ async fn clear_history(executor: &Executor<'_>, plan: &Plan, report: &mut PassRe
     match executor.clear_history(&records, reasons, false).await {
         Ok(clear) => {
             if clear.outcome == Outcome::Failed {
-                report.error = Some(
-                    clear
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| "clearing the history failed".into()),
+                let error = clear.error.clone();
+                report.fail(
+                    Failure::Changes,
+                    error.unwrap_or_else(|| "clearing the history failed".into()),
                 );
             }
             report.clear = Some(clear);
@@ -574,6 +634,6 @@ async fn clear_history(executor: &Executor<'_>, plan: &Plan, report: &mut PassRe
         Err(ClearRefused::Changed) => {
             tracing::warn!(portal = %report.portal, "the history changed since it was read: not clearing it this pass")
         }
-        Err(refused) => report.error = Some(refused.to_string()),
+        Err(refused) => report.fail(Failure::Changes, refused.to_string()),
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use super::{Fate, Mark, Picture, escape, svg, svg::title};
-use crate::wire::rfc3339;
+use crate::calendar::rfc3339;
 
 /// One portal's section: heading, caption, picture, legend of what is on it.
 pub fn section(p: &Picture) -> String {

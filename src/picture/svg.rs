@@ -8,7 +8,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 
 use super::{Fate, Mark, Picture, escape, midnight};
-use crate::wire::rfc3339;
+use crate::calendar::rfc3339;
 
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 128.0;

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
+use crate::calendar::rfc3339;
 use crate::pass::PortalRead;
 use crate::retention::{Explanation, GuardStep, RULES, RuleOutcome, RuleStep, Scope};
-use crate::wire::{rfc3339, shown};
+use crate::wire::shown;
 
 /// 1st, 2nd, 3rd, 4th, 11th, 21st.
 fn ordinal(n: u32) -> String {

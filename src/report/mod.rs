@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::calendar::rfc3339;
 use crate::pass::{PassReport, PortalRead};
 use crate::picture::{Picture, page};
 use crate::retention::{Forecast, Plan};
 use crate::state::audit::Outcome;
-use crate::wire::{BackupId, BackupSchedule, HistoryRecord, rfc3339, shown};
+use crate::wire::{BackupId, BackupSchedule, HistoryRecord, shown};
 
 mod explain;
 mod what_if;

@@ -7,9 +7,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::calendar::rfc3339;
 use crate::pass::PortalRead;
 use crate::retention::{Change, Comparison, Forecast, Plan, Scope, compare};
-use crate::wire::{BackupId, rfc3339, shown};
+use crate::wire::{BackupId, shown};
 
 /// One portal read once and planned with the policy it has and the one after.
 pub struct WhatIfRead {

@@ -182,7 +182,7 @@ impl fmt::Display for Reason {
                 "future: its file name says it started at {}, more than a day after it finished",
                 start.format("%Y-%m-%d %H:%M:%S")
             ),
-            Reason::Temporary { expires } => write!(f, "temporary: expires {}", crate::wire::rfc3339(*expires)),
+            Reason::Temporary { expires } => write!(f, "temporary: expires {}", crate::calendar::rfc3339(*expires)),
             Reason::OlderThanMaxAge(d) => write!(f, "older than max_age {d}"),
             Reason::YoungerThanMaxAge(d) => write!(f, "younger than max_age {d}"),
             Reason::DuplicateOfKept => f.write_str("duplicate id of a kept backup"),
@@ -351,7 +351,7 @@ impl std::fmt::Display for GuardLimit {
                 "DocSpace {} → {}: first pass after a server change only plans",
                 change.from, change.to
             ),
-            GuardLimit::Grace { until } => write!(f, "grace: deletable after {}", crate::wire::rfc3339(*until)),
+            GuardLimit::Grace { until } => write!(f, "grace: deletable after {}", crate::calendar::rfc3339(*until)),
             GuardLimit::MinKeep { min } => write!(f, "min_keep: keeps at least {min}"),
             GuardLimit::MaxFraction { limit, managed } => {
                 write!(f, "max_fraction: at most {limit} of {managed} per pass")

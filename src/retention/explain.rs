@@ -176,7 +176,7 @@ fn guard_steps(plan: &Plan, e: Planned<'_>, policy: &RetentionPolicy, ctx: &Plan
 
 /// Why guard `g` let the deletion of `e` through, in words.
 fn passed(g: Guard, plan: &Plan, e: Planned<'_>, policy: &RetentionPolicy, ctx: &PlanContext) -> String {
-    let when = |t: DateTime<Utc>| crate::wire::rfc3339(t);
+    let when = |t: DateTime<Utc>| crate::calendar::rfc3339(t);
     match g {
         Guard::ClockSkew => match ctx.clock_skew_secs {
             Some(s) => format!(

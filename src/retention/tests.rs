@@ -15,7 +15,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 }
 
 fn t(s: &str) -> String {
-    crate::wire::rfc3339(utc(s))
+    crate::calendar::rfc3339(utc(s))
 }
 
 fn guid(n: usize) -> String {
@@ -47,12 +47,12 @@ fn fixture() -> Vec<HistoryRecord> {
     ];
     let mut day = utc("2026-11-22T03:00:00Z");
     while day >= utc("2026-10-01T03:00:00Z") {
-        times.push(crate::wire::rfc3339(day));
+        times.push(crate::calendar::rfc3339(day));
         day -= TimeDelta::days(1);
     }
     let mut sunday = utc("2026-09-27T03:00:00Z");
     while sunday >= utc("2026-07-05T03:00:00Z") {
-        times.push(crate::wire::rfc3339(sunday));
+        times.push(crate::calendar::rfc3339(sunday));
         sunday -= TimeDelta::days(7);
     }
     for (year, last_month) in [(2026, 6), (2025, 12)] {
@@ -92,7 +92,7 @@ fn kept_times(p: &Plan) -> Vec<String> {
     p.entries
         .iter()
         .filter(|e| e.action == Action::Keep)
-        .map(|e| crate::wire::rfc3339(e.created().unwrap()))
+        .map(|e| crate::calendar::rfc3339(e.created().unwrap()))
         .collect()
 }
 
@@ -1267,7 +1267,7 @@ fn the_forecast_of_a_daily_and_weekly_policy_by_hand() {
         let i = days.iter().position(|d| *d == day).unwrap();
         f.deletes_on
             .get(&BackupId::parse(&guid(i + 1)).unwrap())
-            .map(|t| crate::wire::rfc3339(*t))
+            .map(|t| crate::calendar::rfc3339(*t))
     };
     let on = |d: &str| Some(format!("2026-{d}T04:00:00Z"));
     // The next pass: the non-weekly days beyond the 7 dailies. (2 June, the oldest, is

@@ -33,7 +33,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::memory::{PortalMemory, RememberedSchedule};
 use super::observed::{HealthMemory, HealthUpdate, KeyState, LEFT_DELETED, LEFT_INTENDED, Observation, RECALL};
-use crate::wire::{BackupId, Period, parse_time, rfc3339};
+use crate::calendar::rfc3339;
+use crate::wire::{BackupId, Period, parse_time};
 
 pub const STATE_FILE: &str = "state.db";
 

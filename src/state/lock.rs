@@ -29,20 +29,24 @@ pub struct Batch {
     pub dump: bool,
 }
 
-#[derive(Debug)]
+/// Why a lock could not be taken, or its batch mark read or written.
+#[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process (or pass) holds it.
+    #[error("locked by another process")]
     Busy,
-    Io(String),
-}
-
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LockError::Busy => f.write_str("locked by another process"),
-            LockError::Io(e) => f.write_str(e),
-        }
-    }
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the lock file {} is damaged ({source}): remove it once no process runs", path.display())]
+    Damaged { path: PathBuf, source: serde_json::Error },
+    /// A root command could not hand the lock file to the state directory's owner,
+    /// or found a symbolic link where it goes (`state::owner`).
+    #[error("{0}")]
+    Owner(String),
 }
 
 /// The exclusive lock of one portal, released when dropped.
@@ -71,7 +75,11 @@ pub fn lock_path(dir: &Path, portal: &str) -> PathBuf {
 impl PortalLock {
     /// Takes the lock of `portal` in `dir`, or answers [`LockError::Busy`] at once.
     pub fn try_acquire(dir: &Path, portal: &str) -> Result<PortalLock, LockError> {
-        let io = |e: std::io::Error, what: &str, path: &Path| LockError::Io(format!("{what} {}: {e}", path.display()));
+        let io = |source: std::io::Error, what: &'static str, path: &Path| LockError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        };
         let path = lock_path(dir, portal);
         // Neither the directory nor the file through a symbolic link: a root command in
         // a state directory someone else owns must not be led to one of root's files.
@@ -112,36 +120,44 @@ impl PortalLock {
     }
 
     /// The open batch an earlier holder left behind, if any.
-    pub fn batch(&self) -> Result<Option<Batch>, String> {
+    pub fn batch(&self) -> Result<Option<Batch>, LockError> {
         let mut text = String::new();
         (&self.file)
             .seek(SeekFrom::Start(0))
             .and_then(|_| (&self.file).read_to_string(&mut text))
-            .map_err(|e| format!("cannot read the lock file {}: {e}", self.path.display()))?;
+            .map_err(|e| self.io("cannot read the lock file", e))?;
         if text.trim().is_empty() {
             return Ok(None);
         }
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            format!(
-                "the lock file {} is damaged ({e}): remove it once no process runs",
-                self.path.display()
-            )
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| LockError::Damaged {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Marks a batch open, on disk before the first of its changes is sent.
-    pub fn open_batch(&self, batch: Batch) -> Result<(), String> {
+    pub fn open_batch(&self, batch: Batch) -> Result<(), LockError> {
         let text = serde_json::to_vec(&batch).expect("a plain struct serializes");
         self.rewrite(&text)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| format!("cannot write the lock file {}: {e}", self.path.display()))
+            .map_err(|e| self.io("cannot write the lock file", e))
     }
 
     /// Marks the batch settled (every result line is on disk).
-    pub fn close_batch(&self) -> Result<(), String> {
+    pub fn close_batch(&self) -> Result<(), LockError> {
         self.file
             .set_len(0)
-            .map_err(|e| format!("cannot write the lock file {}: {e}", self.path.display()))
+            .map_err(|e| self.io("cannot write the lock file", e))
+    }
+
+    fn io(&self, what: &'static str, source: std::io::Error) -> LockError {
+        LockError::Io {
+            what,
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn rewrite(&self, bytes: &[u8]) -> std::io::Result<()> {

@@ -103,10 +103,10 @@ impl StateDir {
         let locks = self.path.join("locks");
         self.owner
             .no_symlink(&crate::state::lock::lock_path(&locks, portal))
-            .map_err(LockError::Io)?;
+            .map_err(LockError::Owner)?;
         let lock = PortalLock::try_acquire(&locks, portal)?;
-        self.owner.adopt(&locks).map_err(LockError::Io)?;
-        self.owner.adopt(lock.path()).map_err(LockError::Io)?;
+        self.owner.adopt(&locks).map_err(LockError::Owner)?;
+        self.owner.adopt(lock.path()).map_err(LockError::Owner)?;
         Ok(lock)
     }
 

@@ -1,7 +1,6 @@
-//! Showing what came from a server: control characters escaped, instants in one
-//! format, portal names in natural order.
+//! Showing what came from a server: control characters escaped, portal names in
+//! natural order.
 
-use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 
 /// Text from a server (file names, ids, messages) as it may be printed: control
@@ -19,11 +18,6 @@ pub fn shown(text: &str) -> Cow<'_, str> {
             })
             .collect(),
     )
-}
-
-/// RFC 3339 in UTC with seconds precision (`2026-11-21T03:00:00Z`), our output format.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Portal names in natural order: `client2` before `client10`.

@@ -187,7 +187,7 @@ impl WireTime {
 impl fmt::Display for WireTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireTime::At(t) => f.write_str(&rfc3339(*t)),
+            WireTime::At(t) => f.write_str(&crate::calendar::rfc3339(*t)),
             WireTime::Never => f.write_str("never"),
             WireTime::Missing => f.write_str("missing"),
             WireTime::Invalid(raw) => write!(f, "{raw:?}"),

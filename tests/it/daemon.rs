@@ -684,3 +684,59 @@ async fn six_hundred_portals_on_one_cron_all_run_every_tick_and_the_scheduler_is
         &foreign[..foreign.len().min(5)]
     );
 }
+
+/// `[metrics] per_portal = "failing"`: a scrape shows the series of the portal whose
+/// last pass failed, whole, and none of the one that succeeds; the fleet's `portals`
+/// counts both; a reload to "all" shows both again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_portal_failing_shows_only_the_failing_portals_series() {
+    let mut bad = ten_backups("bad");
+    bad.api_key = "sk-another-key".into();
+    let sim = Simulator::start(vec![ten_backups("good"), bad], SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let app = Setup::empty();
+    let portals = format!("{}{}", sim_portal("good", &sim), sim_portal("bad", &sim));
+    app.write_raw(&format!(
+        "[metrics]\nper_portal = \"failing\"\n{}",
+        daemon_config(&portals)
+    ));
+    let handle = app.start_daemon().await;
+    let addr = handle.addr();
+    eventually(
+        "a failed pass of bad and a good one of good",
+        Duration::from_secs(10),
+        || async {
+            let m = metrics(addr).await;
+            metric(&m, r#"docspace_retention_runs_total{outcome="failure",portal="bad"}"#).unwrap_or(0.0) >= 1.0
+                && sim.backups("good").len() == 3
+        },
+    )
+    .await;
+    let m = metrics(addr).await;
+    assert!(!m.contains("portal=\"good\""), "{m}");
+    assert_eq!(
+        metric(&m, r#"docspace_retention_runs_total{outcome="success",portal="bad"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&m, r#"docspace_retention_portals{state="configured"}"#),
+        Some(2.0)
+    );
+    assert_eq!(metric(&m, r#"docspace_retention_portals{state="failing"}"#), Some(1.0));
+    assert!(m.contains("docspace_retention_build_info{version="), "{m}");
+
+    app.write_raw(&format!("[metrics]\nper_portal = \"all\"\n{}", daemon_config(&portals)));
+    handle.reload();
+    eventually(
+        "both portals' series after the reload",
+        Duration::from_secs(10),
+        || async {
+            let m = metrics(addr).await;
+            m.contains("portal=\"good\"") && !m.contains("docspace_retention_portals")
+        },
+    )
+    .await;
+    handle.shutdown();
+    handle.wait().await;
+}

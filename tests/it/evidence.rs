@@ -30,15 +30,15 @@ async fn a_month_of_dry_runs_past_max_age_is_attested_pass_by_pass() {
         let report = pass_at(&config, at).await;
         assert!(report.succeeded(), "{:?}", report.error);
         if oldest <= at - TimeDelta::days(30) {
-            expected.push(docspace_retention::wire::rfc3339(at));
+            expected.push(docspace_retention::calendar::rfc3339(at));
         }
     }
     assert!(!expected.is_empty() && expected.len() < 30, "{expected:?}");
     assert!(sim.backups("acme").len() >= 20, "a dry run deletes nothing");
 
     let (from, to) = (
-        docspace_retention::wire::rfc3339(now - TimeDelta::days(1)),
-        docspace_retention::wire::rfc3339(now + TimeDelta::days(31)),
+        docspace_retention::calendar::rfc3339(now - TimeDelta::days(1)),
+        docspace_retention::calendar::rfc3339(now + TimeDelta::days(31)),
     );
     let args = ["attest", "--portal", "acme", "--from", &from, "--to", &to, "--json"];
     let o = setup.cli(&args).await;

@@ -224,3 +224,31 @@ fn a_log_signed_with_two_keys_over_time_checks_with_both() {
     let v = verify(&files, &[old.verifying_key(), new.verifying_key()]).unwrap();
     assert_eq!(v.checkpoints, 2);
 }
+
+/// The head is found whatever the length of the lines at the end: a last line longer
+/// than the first window read, a cut line after it, lines much shorter than it.
+#[test]
+fn the_head_is_found_behind_long_lines_and_a_cut_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    for (last, cut) in [(10, 0), (40_000, 0), (300_000, 0), (40_000, 70_000), (10, 900_000)] {
+        let mut head = Head::default();
+        let mut bytes = Vec::new();
+        for i in 0..5 {
+            bytes.extend(link(json!({"n": i, "pad": "x".repeat(200)}), &mut head));
+            bytes.push(b'\n');
+        }
+        bytes.extend(link(json!({"pad": "y".repeat(last)}), &mut head));
+        bytes.push(b'\n');
+        bytes.extend(std::iter::repeat_n(b'z', cut));
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            head_of_file(&path).unwrap(),
+            Some(head.clone()),
+            "last {last}, cut {cut}"
+        );
+    }
+    // Nothing chained within the last megabyte: no head.
+    std::fs::write(&path, "x".repeat(2 << 20)).unwrap();
+    assert_eq!(head_of_file(&path).unwrap(), None);
+}

@@ -13,6 +13,7 @@
 //! label values, the crate's number formats.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 mod families;
@@ -48,6 +49,34 @@ pub const RECOVERED_OUTCOMES: [&str; 2] = ["deleted", "failed"];
 /// `run_duration_seconds`'s buckets.
 pub const RUN_DURATION_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 const REQUEST_DURATION_BUCKETS: [f64; 11] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Which portals' series a scrape shows (`[metrics] per_portal`): every portal's, only
+/// those whose last pass failed, or none. The values are kept for every portal either
+/// way, so a portal that starts failing shows its counters whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PerPortal {
+    #[default]
+    All,
+    Failing,
+    None,
+}
+
+impl PerPortal {
+    pub const NAMES: [&'static str; 3] = ["all", "failing", "none"];
+
+    pub fn parse(text: &str) -> Option<PerPortal> {
+        match text {
+            "all" => Some(PerPortal::All),
+            "failing" => Some(PerPortal::Failing),
+            "none" => Some(PerPortal::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
 
 /// Counts by label value, in the order of the label set they belong to.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,6 +171,15 @@ pub struct PortalValues {
 }
 
 impl PortalValues {
+    /// Did the portal's last pass fail (a pass ran since its last success)?
+    pub fn failing(&self) -> bool {
+        match (self.last_run, self.last_success) {
+            (Some(run), Some(success)) => success < run,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
     /// Counts one request.
     pub fn request(&mut self, endpoint: &'static str, status: Option<u16>) {
         let key = |r: &RequestCount| (r.endpoint, StatusLabel(r.status));
@@ -241,6 +279,8 @@ pub struct Metrics {
     pub api_request_duration_seconds: HistogramVec,
     pub config_reloads_total: IntCounterVec,
     table: Arc<RwLock<Table>>,
+    /// A [`PerPortal`], as its index.
+    per_portal: AtomicU8,
 }
 
 impl Default for Metrics {
@@ -286,6 +326,7 @@ impl Metrics {
             )),
             registry,
             table: Arc::default(),
+            per_portal: AtomicU8::new(PerPortal::All as u8),
         };
         m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         for outcome in ["success", "failure"] {
@@ -334,6 +375,19 @@ impl Metrics {
         handle(&table, slot)
     }
 
+    /// Which portals' series the next scrapes show.
+    pub fn set_per_portal(&self, shown: PerPortal) {
+        self.per_portal.store(shown as u8, Ordering::Relaxed);
+    }
+
+    pub fn per_portal(&self) -> PerPortal {
+        match self.per_portal.load(Ordering::Relaxed) {
+            1 => PerPortal::Failing,
+            2 => PerPortal::None,
+            _ => PerPortal::All,
+        }
+    }
+
     /// Drops every series of a portal that left the config.
     pub fn remove_portal(&self, portal: &str) {
         let mut table = self.table.write().expect("metrics lock");
@@ -376,17 +430,32 @@ impl Metrics {
                 )
             })
             .collect();
+        let shown = self.per_portal();
+        let portals = {
+            let table = self.table.read().expect("metrics lock");
+            if shown != PerPortal::All {
+                let failing = table.slots.iter().filter(|s| s.live && s.values.failing()).count();
+                shared.push((
+                    "docspace_retention_portals".to_string(),
+                    fleet_text(table.by_name.len(), failing),
+                ));
+                shared.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            }
+            table
+                .by_name
+                .values()
+                .filter(|&&slot| match shown {
+                    PerPortal::All => true,
+                    PerPortal::Failing => table.slots[slot].values.failing(),
+                    PerPortal::None => false,
+                })
+                .map(|&slot| (slot, table.slots[slot].generation))
+                .collect()
+        };
         shared.reverse();
         Exposition {
             shared,
-            portals: {
-                let table = self.table.read().expect("metrics lock");
-                table
-                    .by_name
-                    .values()
-                    .map(|&slot| (slot, table.slots[slot].generation))
-                    .collect()
-            },
+            portals,
             table: Arc::clone(&self.table),
             at: Cursor::default(),
             endpoints: Vec::new(),
@@ -397,9 +466,71 @@ impl Metrics {
     }
 }
 
+/// The fleet's family when per-portal series are not all shown: the portals in the
+/// config, and those whose last pass failed.
+fn fleet_text(configured: usize, failing: usize) -> String {
+    format!(
+        "# HELP {NS}_portals Portals by state (shown when metrics.per_portal is failing or none).\n\
+         # TYPE {NS}_portals gauge\n\
+         {NS}_portals{{state=\"configured\"}} {configured}\n\
+         {NS}_portals{{state=\"failing\"}} {failing}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn per_portal_shows_every_portal_the_failing_ones_or_none() {
+        let m = Metrics::new();
+        for (name, run, success) in [
+            ("ok", Some(2.0), Some(2.0)),
+            ("bad", Some(3.0), Some(1.0)),
+            ("new", None, None),
+        ] {
+            m.portal(name).update(|v| {
+                v.last_run = run;
+                v.last_success = success;
+            });
+        }
+        m.portal("never").update(|v| v.last_run = Some(5.0));
+        let all = m.render();
+        assert!(!all.contains("docspace_retention_portals"), "{all}");
+        for name in ["ok", "bad", "new", "never"] {
+            assert!(
+                all.contains(&format!("runs_total{{outcome=\"success\",portal=\"{name}\"}} 0")),
+                "{all}"
+            );
+        }
+        m.set_per_portal(PerPortal::Failing);
+        let failing = m.render();
+        let portals: BTreeSet<&str> = failing
+            .lines()
+            .filter_map(|l| l.split("portal=\"").nth(1))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert_eq!(portals, BTreeSet::from(["bad", "never"]), "{failing}");
+        assert!(failing.contains(
+            "# TYPE docspace_retention_portals gauge\n\
+             docspace_retention_portals{state=\"configured\"} 4\n\
+             docspace_retention_portals{state=\"failing\"} 2\n"
+        ));
+        // Families stay in name order: the fleet's sits between its neighbours.
+        let at = |name: &str| failing.find(&format!("# HELP docspace_retention_{name} ")).unwrap();
+        assert!(at("policy_conflict") < at("portals") && at("portals") < at("recovered_intents_total"));
+        m.set_per_portal(PerPortal::None);
+        let none = m.render();
+        assert!(!none.contains("portal=\""), "{none}");
+        assert!(none.contains("docspace_retention_build_info{version="), "{none}");
+        assert!(
+            none.contains("docspace_retention_portals{state=\"failing\"} 2"),
+            "{none}"
+        );
+        m.set_per_portal(PerPortal::All);
+        assert_eq!(m.render(), all);
+    }
 
     #[test]
     fn families_are_in_name_order_and_helps_need_no_escaping() {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::wire::rfc3339;
+use crate::calendar::rfc3339;
 
 mod read;
 mod writer;

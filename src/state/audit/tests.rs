@@ -169,3 +169,21 @@ async fn two_processes_a_cut_line_and_a_rotation_keep_one_chain() {
     assert_eq!((v.lines, v.torn), (22, 1), "{v:?}");
     assert_eq!(v.last.unwrap().seq, 22);
 }
+
+/// A torn line longer than the first window read back is still ended, and named by
+/// the next line as the whole cut line (its hash over all of its bytes).
+#[tokio::test]
+async fn a_long_torn_line_is_ended_and_named_whole() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(AUDIT_FILE);
+    let cut = format!("{{\"ts\":\"2026-11-22T10:00:00Z\",\"pad\":\"{}", "p".repeat(100_000));
+    std::fs::write(&path, format!("{{\"n\":1}}\n{cut}")).unwrap();
+    let log = AuditLog::open(dir.path()).unwrap();
+    log.record(intent("acme", "b1")).await.unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["backup_id"], "b1");
+    assert_eq!(last["torn"], hex::encode(sha2::Sha256::digest(cut.as_bytes())));
+    assert_eq!(text.lines().count(), 3);
+}

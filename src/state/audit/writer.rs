@@ -54,18 +54,24 @@ pub(super) fn open_append(path: &Path, give_to: Option<(u32, u32)>) -> std::io::
 /// across it, and a line inserted later could not pass for one.
 pub(super) fn end_torn_line(mut file: &File) -> std::io::Result<Option<String>> {
     use sha2::Digest;
-    use std::io::{Read, Seek, SeekFrom};
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(None);
     }
-    let window = len.min(1 << 20);
-    file.seek(SeekFrom::Start(len - window))?;
-    let mut tail = Vec::with_capacity(window as usize);
-    file.take(window).read_to_end(&mut tail)?;
-    if tail.last() == Some(&b'\n') {
-        return Ok(None);
-    }
+    // The cut line is after the last newline: read back until one is in view (at
+    // most a megabyte; lines are far shorter).
+    let mut window: u64 = 16 << 10;
+    let tail = loop {
+        let start = len.saturating_sub(window);
+        let tail = crate::evidence::chain::read_at_end(file, start, len)?;
+        if tail.last() == Some(&b'\n') {
+            return Ok(None);
+        }
+        if start == 0 || window >= 1 << 20 || tail.contains(&b'\n') {
+            break tail;
+        }
+        window *= 4;
+    };
     let cut = match tail.iter().rposition(|b| *b == b'\n') {
         Some(i) => &tail[i + 1..],
         None => &tail[..],
