@@ -138,7 +138,8 @@ pub(super) async fn read_all(
                     (Ok((memory, health)), Ok(client)) => pass::read_and_plan(portal, &client, now, &memory, &health)
                         .await
                         .map_err(|e| e.to_string()),
-                    (Err(e), _) | (_, Err(e)) => Err(e),
+                    (Err(e), _) => Err(e.to_string()),
+                    (_, Err(e)) => Err(e),
                 };
                 if let Err(e) = &result {
                     tracing::error!(portal = %portal.name, error = %e, "cannot plan");

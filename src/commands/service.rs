@@ -23,15 +23,10 @@ pub async fn run_daemon(ctx: &Context) -> Ended {
     // does not restart on): a restart every 10 s would not repair it.
     // Only damage is final: a busy or unreadable file (a permission, a full disk) may
     // be fixed while systemd waits, and the start below fails with 1 as before.
-    let damaged = |e: &str| {
-        ["not a database", "malformed", "corrupt", "newer build"]
-            .iter()
-            .any(|w| e.contains(w))
-    };
     let db = config.daemon.state_dir.join(crate::state::STATE_FILE);
     if db.exists()
         && let Err(e) = crate::state::StateDb::open(&db)
-        && damaged(&e)
+        && e.is_damage()
     {
         tracing::error!(error = %e, "cannot start: the state is unusable");
         super::context::error(format!(

@@ -24,12 +24,12 @@ mod step;
 
 pub use gates::{ClearRefused, Gates, LiveGates};
 pub use outcome::{
-    ClearResult, DeletionItem, DeletionResult, Deletions, OpenError, Recovered, ScheduleResult, ids, list,
+    BatchError, ClearResult, DeletionItem, DeletionResult, Deletions, OpenError, Recovered, ScheduleResult, ids, list,
 };
 
 use crate::docspace::DocSpaceClient;
 use crate::state::StateDir;
-use crate::state::audit::{AuditAction, AuditEntry, Outcome};
+use crate::state::audit::{AuditAction, AuditEntry, AuditError, Outcome};
 use crate::state::lock::{LockError, PortalLock};
 use crate::wire::{BackupId, HistoryRecord};
 use step::{Change, Done, Go};
@@ -84,7 +84,7 @@ impl<'a> Executor<'a> {
     }
 
     /// Writes a dry run's lines: each intent with its `dry_run` result, nothing sent.
-    async fn dry_run_lines(&self, intents: Vec<AuditEntry>) -> Result<(), String> {
+    async fn dry_run_lines(&self, intents: Vec<AuditEntry>) -> Result<(), AuditError> {
         let lines = intents
             .into_iter()
             .flat_map(|intent| {
@@ -128,7 +128,7 @@ impl<'a> Executor<'a> {
             let intents = items.iter().map(|item| item.intent(portal, true)).collect();
             match self.dry_run_lines(intents).await {
                 Ok(()) => done.results = items.iter().map(|i| i.settled(Outcome::DryRun, None, None)).collect(),
-                Err(e) => done.error = Some(e),
+                Err(e) => done.error = Some(e.to_string()),
             }
             return done;
         }
@@ -174,7 +174,7 @@ impl<'a> Executor<'a> {
         let step = match self.step(changes, go).await {
             Ok(step) => step,
             Err(e) => {
-                done.error = Some(e);
+                done.error = Some(e.to_string());
                 return done;
             }
         };
@@ -186,7 +186,7 @@ impl<'a> Executor<'a> {
                 .get_or_insert_with(|| format!("cannot verify deletions: {e}"));
         }
         if let Some(e) = step.unrecorded {
-            done.error.get_or_insert(e);
+            done.error.get_or_insert(e.to_string());
         }
         done.present_after = step.found.history.as_deref().map(ids);
         for (item, did) in items.iter().zip(step.done) {
@@ -230,7 +230,7 @@ impl<'a> Executor<'a> {
         };
         if dry_run {
             if let Err(e) = self.dry_run_lines(vec![intent]).await {
-                return Ok(failed(e));
+                return Ok(failed(e.to_string()));
             }
             return Ok(ClearResult {
                 outcome: Outcome::DryRun,
@@ -261,15 +261,34 @@ impl<'a> Executor<'a> {
         if let Err(e) = self.state.intend(portal, &listed) {
             tracing::warn!(portal, error = %e, "cannot note the coming clear in the state database");
         }
-        let step = match self
-            .step(vec![(Change::History, intent.dated_now())], |_, _| Go::Send)
-            .await
-        {
+        // The live gates once more, right before the request (a reload may have come
+        // while the batch was marked and its intent written).
+        let go = |_, _| {
+            let gates = self.gates.now();
+            let listed = gates.protected_among(ids(&again));
+            match ClearRefused::by_protect(&gates, &listed).filter(|_| !force_protected) {
+                Some(refused) => Go::Stop {
+                    why: refused.to_string(),
+                    error: true,
+                },
+                None if gates.dry_run => Go::Stop {
+                    why: ClearRefused::DryRunSinceRead.to_string(),
+                    error: true,
+                },
+                None => Go::Send,
+            }
+        };
+        let step = match self.step(vec![(Change::History, intent)], go).await {
             Ok(step) => step,
-            Err(e) => return Ok(failed(e)),
+            Err(e) => return Ok(failed(e.to_string())),
         };
         if let Some(e) = step.unrecorded {
-            return Ok(failed(e));
+            return Ok(failed(e.to_string()));
+        }
+        if let Some(why) = step.stopped.clone()
+            && matches!(step.done.first(), Some(Done::NotSent))
+        {
+            return Ok(failed(why));
         }
         Ok(match (step.done.into_iter().next(), step.unverified) {
             (Some(Done::Settled { outcome, status, error }), _) => ClearResult {
@@ -347,18 +366,28 @@ impl<'a> Executor<'a> {
                     outcome: Outcome::DryRun,
                     error: None,
                 },
-                Err(e) => failed(e),
+                Err(e) => failed(e.to_string()),
             };
         }
-        let step = match self
-            .step(vec![(Change::Schedule, intent.dated_now())], |_, _| Go::Send)
-            .await
-        {
+        // A reload that set `dry_run` since binds this request too.
+        let go = |_, _| match self.gates.now().dry_run {
+            true => Go::Stop {
+                why: "dry_run was set by a reload: not deleting the schedule".to_string(),
+                error: true,
+            },
+            false => Go::Send,
+        };
+        let step = match self.step(vec![(Change::Schedule, intent)], go).await {
             Ok(step) => step,
-            Err(e) => return failed(e),
+            Err(e) => return failed(e.to_string()),
         };
         if let Some(e) = step.unrecorded {
-            return failed(e);
+            return failed(e.to_string());
+        }
+        if let Some(why) = step.stopped.clone()
+            && matches!(step.done.first(), Some(Done::NotSent))
+        {
+            return failed(why);
         }
         match (step.done.into_iter().next(), step.unverified) {
             (Some(Done::Settled { outcome, error, .. }), _) => ScheduleResult { outcome, error },

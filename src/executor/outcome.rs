@@ -5,8 +5,19 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use crate::docspace::ApiError;
-use crate::state::audit::{AuditAction, AuditEntry, Outcome};
+use crate::state::audit::{AuditAction, AuditEntry, AuditError, Outcome};
 use crate::state::lock::LockError;
+
+/// Why a batch of changes could not begin: nothing was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The batch mark could not be written.
+    #[error(transparent)]
+    Mark(#[from] LockError),
+    /// The intents could not be written (or the log's end read for the mark).
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
 use crate::wire::{BackupId, HistoryRecord};
 
 /// One backup to delete, with what the audit log says about it.
@@ -104,8 +115,8 @@ pub enum OpenError {
     #[error(transparent)]
     Lock(#[from] LockError),
     /// The audit log could not be read or written while settling an earlier batch.
-    #[error("{0}")]
-    Audit(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     /// The portal could not be read to settle an earlier batch.
     #[error("cannot settle interrupted changes: {0}")]
     Settle(ApiError),

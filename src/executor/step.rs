@@ -8,16 +8,18 @@
 //! in between leaves the batch open, and the next holder settles its intents by
 //! reading the portal ([`Executor::recover`]). An intent therefore says "this batch is
 //! about to send this change": one the step then did not send gets a result line
-//! `failed` "not sent: …", and one an interrupted step did not send is settled as
-//! `failed` "interrupted" (the record is still there).
+//! `failed` "not sent: …". Recovery cannot tell which changes of an interrupted step
+//! were sent: it settles each by what the portal shows now, `failed` "interrupted"
+//! when the record is still there and `deleted` when it is gone (by this batch, or by
+//! anything else in the meantime: a recovered `deleted` means "gone").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Executor, OpenError, Recovered, ids};
+use super::{BatchError, Executor, OpenError, Recovered, ids};
 use crate::docspace::{ApiError, ApiErrorKind, DocSpaceClient};
-use crate::state::audit::{AuditAction, AuditEntry, Outcome, Phase};
+use crate::state::audit::{AuditAction, AuditEntry, AuditError, Outcome, Phase};
 use crate::state::lock::Batch;
 use crate::wire::{BackupId, HistoryRecord};
 
@@ -82,6 +84,8 @@ pub(super) enum Go {
 pub(super) struct Found {
     /// The history, when a backup deletion or a clear is to be settled.
     pub history: Option<Vec<HistoryRecord>>,
+    /// Its ids, once.
+    listed: HashSet<BackupId>,
     /// Whether the schedule is gone, when a schedule deletion is to be settled.
     pub schedule_gone: Option<bool>,
 }
@@ -92,7 +96,9 @@ impl Found {
     async fn read(client: &DocSpaceClient, changes: &[Change]) -> Result<Found, ApiError> {
         let mut found = Found::default();
         if changes.iter().any(|c| *c != Change::Schedule) {
-            found.history = Some(client.get_history().await?);
+            let history = client.get_history().await?;
+            found.listed = ids(&history);
+            found.history = Some(history);
         }
         if changes.contains(&Change::Schedule) {
             found.schedule_gone = Some(client.get_schedule().await?.is_none());
@@ -103,7 +109,7 @@ impl Found {
     /// Is what `change` removes gone?
     fn gone(&self, change: Change) -> bool {
         match change {
-            Change::Backup(id) => self.history.as_deref().is_some_and(|h| !ids(h).contains(&id)),
+            Change::Backup(id) => self.history.is_some() && !self.listed.contains(&id),
             Change::History => self.history.as_ref().is_some_and(Vec::is_empty),
             Change::Schedule => self.schedule_gone == Some(true),
         }
@@ -174,7 +180,7 @@ pub(super) struct Step {
     /// The read after the changes failed: they are unverified.
     pub unverified: Option<ApiError>,
     /// The result lines could not be written: the batch stays open.
-    pub unrecorded: Option<String>,
+    pub unrecorded: Option<AuditError>,
     /// Where the history was read after the step, the history as read.
     pub found: Found,
 }
@@ -187,8 +193,11 @@ impl Executor<'_> {
         &self,
         changes: Vec<(Change, AuditEntry)>,
         mut go: impl FnMut(usize, Change) -> Go,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, BatchError> {
         self.open_batch()?;
+        // The intents are dated now, after the mark: recovery finds a batch's lines by
+        // the mark's time, so none may be older than it.
+        let changes: Vec<(Change, AuditEntry)> = changes.into_iter().map(|(c, i)| (c, i.dated_now())).collect();
         // Every intent before the first request, with one flush: a crash after this
         // leaves intents the next holder settles, whichever were sent. If the write
         // fails, a part of it may be on disk: the batch stays open for that part.
@@ -263,16 +272,15 @@ impl Executor<'_> {
 
     /// Marks a batch of real changes open before its first intent: if the process
     /// dies before the results are written, the next holder settles the intents.
-    fn open_batch(&self) -> Result<(), String> {
+    fn open_batch(&self) -> Result<(), BatchError> {
         let (inode, audit_offset) = self.state.audit().end()?;
-        self.lock
-            .open_batch(Batch {
-                audit_inode: Some(inode),
-                audit_offset,
-                since: Some(Utc::now().timestamp()),
-                dump: self.client.dump(),
-            })
-            .map_err(|e| e.to_string())
+        self.lock.open_batch(Batch {
+            audit_inode: Some(inode),
+            audit_offset,
+            since: Some(Utc::now().timestamp()),
+            dump: self.client.dump(),
+        })?;
+        Ok(())
     }
 
     /// Marks the batch settled: every intent has its result on disk. Safe to fail:
@@ -307,17 +315,12 @@ impl Executor<'_> {
             other = self.client.with_dump(batch.dump);
             &other
         };
-        let open = open_intents(
-            self.state
-                .audit()
-                .lines_since(
-                    batch.audit_inode,
-                    batch.audit_offset,
-                    batch.since.and_then(|s| DateTime::from_timestamp(s, 0)),
-                    self.portal,
-                )
-                .map_err(OpenError::Audit)?,
-        );
+        let open = open_intents(self.state.audit().lines_since(
+            batch.audit_inode,
+            batch.audit_offset,
+            batch.since.and_then(|s| DateTime::from_timestamp(s, 0)),
+            self.portal,
+        )?);
         if open.is_empty() {
             return Ok(self.lock.close_batch()?);
         }
@@ -338,7 +341,7 @@ impl Executor<'_> {
             line.recovered = true;
             lines.push(line);
         }
-        self.state.audit().record_all(lines).await.map_err(OpenError::Audit)?;
+        self.state.audit().record_all(lines).await?;
         Ok(self.lock.close_batch()?)
     }
 }

@@ -306,8 +306,9 @@ pub struct PassReport {
     pub deletions_by_pass: Option<Vec<(DateTime<Utc>, u32)>>,
 }
 
-/// What kind of failure ended or spoiled a pass, for metrics, `/status` and logs to
-/// tell apart without reading the message.
+/// What kind of failure ended or spoiled a pass, told apart without reading the
+/// message: the log line of a failed pass carries it (`kind`); metrics and `/status`
+/// do not show it yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
     /// Another process (or pass) held the portal's lock.
@@ -518,11 +519,11 @@ async fn run_within(
     report.recovered = executor.recovered().to_vec();
     let memory = match state.memory(&portal.name).await {
         Ok(m) => m,
-        Err(e) => return report.ended_by(Failure::State, e),
+        Err(e) => return report.ended_by(Failure::State, e.to_string()),
     };
     let health_memory: HealthMemory = match state.health_memory(&portal.name, now).await {
         Ok(m) => m,
-        Err(e) => return report.ended_by(Failure::State, e),
+        Err(e) => return report.ended_by(Failure::State, e.to_string()),
     };
     let mut read =
         match tokio::time::timeout_at(deadline, read_and_plan(portal, client, now, &memory, &health_memory)).await {

@@ -103,25 +103,85 @@ impl std::fmt::Debug for StateDb {
     }
 }
 
+/// Why the state database could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateDbError {
+    #[error("cannot open the state database {}: {source}", path.display())]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot read the state database {}: {source}", path.display())]
+    Read { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot write the state database {}: {source}", path.display())]
+    Write { path: PathBuf, source: rusqlite::Error },
+    /// It is not a database this build can use (not WAL, another schema version, a
+    /// migration that failed).
+    #[error("{message}")]
+    Unusable { path: PathBuf, message: String },
+    /// The blocking task that used it did not finish (a panic, a runtime going away).
+    #[error("{what} the state database failed: {source}")]
+    Task {
+        what: &'static str,
+        source: tokio::task::JoinError,
+    },
+    /// It was opened for reading only (`plan`, dry runs) and a write was asked for.
+    #[error("the state database {} is open for reading only", path.display())]
+    ReadOnly { path: PathBuf },
+}
+
+impl StateDbError {
+    /// Damage no restart repairs: not a database, a corrupt file, a schema from a
+    /// newer build (a busy or unreadable file may be fixed while systemd waits).
+    pub fn is_damage(&self) -> bool {
+        let code = match self {
+            StateDbError::Open { source, .. }
+            | StateDbError::Read { source, .. }
+            | StateDbError::Write { source, .. } => source.sqlite_error_code(),
+            _ => None,
+        };
+        matches!(
+            code,
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        ) || {
+            let text = self.to_string();
+            ["not a database", "malformed", "corrupt", "newer build"]
+                .iter()
+                .any(|w| text.contains(w))
+        }
+    }
+
+    /// A failed blocking task that was `what` ("reading", "writing") the database.
+    pub fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> StateDbError {
+        move |source| StateDbError::Task { what, source }
+    }
+}
+
 impl StateDb {
     /// Opens (creating it if missing) and migrates the database at `path`.
-    pub fn open(path: &Path) -> Result<StateDb, String> {
-        let err = |e: rusqlite::Error| format!("cannot open the state database {}: {e}", path.display());
+    pub fn open(path: &Path) -> Result<StateDb, StateDbError> {
+        let err = |source| StateDbError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(err)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(format!(
-                "cannot open the state database {}: it will not switch to WAL mode ({mode})",
-                path.display()
-            ));
+            return Err(StateDbError::Unusable {
+                path: path.to_path_buf(),
+                message: format!(
+                    "cannot open the state database {}: it will not switch to WAL mode ({mode})",
+                    path.display()
+                ),
+            });
         }
         // WAL with NORMAL sync: a power cut may lose the last commits, never the
         // database; losing a grace time or a version only makes the next pass wait.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        migrate(&conn).map_err(|e| format!("the state database {}: {e}", path.display()))?;
+        migrate(&conn).map_err(|e| StateDbError::Unusable {
+            path: path.to_path_buf(),
+            message: format!("the state database {}: {e}", path.display()),
+        })?;
         Ok(StateDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -135,20 +195,26 @@ impl StateDb {
 
     /// Opens an existing database for reading only (`plan`, dry runs): `None` when
     /// there is none yet.
-    pub fn open_read_only(path: &Path) -> Result<Option<StateDb>, String> {
+    pub fn open_read_only(path: &Path) -> Result<Option<StateDb>, StateDbError> {
         if !path.exists() {
             return Ok(None);
         }
-        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", path.display());
+        let err = |source| StateDbError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
         if version as usize != SCHEMA_VERSION {
-            return Err(format!(
-                "the state database {} has schema version {version}, this build reads {SCHEMA_VERSION}: \
-                 let `run` or `once` migrate it first",
-                path.display()
-            ));
+            return Err(StateDbError::Unusable {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the state database {} has schema version {version}, this build reads {SCHEMA_VERSION}: \
+                     let `run` or `once` migrate it first",
+                    path.display()
+                ),
+            });
         }
         Ok(Some(StateDb {
             conn: Mutex::new(conn),
@@ -162,8 +228,11 @@ impl StateDb {
     }
 
     /// What is remembered of `portal` (nothing, for a portal never seen).
-    pub fn load(&self, portal: &str) -> Result<PortalMemory, String> {
-        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+    pub fn load(&self, portal: &str) -> Result<PortalMemory, StateDbError> {
+        let err = |source| StateDbError::Read {
+            path: self.path.clone(),
+            source,
+        };
         let conn = self.conn.lock().expect("state database lock");
         let mut select = conn
             .prepare_cached(
@@ -213,8 +282,11 @@ impl StateDb {
     }
 
     /// Stores `memory` as `portal`'s, replacing what was there, in one transaction.
-    pub fn save(&self, portal: &str, memory: &PortalMemory) -> Result<(), String> {
-        let err = |e: rusqlite::Error| format!("cannot write the state database {}: {e}", self.path.display());
+    pub fn save(&self, portal: &str, memory: &PortalMemory) -> Result<(), StateDbError> {
+        let err = |source| StateDbError::Write {
+            path: self.path.clone(),
+            source,
+        };
         let mut conn = self.conn.lock().expect("state database lock");
         let tx = conn.transaction().map_err(err)?;
         let s = memory.schedule.as_ref();
@@ -261,8 +333,11 @@ impl StateDb {
 
 impl StateDb {
     /// The health sentinel's memory of `portal` at `now`.
-    pub fn load_health(&self, portal: &str, now: DateTime<Utc>) -> Result<HealthMemory, String> {
-        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+    pub fn load_health(&self, portal: &str, now: DateTime<Utc>) -> Result<HealthMemory, StateDbError> {
+        let err = |source| StateDbError::Read {
+            path: self.path.clone(),
+            source,
+        };
         let conn = self.conn.lock().expect("state database lock");
         let mut memory = conn
             .prepare_cached(
@@ -313,8 +388,11 @@ impl StateDb {
     }
 
     /// Everything remembered of `portal`'s backups, still there or gone (`attest`).
-    pub fn observations(&self, portal: &str) -> Result<Vec<Observation>, String> {
-        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+    pub fn observations(&self, portal: &str) -> Result<Vec<Observation>, StateDbError> {
+        let err = |source| StateDbError::Read {
+            path: self.path.clone(),
+            source,
+        };
         let conn = self.conn.lock().expect("state database lock");
         let mut select = conn
             .prepare_cached(&format!(
@@ -331,8 +409,11 @@ impl StateDb {
 
     /// Adds what one pass saw to `portal`'s health memory, in one transaction: a
     /// backup seen again has not left, whatever an earlier pass thought.
-    pub fn save_health(&self, portal: &str, update: &HealthUpdate, now: DateTime<Utc>) -> Result<(), String> {
-        let err = |e: rusqlite::Error| format!("cannot write the state database {}: {e}", self.path.display());
+    pub fn save_health(&self, portal: &str, update: &HealthUpdate, now: DateTime<Utc>) -> Result<(), StateDbError> {
+        let err = |source| StateDbError::Write {
+            path: self.path.clone(),
+            source,
+        };
         let mut conn = self.conn.lock().expect("state database lock");
         let tx = conn.transaction().map_err(err)?;
         let (key_state, key_expires) = match &update.key {
@@ -415,8 +496,15 @@ impl StateDb {
     /// How many backups of `portal` each pass since `since` deleted (or was about to:
     /// a pass's own deletions are settled by the next one), oldest first, by when the
     /// pass noted them.
-    pub fn deletions_by_pass(&self, portal: &str, since: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, u32)>, String> {
-        let err = |e: rusqlite::Error| format!("cannot read the state database {}: {e}", self.path.display());
+    pub fn deletions_by_pass(
+        &self,
+        portal: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u32)>, StateDbError> {
+        let err = |source| StateDbError::Read {
+            path: self.path.clone(),
+            source,
+        };
         let conn = self.conn.lock().expect("state database lock");
         let mut query = conn
             .prepare_cached(
@@ -442,8 +530,11 @@ impl StateDb {
 
     /// Notes that this product is about to delete `ids` of `portal`: when they are
     /// gone at the next pass, they were deleted, not vanished.
-    pub fn intend(&self, portal: &str, ids: &[BackupId], now: DateTime<Utc>) -> Result<(), String> {
-        let err = |e: rusqlite::Error| format!("cannot write the state database {}: {e}", self.path.display());
+    pub fn intend(&self, portal: &str, ids: &[BackupId], now: DateTime<Utc>) -> Result<(), StateDbError> {
+        let err = |source| StateDbError::Write {
+            path: self.path.clone(),
+            source,
+        };
         let mut conn = self.conn.lock().expect("state database lock");
         let tx = conn.transaction().map_err(err)?;
         {
@@ -610,7 +701,8 @@ mod tests {
         let path = dir.path().join(STATE_FILE);
         std::fs::write(&path, b"this is not a database, but somebody's file").unwrap();
         let e = StateDb::open(&path).unwrap_err();
-        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        assert!(e.is_damage(), "{e:?}");
         assert_eq!(
             std::fs::read(&path).unwrap(),
             b"this is not a database, but somebody's file"
@@ -620,6 +712,13 @@ mod tests {
             .unwrap()
             .execute_batch("PRAGMA user_version = 99;")
             .unwrap();
-        assert!(StateDb::open(&path).unwrap_err().contains("newer build"));
+        let e = StateDb::open(&path).unwrap_err();
+        assert!(e.to_string().contains("newer build") && e.is_damage(), "{e}");
+        // A busy or unreadable file is no damage: a restart may find it fixed.
+        let busy = StateDbError::Write {
+            path: path.clone(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), Some("database is locked".into())),
+        };
+        assert!(!busy.is_damage());
     }
 }

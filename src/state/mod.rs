@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::state::audit::AuditLog;
 use crate::state::lock::{LockError, PortalLock};
-pub use db::{SCHEMA_VERSION, STATE_FILE, StateDb};
+pub use db::{SCHEMA_VERSION, STATE_FILE, StateDb, StateDbError};
 pub use memory::{MemoryNews, PortalMemory, RememberedSchedule};
 pub use observed::{
     Gone, HealthMemory, HealthUpdate, KeyState, LEFT_DELETED, LEFT_EXPIRED, LEFT_VANISHED, Observation, observe,
@@ -63,11 +63,12 @@ impl StateDir {
         ] {
             owner.no_symlink(&path.join(name))?;
         }
-        let audit = AuditLog::open_file(&path.join(crate::state::audit::AUDIT_FILE), owner.give_to())?;
+        let audit = AuditLog::open_file(&path.join(crate::state::audit::AUDIT_FILE), owner.give_to())
+            .map_err(|e| e.to_string())?;
         let file = path.join(STATE_FILE);
         let db = match access {
-            Access::Write => Some(StateDb::open(&file)?),
-            Access::Read => StateDb::open_read_only(&file)?,
+            Access::Write => Some(StateDb::open(&file).map_err(|e| e.to_string())?),
+            Access::Read => StateDb::open_read_only(&file).map_err(|e| e.to_string())?,
             Access::None => None,
         };
         if db.is_some() {
@@ -112,28 +113,27 @@ impl StateDir {
 
     /// What is remembered of `portal` (read off the async threads: another process
     /// may hold the database for a moment).
-    pub async fn memory(&self, portal: &str) -> Result<PortalMemory, String> {
+    pub async fn memory(&self, portal: &str) -> Result<PortalMemory, StateDbError> {
         let Some(db) = self.db.clone() else {
             return Ok(PortalMemory::default());
         };
         let portal = portal.to_string();
         tokio::task::spawn_blocking(move || db.load(&portal))
             .await
-            .map_err(|e| format!("reading the state database failed: {e}"))?
+            .map_err(StateDbError::task("reading"))?
     }
 
     /// Remembers `memory` for `portal`.
-    pub async fn remember(&self, portal: &str, memory: PortalMemory) -> Result<(), String> {
+    pub async fn remember(&self, portal: &str, memory: PortalMemory) -> Result<(), StateDbError> {
         let Some(db) = self.db.clone() else {
-            return Err(format!(
-                "the state database {} is open for reading only",
-                self.path.join(STATE_FILE).display()
-            ));
+            return Err(StateDbError::ReadOnly {
+                path: self.path.join(STATE_FILE),
+            });
         };
         let portal = portal.to_string();
         tokio::task::spawn_blocking(move || db.save(&portal, &memory))
             .await
-            .map_err(|e| format!("writing the state database failed: {e}"))?
+            .map_err(StateDbError::task("writing"))?
     }
 }
 
@@ -143,14 +143,14 @@ impl StateDir {
         &self,
         portal: &str,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<HealthMemory, String> {
+    ) -> Result<HealthMemory, StateDbError> {
         let Some(db) = self.db.clone() else {
             return Ok(HealthMemory::default());
         };
         let portal = portal.to_string();
         tokio::task::spawn_blocking(move || db.load_health(&portal, now))
             .await
-            .map_err(|e| format!("reading the state database failed: {e}"))?
+            .map_err(StateDbError::task("reading"))?
     }
 
     /// Stores what a pass saw for the sentinel; `false` when there is no database to
@@ -160,14 +160,14 @@ impl StateDir {
         portal: &str,
         update: HealthUpdate,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, StateDbError> {
         let Some(db) = self.db.clone().filter(|db| db.writable()) else {
             return Ok(false);
         };
         let portal = portal.to_string();
         tokio::task::spawn_blocking(move || db.save_health(&portal, &update, now))
             .await
-            .map_err(|e| format!("writing the state database failed: {e}"))?
+            .map_err(StateDbError::task("writing"))?
             .map(|()| true)
     }
 
@@ -188,7 +188,7 @@ impl StateDir {
 
     /// Notes the deletions a batch is about to send (see [`StateDb::intend`]); without
     /// a writable database there is nothing to note.
-    pub fn intend(&self, portal: &str, ids: &[crate::wire::BackupId]) -> Result<(), String> {
+    pub fn intend(&self, portal: &str, ids: &[crate::wire::BackupId]) -> Result<(), StateDbError> {
         match self.db.as_ref().filter(|db| db.writable()) {
             Some(db) => db.intend(portal, ids, chrono::Utc::now()),
             None => Ok(()),
@@ -199,7 +199,7 @@ impl StateDir {
 /// Reads the state database of `state_dir` without creating or changing anything
 /// (for `plan`): `None` when there is none yet.
 pub fn read_only(state_dir: &Path) -> Result<Option<StateDb>, String> {
-    let db = StateDb::open_read_only(&state_dir.join(STATE_FILE))?;
+    let db = StateDb::open_read_only(&state_dir.join(STATE_FILE)).map_err(|e| e.to_string())?;
     // Reading a WAL database may create its -shm and -wal files: root gives them to
     // the directory's owner (a user who is not the owner creates nothing here).
     if db.is_some()

@@ -570,6 +570,15 @@ async fn a_kill_9_mid_batch_is_settled_by_the_next_pass() {
     // keep_last = 2 of ten: the batch's eight intents went to disk before its first
     // DELETE, and no result was written.
     assert_eq!(intents.len(), 8, "no result was written");
+    // The batch mark is still there, and no intent is older than it: recovery finds a
+    // batch's lines by the mark's time.
+    let mark: Value =
+        serde_json::from_str(&std::fs::read_to_string(setup.state().join("locks/acme.lock")).unwrap()).unwrap();
+    let since = chrono::DateTime::from_timestamp(mark["since"].as_i64().unwrap(), 0).unwrap();
+    for line in setup.audit() {
+        let ts: chrono::DateTime<Utc> = line["ts"].as_str().unwrap().parse().unwrap();
+        assert!(ts >= since, "an intent dated before its batch mark: {line} < {since}");
+    }
     let present: Vec<String> = sim.backups("acme").iter().map(|b| b.id.clone()).collect();
     assert_eq!(present.len(), 8);
 

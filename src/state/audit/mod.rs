@@ -141,7 +141,37 @@ impl AuditEntry {
 
 /// Lines waiting to be written (or a checkpoint to sign, at the head the chain has
 /// when its turn comes), and whom to tell once they are on disk.
-type Pending = (Vec<Line>, tokio::sync::oneshot::Sender<Result<(), String>>);
+type Pending = (Vec<Line>, tokio::sync::oneshot::Sender<Result<(), AuditError>>);
+
+/// Why the audit log could not be opened, read or written. Cloned to every caller
+/// whose lines were in a group that failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot create the state directory {}: {source} (set daemon.state_dir)", dir.display())]
+    StateDir { dir: PathBuf, source: Arc<std::io::Error> },
+    #[error("cannot open the audit log {}: {source} (set daemon.state_dir)", path.display())]
+    Open { path: PathBuf, source: Arc<std::io::Error> },
+    #[error("cannot start the audit writer: {0}")]
+    Start(Arc<std::io::Error>),
+    #[error("cannot read the audit log {}: {source}", path.display())]
+    Read { path: PathBuf, source: Arc<std::io::Error> },
+    #[error("cannot write the audit log {}: {source}", path.display())]
+    Write { path: PathBuf, source: Arc<std::io::Error> },
+    /// A line that would not serialize (never for our own types).
+    #[error("cannot encode an audit line: {0}")]
+    Encode(Arc<serde_json::Error>),
+    #[error("the audit writer has stopped")]
+    Stopped,
+}
+
+impl AuditError {
+    fn read(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
+        move |e| AuditError::Read {
+            path: path.to_path_buf(),
+            source: Arc::new(e),
+        }
+    }
+}
 
 /// One line to chain and write.
 pub enum Line {
@@ -170,12 +200,10 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Opens (creating the directory and file if needed) `<state_dir>/audit.jsonl`.
-    pub fn open(state_dir: &Path) -> Result<Arc<Self>, String> {
-        std::fs::create_dir_all(state_dir).map_err(|e| {
-            format!(
-                "cannot create the state directory {}: {e} (set daemon.state_dir)",
-                state_dir.display()
-            )
+    pub fn open(state_dir: &Path) -> Result<Arc<Self>, AuditError> {
+        std::fs::create_dir_all(state_dir).map_err(|e| AuditError::StateDir {
+            dir: state_dir.to_path_buf(),
+            source: Arc::new(e),
         })?;
         Self::open_file(&state_dir.join(AUDIT_FILE), None)
     }
@@ -183,12 +211,10 @@ impl AuditLog {
     /// Opens an audit log at an exact path, for appending. `give_to`: root acting for
     /// the state directory's owner, who gets the file (the first one and any made
     /// again after a rotation), which is then never opened through a symbolic link.
-    pub fn open_file(path: &Path, give_to: Option<(u32, u32)>) -> Result<Arc<Self>, String> {
-        let shown_err = |e: std::io::Error| {
-            format!(
-                "cannot open the audit log {}: {e} (set daemon.state_dir)",
-                path.display()
-            )
+    pub fn open_file(path: &Path, give_to: Option<(u32, u32)>) -> Result<Arc<Self>, AuditError> {
+        let shown_err = |e: std::io::Error| AuditError::Open {
+            path: path.to_path_buf(),
+            source: Arc::new(e),
         };
         // A line a crash cut short is ended (and named) by the next write, under the
         // file's lock: readers pass over it meanwhile.
@@ -207,7 +233,7 @@ impl AuditLog {
         std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || writer.run(file, queue))
-            .map_err(|e| format!("cannot start the audit writer: {e}"))?;
+            .map_err(|e| AuditError::Start(Arc::new(e)))?;
         Ok(Arc::new(AuditLog {
             path: path.to_path_buf(),
             lines,
@@ -244,12 +270,12 @@ impl AuditLog {
     /// Where the next line will start: the file (its inode) and its length now.
     /// A log rotated away (logrotate's `nocreate`) and not written since is an empty
     /// file to come: the next line makes it.
-    pub fn end(&self) -> Result<(u64, u64), String> {
+    pub fn end(&self) -> Result<(u64, u64), AuditError> {
         use std::os::unix::fs::MetadataExt;
         match std::fs::metadata(&self.path) {
             Ok(m) => Ok((m.ino(), m.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, 0)),
-            Err(e) => Err(format!("cannot read the audit log {}: {e}", self.path.display())),
+            Err(e) => Err(AuditError::read(&self.path)(e)),
         }
     }
 
@@ -268,8 +294,8 @@ impl AuditLog {
         offset: u64,
         since: Option<DateTime<Utc>>,
         portal: &str,
-    ) -> Result<Vec<AuditEntry>, String> {
-        let shown = |e: std::io::Error| format!("cannot read the audit log {}: {e}", self.path.display());
+    ) -> Result<Vec<AuditEntry>, AuditError> {
+        let shown = |e: std::io::Error| AuditError::read(&self.path)(e);
         let (ino, len) = self.end()?;
         let unmoved = inode.is_none_or(|i| i == ino) && offset <= len;
         let Some(since) = since else {
@@ -305,23 +331,27 @@ impl AuditLog {
     }
 
     /// Appends one line and waits until it is on disk.
-    pub async fn record(self: &Arc<Self>, entry: AuditEntry) -> Result<(), String> {
+    pub async fn record(self: &Arc<Self>, entry: AuditEntry) -> Result<(), AuditError> {
         self.record_all(vec![entry]).await
     }
 
     /// Appends lines (in order, together) and waits until they are on disk. For lines
     /// with no action between them, such as the results settled by one verification.
-    pub async fn record_all(self: &Arc<Self>, entries: Vec<AuditEntry>) -> Result<(), String> {
+    pub async fn record_all(self: &Arc<Self>, entries: Vec<AuditEntry>) -> Result<(), AuditError> {
         let lines = entries
             .iter()
-            .map(|e| serde_json::to_value(e).map(Line::Entry).map_err(|e| e.to_string()))
+            .map(|e| {
+                serde_json::to_value(e)
+                    .map(Line::Entry)
+                    .map_err(|e| AuditError::Encode(Arc::new(e)))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         self.write(lines).await
     }
 
     /// Appends a pass's summary (`"phase": "pass"`), then, with a signing key, a
     /// checkpoint that signs the chain's head: the end of a pass.
-    pub async fn record_pass(self: &Arc<Self>, summary: serde_json::Value) -> Result<(), String> {
+    pub async fn record_pass(self: &Arc<Self>, summary: serde_json::Value) -> Result<(), AuditError> {
         let portal = summary
             .get("portal")
             .and_then(|p| p.as_str())
@@ -337,15 +367,13 @@ impl AuditLog {
         self.write(lines).await
     }
 
-    async fn write(&self, lines: Vec<Line>) -> Result<(), String> {
+    async fn write(&self, lines: Vec<Line>) -> Result<(), AuditError> {
         if lines.is_empty() {
             return Ok(());
         }
         let (done, written) = tokio::sync::oneshot::channel();
-        self.lines
-            .send((lines, done))
-            .map_err(|_| "the audit writer has stopped".to_string())?;
-        written.await.map_err(|_| "the audit writer has stopped".to_string())?
+        self.lines.send((lines, done)).map_err(|_| AuditError::Stopped)?;
+        written.await.map_err(|_| AuditError::Stopped)?
     }
 }
 

@@ -114,7 +114,10 @@ impl Writer {
             }
             let result = self
                 .write_group(&mut file, &mut inode, &groups, &mut buffer)
-                .map_err(|e| format!("cannot write the audit log {}: {e}", self.path.display()));
+                .map_err(|e| AuditError::Write {
+                    path: self.path.clone(),
+                    source: Arc::new(e),
+                });
             for done in waiting.drain(..) {
                 let _ = done.send(result.clone());
             }
