@@ -197,7 +197,9 @@ pub async fn start_bound(
         .map(|p| (p.schedule.as_str(), p.timezone))
         .collect::<HashSet<_>>()
         .len();
-    let timetable = Timetable::start(Arc::clone(&shared), options.heartbeat, Arc::clone(&latches), schedules).await?;
+    let timetable = Timetable::start(Arc::clone(&shared), options.heartbeat, Arc::clone(&latches), schedules)
+        .await
+        .map_err(|e| e.to_string())?;
     latches.watch_heartbeat(options.heartbeat * 3);
     latches.set_alive(true);
     let scheduler = timetable.scheduler();
@@ -242,7 +244,7 @@ impl Daemon {
         self.shared.observer.portal_added(&config.name);
         let stop = self.shared.closing.child_token();
         let rt = Arc::new(PortalRuntime::new(Arc::new(config), client, stop));
-        self.timetable.join(&rt).await?;
+        self.timetable.join(&rt).await.map_err(|e| e.to_string())?;
         self.portals.insert(rt.name.clone(), rt);
         Ok(())
     }
@@ -261,7 +263,11 @@ impl Daemon {
         let client = self.shared.clients.client(&config.name, config.endpoint())?;
         let retime = rt.replace(Arc::new(config), client);
         tracing::info!(portal = %rt.name, "portal changed");
-        if retime { self.timetable.join(rt).await } else { Ok(()) }
+        if retime {
+            self.timetable.join(rt).await.map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        }
     }
 
     async fn control_loop(

@@ -81,7 +81,7 @@ impl Timetable {
         heartbeat: Duration,
         latches: Arc<Latches>,
         schedules: usize,
-    ) -> Result<Timetable, String> {
+    ) -> Result<Timetable, SchedulerError> {
         let capacity = capacity_for(schedules);
         let scheduler = new_scheduler(capacity, heartbeat, &latches).await?;
         Ok(Timetable {
@@ -101,7 +101,7 @@ impl Timetable {
 
     /// Puts a portal on the job of its schedule (a new portal, or one whose schedule,
     /// zone or jitter changed), and tells the observer its next run.
-    pub async fn join(&mut self, rt: &Arc<PortalRuntime>) -> Result<(), String> {
+    pub async fn join(&mut self, rt: &Arc<PortalRuntime>) -> Result<(), SchedulerError> {
         let key = Key::of(rt);
         if self.of_portal.get(&rt.name) != Some(&key) {
             self.leave(&rt.name).await;
@@ -186,11 +186,14 @@ impl Timetable {
         self.groups.len()
     }
 
-    async fn add_group(&mut self, key: &Key, portal: &str) -> Result<(), String> {
+    async fn add_group(&mut self, key: &Key, portal: &str) -> Result<(), SchedulerError> {
         if SLOTS_PER_JOB * (self.groups.len() + 2) > self.capacity {
             self.grow().await?;
         }
-        let cron = crate::cron::parse(&key.schedule).map_err(|e| format!("portals.{portal}.schedule: {e}"))?;
+        let cron = crate::cron::parse(&key.schedule).map_err(|message| SchedulerError::Cron {
+            portal: portal.to_string(),
+            message,
+        })?;
         let mut group = Group {
             cron: Arc::new(cron),
             members: Arc::new(Mutex::new(BTreeMap::new())),
@@ -199,9 +202,13 @@ impl Timetable {
             offset: 0,
         };
         let scheduler = lock(&self.scheduler).clone();
-        (group.job, group.offset) = add_job(&scheduler, &self.shared, key, &group)
-            .await
-            .map_err(|e| format!("portals.{portal}.schedule: {e}"))?;
+        (group.job, group.offset) =
+            add_job(&scheduler, &self.shared, key, &group)
+                .await
+                .map_err(|e| SchedulerError::Portal {
+                    portal: portal.to_string(),
+                    source: Box::new(e),
+                })?;
         self.groups.insert(key.clone(), group);
         Ok(())
     }
@@ -209,7 +216,7 @@ impl Timetable {
     /// A scheduler with channels for twice as many jobs, carrying every job over. The
     /// old one stops first, so no tick runs twice; a tick due in between (a few
     /// milliseconds of a reload that doubled the schedules) is missed.
-    async fn grow(&mut self) -> Result<(), String> {
+    async fn grow(&mut self) -> Result<(), SchedulerError> {
         let capacity = capacity_for(self.groups.len() * 2 + 1);
         tracing::info!(
             schedules = self.groups.len(),
@@ -233,22 +240,51 @@ fn capacity_for(schedules: usize) -> usize {
     (SLOTS_PER_JOB * (schedules + 1)).next_power_of_two().max(MIN_CAPACITY)
 }
 
-async fn new_scheduler(capacity: usize, heartbeat: Duration, latches: &Arc<Latches>) -> Result<JobScheduler, String> {
+/// Why the scheduler, or a job on it, could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The scheduler itself or its heartbeat job (`what` failed).
+    #[error("cannot {what}: {source}")]
+    Scheduler {
+        what: &'static str,
+        source: tokio_cron_scheduler::JobSchedulerError,
+    },
+    /// The library refused a schedule.
+    #[error("cannot schedule {schedule:?}: {source}")]
+    Job {
+        schedule: String,
+        source: tokio_cron_scheduler::JobSchedulerError,
+    },
+    #[error("cannot add the job of {schedule:?}: {source}")]
+    Add {
+        schedule: String,
+        source: tokio_cron_scheduler::JobSchedulerError,
+    },
+    /// Our cron parser refused a portal's schedule (validation checks it first).
+    #[error("portals.{portal}.schedule: {message}")]
+    Cron { portal: String, message: String },
+    /// A portal's schedule could not be put on the scheduler.
+    #[error("portals.{portal}.schedule: {source}")]
+    Portal {
+        portal: String,
+        source: Box<SchedulerError>,
+    },
+}
+
+async fn new_scheduler(
+    capacity: usize,
+    heartbeat: Duration,
+    latches: &Arc<Latches>,
+) -> Result<JobScheduler, SchedulerError> {
+    let failed = |what| move |source| SchedulerError::Scheduler { what, source };
     let scheduler = JobScheduler::new_with_channel_size(capacity)
         .await
-        .map_err(|e| format!("cannot create the scheduler: {e}"))?;
-    scheduler
-        .start()
-        .await
-        .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+        .map_err(failed("create the scheduler"))?;
+    scheduler.start().await.map_err(failed("start the scheduler"))?;
     // The scheduler proves it lives by running this job; /healthz watches it.
     let beats = Arc::clone(latches);
-    let job = Job::new_repeated(heartbeat, move |_, _| beats.beat())
-        .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;
-    scheduler
-        .add(job)
-        .await
-        .map_err(|e| format!("cannot add the heartbeat job: {e}"))?;
+    let job = Job::new_repeated(heartbeat, move |_, _| beats.beat()).map_err(failed("create the heartbeat job"))?;
+    scheduler.add(job).await.map_err(failed("add the heartbeat job"))?;
     Ok(scheduler)
 }
 
@@ -258,7 +294,7 @@ async fn add_job(
     shared: &Arc<Shared>,
     key: &Key,
     group: &Group,
-) -> Result<(Uuid, i32), String> {
+) -> Result<(Uuid, i32), SchedulerError> {
     let (shared, members, cron, tz, last_slot) = (
         Arc::clone(shared),
         Arc::clone(&group.members),
@@ -288,11 +324,14 @@ async fn add_job(
             }
         })
     })
-    .map_err(|e| format!("cannot schedule {:?}: {e}", key.schedule))?;
-    let id = scheduler
-        .add(job)
-        .await
-        .map_err(|e| format!("cannot add the job of {:?}: {e}", key.schedule))?;
+    .map_err(|source| SchedulerError::Job {
+        schedule: key.schedule.clone(),
+        source,
+    })?;
+    let id = scheduler.add(job).await.map_err(|source| SchedulerError::Add {
+        schedule: key.schedule.clone(),
+        source,
+    })?;
     Ok((id, utc_offset(key.tz)))
 }
 
