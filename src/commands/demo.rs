@@ -95,7 +95,7 @@ pub fn demo_config(url: &str, state_dir: std::path::PathBuf, dry_run: bool) -> C
         request_timeout: Duration::from_secs(10),
         max_retries: 2,
         requests_per_minute: 600,
-        retention: demo_policy(),
+        retention: std::sync::Arc::new(demo_policy()),
         health: crate::health::HealthPolicy::default(),
         notify: None,
     };
@@ -156,7 +156,9 @@ pub async fn run(dry_run: bool, listen: Option<std::net::SocketAddr>) -> Ended {
         config.server.listen = listen;
     }
     let listen = config.server.listen;
-    config.portals[0].retention.protect.extend(protected);
+    std::sync::Arc::make_mut(&mut config.portals[0].retention)
+        .protect
+        .extend(protected);
     let _ = crate::logging::init(&config.log, false);
 
     crate::outln!("docspace-retention demo");

@@ -227,7 +227,7 @@ pub(super) fn portal_config(c: &mut Checker<'_>, name: &str, p: &RawPortal, d: &
         request_timeout: settings.request_timeout,
         max_retries: settings.max_retries,
         requests_per_minute: settings.requests_per_minute,
-        retention: settings.retention,
+        retention: c.shared_policy(settings.retention),
         health: settings.health,
         notify: settings.notify,
     })

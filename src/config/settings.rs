@@ -204,7 +204,8 @@ pub struct PortalConfig {
     pub request_timeout: Duration,
     pub max_retries: u32,
     pub requests_per_minute: u32,
-    pub retention: RetentionPolicy,
+    /// Shared by the portals whose policies are equal.
+    pub retention: std::sync::Arc<RetentionPolicy>,
     /// The backup health sentinel's settings.
     pub health: crate::health::HealthPolicy,
     /// Who is told after each pass.

@@ -29,6 +29,7 @@ pub(super) fn validate(
         secret_files: HashMap::new(),
         main_dir: opts.path.parent().map(PathBuf::from).unwrap_or_default(),
         portal_dir: None,
+        policies: Vec::new(),
     };
     c.unknown("", &raw.unknown, TOP_KEYS);
 

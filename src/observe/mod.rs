@@ -93,7 +93,7 @@ impl Observer {
     }
 
     pub fn next_run(&self, portal: &str, at: Option<DateTime<Utc>>) {
-        self.metrics.portal(portal).update(|v| v.next_run = at.map(unix));
+        self.metrics.portal(portal).set_next_run(at.map(unix));
         self.status.update(portal, |s| s.next_run = at);
     }
 
@@ -183,7 +183,7 @@ impl Observer {
             Arc::new(picture)
         });
         self.status.update(p, |s| {
-            s.last_pass = Some(summary);
+            s.last_pass = Some(Box::new(summary));
             s.running = false;
             if picture.is_some() {
                 s.picture = picture;

@@ -47,7 +47,7 @@ pub struct HealthSummary {
 /// One portal's line in `/status`, and the picture of its last pass for `GET /`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PortalStatus {
-    pub last_pass: Option<PassSummary>,
+    pub last_pass: Option<Box<PassSummary>>,
     pub next_run: Option<DateTime<Utc>>,
     pub running: bool,
     pub picture: Option<Arc<Picture>>,
@@ -256,7 +256,7 @@ mod tests {
         status.update("b", |s| s.next_run = Some(Utc::now()));
         status.update("a", |s| {
             s.running = true;
-            s.last_pass = Some(PassSummary {
+            s.last_pass = Some(Box::new(PassSummary {
                 started: Utc::now(),
                 finished: Utc::now(),
                 outcome: "failure",
@@ -272,7 +272,7 @@ mod tests {
                     suspects: 1,
                     ..HealthSummary::default()
                 }),
-            });
+            }));
         });
         assert_eq!(status.text(true), status.json(true).to_string());
         assert_eq!(status.json(false)["portals"][0]["last_pass"]["error"], "no \"luck\"");

@@ -25,6 +25,8 @@ pub(super) enum Series {
     Single(fn(&PortalValues) -> Option<Number>),
     /// One series per label value of the set and portal: label name, set, counts.
     Labelled(&'static str, &'static [&'static str], fn(&PortalValues) -> &[u64]),
+    /// `next_run_timestamp_seconds`, kept beside a portal's values.
+    NextRun,
     RunDuration,
     Requests,
     ServerInfo,
@@ -132,7 +134,7 @@ pub(super) static PORTAL_FAMILIES: [PortalFamily; 32] = [
         name: "next_run_timestamp_seconds",
         help: "When the next pass is due (Unix time, jitter included).",
         kind: Kind::Gauge,
-        series: Series::Single(|v| v.next_run.map(Number::Float)),
+        series: Series::NextRun,
     },
     PortalFamily {
         name: "notify_failures_total",

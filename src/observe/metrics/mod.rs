@@ -134,7 +134,6 @@ pub struct PortalValues {
     pub run_duration: Option<Histogram>,
     pub last_run: Option<f64>,
     pub last_success: Option<f64>,
-    pub next_run: Option<f64>,
     pub backups: Option<i64>,
     pub planned_deletions: Option<i64>,
     pub deletions: Counts<4>,
@@ -241,7 +240,30 @@ struct Slot {
     /// the old generation finds nothing.
     generation: u64,
     live: bool,
-    values: PortalValues,
+    /// `next_run_timestamp_seconds`: every portal has it from the start.
+    next_run: Option<f64>,
+    /// Everything else, made by the first update: a portal that has not run yet
+    /// shows the idle values (counters at zero) and costs no more than this slot.
+    values: Option<Box<PortalValues>>,
+}
+
+/// The values of a portal nothing has updated yet.
+static IDLE: std::sync::LazyLock<PortalValues> = std::sync::LazyLock::new(PortalValues::default);
+
+impl Slot {
+    fn values(&self) -> &PortalValues {
+        self.values.as_deref().unwrap_or(&IDLE)
+    }
+
+    fn failing(&self) -> bool {
+        self.values.as_ref().is_some_and(|v| v.failing())
+    }
+
+    /// Back to a free slot's state.
+    fn clear(&mut self) {
+        self.next_run = None;
+        self.values = None;
+    }
 }
 
 impl Table {
@@ -267,7 +289,19 @@ impl PortalSeries {
             .slots
             .get_mut(self.slot)
             .filter(|s| s.live && s.generation == self.generation)
-            .map(|s| change(&mut s.values))
+            .map(|s| change(s.values.get_or_insert_with(Box::default)))
+    }
+
+    /// Sets `next_run_timestamp_seconds` (`None`: no run due).
+    pub fn set_next_run(&self, at: Option<f64>) {
+        let mut table = self.table.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = table
+            .slots
+            .get_mut(self.slot)
+            .filter(|s| s.live && s.generation == self.generation)
+        {
+            s.next_run = at;
+        }
     }
 }
 
@@ -358,7 +392,7 @@ impl Metrics {
                 let s = &mut table.slots[slot];
                 s.portal = portal.to_string();
                 s.live = true;
-                s.values = PortalValues::default();
+                s.clear();
                 slot
             }
             None => {
@@ -366,7 +400,8 @@ impl Metrics {
                     portal: portal.to_string(),
                     generation: 0,
                     live: true,
-                    values: PortalValues::default(),
+                    next_run: None,
+                    values: None,
                 });
                 table.slots.len() - 1
             }
@@ -395,7 +430,7 @@ impl Metrics {
             let s = &mut table.slots[slot];
             s.live = false;
             s.generation += 1;
-            s.values = PortalValues::default();
+            s.clear();
             s.portal = String::new();
             table.free.push(slot);
         }
@@ -434,7 +469,7 @@ impl Metrics {
         let portals = {
             let table = self.table.read().expect("metrics lock");
             if shown != PerPortal::All {
-                let failing = table.slots.iter().filter(|s| s.live && s.values.failing()).count();
+                let failing = table.slots.iter().filter(|s| s.live && s.failing()).count();
                 shared.push((
                     "docspace_retention_portals".to_string(),
                     fleet_text(table.by_name.len(), failing),
@@ -446,7 +481,7 @@ impl Metrics {
                 .values()
                 .filter(|&&slot| match shown {
                     PerPortal::All => true,
-                    PerPortal::Failing => table.slots[slot].values.failing(),
+                    PerPortal::Failing => table.slots[slot].failing(),
                     PerPortal::None => false,
                 })
                 .map(|&slot| (slot, table.slots[slot].generation))
@@ -569,7 +604,6 @@ mod tests {
             m.portal(p).update(|v| {
                 v.runs.add(&RUN_OUTCOMES, "success", i as u64);
                 if i % 2 == 0 {
-                    v.next_run = Some(1.5 + i as f64);
                     v.run_duration
                         .get_or_insert_with(Default::default)
                         .observe(0.3 * i as f64);
@@ -578,6 +612,9 @@ mod tests {
                 }
                 v.request("delete_backup", if i == 1 { None } else { Some(500) });
             });
+            if i % 2 == 0 {
+                m.portal(p).set_next_run(Some(1.5 + i as f64));
+            }
         }
         m.api_request_duration_seconds
             .with_label_values(&["get_history"])

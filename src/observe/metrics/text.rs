@@ -86,7 +86,7 @@ impl Exposition {
         let mut endpoints: Vec<&'static str> = Vec::new();
         for &(slot, generation) in &self.portals {
             if let Some(s) = table.live(slot, generation) {
-                endpoints.extend(s.values.requests.iter().map(|r| r.endpoint));
+                endpoints.extend(s.values().requests.iter().map(|r| r.endpoint));
             }
         }
         endpoints.sort_unstable();
@@ -114,7 +114,7 @@ impl Exposition {
             self.prefix = ((self.at.family, self.at.part), String::new(), 0);
             let text = &mut self.prefix.1;
             match &family.series {
-                Series::Single(_) => {
+                Series::Single(_) | Series::NextRun => {
                     let _ = write!(text, "{NS}_{}{{portal=\"", family.name);
                 }
                 Series::Labelled(label, set, _) => {
@@ -126,7 +126,7 @@ impl Exposition {
                 _ => {}
             }
         }
-        if let Series::Single(_) | Series::Labelled(..) = family.series {
+        if let Series::Single(_) | Series::Labelled(..) | Series::NextRun = family.series {
             // The families of one series a portal (and label value): a tight loop
             // over the portals, most of a scrape.
             while self.at.portal < self.portals.len() && out.len() < self.chunk {
@@ -136,8 +136,9 @@ impl Exposition {
                     continue;
                 };
                 let value = match &family.series {
-                    Series::Single(get) => get(&series.values),
-                    Series::Labelled(_, _, get) => Some(Number::Int(get(&series.values)[self.prefix.2] as i64)),
+                    Series::Single(get) => get(series.values()),
+                    Series::Labelled(_, _, get) => Some(Number::Int(get(series.values())[self.prefix.2] as i64)),
+                    Series::NextRun => series.next_run.map(Number::Float),
                     _ => None,
                 };
                 if let Some(value) = value {
@@ -160,14 +161,14 @@ impl Exposition {
             self.at.portal += 1;
             return true;
         };
-        let (portal, v) = (series.portal.as_str(), &series.values);
+        let (portal, v) = (series.portal.as_str(), series.values());
         let mut lines = Lines {
             out,
             name: family.name,
             header: (!self.at.header).then_some(family),
         };
         match &family.series {
-            Series::Single(_) | Series::Labelled(..) => unreachable!("written above"),
+            Series::Single(_) | Series::Labelled(..) | Series::NextRun => unreachable!("written above"),
             Series::RunDuration => {
                 if let Some(h) = &v.run_duration {
                     let mut cumulative = 0;
