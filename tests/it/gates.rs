@@ -664,22 +664,9 @@ async fn a_kill_9_anywhere_in_a_batch_loses_nothing() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let after = Duration::from_millis(150 + (state >> 33) % 450 + round * 10);
-        let mut child = binary()
-            .arg("--config")
-            .arg(setup.config())
-            .arg("once")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_once(&setup);
         tokio::time::sleep(after).await;
-        std::process::Command::new("kill")
-            .args(["-9", &child.id().to_string()])
-            .status()
-            .unwrap();
-        tokio::task::spawn_blocking(move || child.wait().unwrap())
-            .await
-            .unwrap();
+        kill_9(child).await;
         let o = setup.cli(&["once"]).await;
         let why = format!("seed {seed}, round {round}, killed after {after:?}");
         assert_eq!(code(&o), 0, "{why}: {}", stderr(&o));

@@ -436,14 +436,7 @@ pub async fn once_killed_mid_batch(setup: &Setup, sim: &Simulator, portal: &str)
     for stall in [Duration::ZERO, Duration::ZERO, Duration::from_secs(120)] {
         sim.inject(portal, SimEndpoint::DeleteBackup, Fault::Stall(stall));
     }
-    let mut child = binary()
-        .arg("--config")
-        .arg(setup.config())
-        .arg("once")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_once(setup);
     // A batch's intents are all written before its first DELETE; two go through.
     let before = sim.backups(portal).len();
     eventually("two deletions", Duration::from_secs(10), || async {
@@ -451,6 +444,23 @@ pub async fn once_killed_mid_batch(setup: &Setup, sim: &Simulator, portal: &str)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    kill_9(child).await
+}
+
+/// `once` over `setup`'s config, started and left running (output discarded).
+pub fn spawn_once(setup: &Setup) -> std::process::Child {
+    binary()
+        .arg("--config")
+        .arg(setup.config())
+        .arg("once")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills `child` with `kill -9` (a real kill) and reaps it: its exit status.
+pub async fn kill_9(mut child: std::process::Child) -> std::process::ExitStatus {
     std::process::Command::new("kill")
         .args(["-9", &child.id().to_string()])
         .status()
