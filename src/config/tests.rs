@@ -697,6 +697,24 @@ fn the_picture_looks_ninety_days_ahead_unless_told_otherwise() {
     }
 }
 
+/// Portals with equal retention policies share one; a portal's own `protect` makes
+/// its policy its own.
+#[test]
+fn equal_policies_are_shared_and_protect_keeps_them_apart() {
+    let config = Dir::new(&format!(
+        "{GOOD}[portals.beta]\nurl = \"https://beta.example.com\"\napi_key_file = \"KEYFILE\"\n\
+         [portals.beta.retention]\nkeep_daily = 30\n\
+         [portals.gamma]\nurl = \"https://gamma.example.com\"\napi_key_file = \"KEYFILE\"\n\
+         [portals.gamma.retention]\nkeep_daily = 30\nprotect = [\"0c1f7e44-7a1d-4a53-9d0c-1b2c3d4e5f60\"]\n"
+    ))
+    .load(&[])
+    .unwrap();
+    let by = |name: &str| &config.portals.iter().find(|p| p.name == name).unwrap().retention;
+    assert!(std::sync::Arc::ptr_eq(by("acme"), by("beta")));
+    assert!(!std::sync::Arc::ptr_eq(by("acme"), by("gamma")));
+    assert!(by("acme").protect.is_empty() && by("gamma").protect.len() == 1);
+}
+
 #[test]
 fn metrics_show_every_portal_up_to_ten_thousand_then_the_failing_ones_unless_told() {
     use crate::observe::metrics::PerPortal;

@@ -174,3 +174,25 @@ fn request_series_sort_as_their_labels_read() {
         ]
     );
 }
+
+/// A portal nothing has updated shows exactly what one updated with nothing shows (its
+/// values are made lazily); a freed slot's next run does not reach the next portal.
+#[test]
+fn lazy_values_render_as_made_ones_and_freed_slots_forget() {
+    let (idle, touched) = (Metrics::new(), Metrics::new());
+    idle.portal("x");
+    touched.portal("x").update(|_| {});
+    assert_eq!(idle.render(), touched.render());
+
+    let m = Metrics::new();
+    m.portal("a").set_next_run(Some(5.0));
+    m.portal("a").update(|v| v.runs.add(&RUN_OUTCOMES, "failure", 1));
+    m.remove_portal("a");
+    m.portal("b");
+    let text = m.render();
+    assert!(!text.contains("next_run_timestamp_seconds"), "{text}");
+    assert!(
+        text.contains("runs_total{outcome=\"failure\",portal=\"b\"} 0"),
+        "{text}"
+    );
+}

@@ -158,7 +158,7 @@ pub enum AuditError {
     #[error("cannot write the audit log {}: {source}", path.display())]
     Write { path: PathBuf, source: Arc<std::io::Error> },
     /// A line that would not serialize (never for our own types).
-    #[error("cannot encode an audit line: {0}")]
+    #[error("{0}")]
     Encode(Arc<serde_json::Error>),
     #[error("the audit writer has stopped")]
     Stopped,

@@ -116,6 +116,22 @@ pub enum StateDbError {
     /// migration that failed).
     #[error("{message}")]
     Unusable { path: PathBuf, message: String },
+    /// Its schema version could not be read.
+    #[error("the state database {}: {source}", path.display())]
+    Schema { path: PathBuf, source: rusqlite::Error },
+    /// A newer build wrote it: this one must not touch it.
+    #[error(
+        "the state database {}: schema version {version} was written by a newer build (this one knows \
+         {SCHEMA_VERSION}); upgrade docspace-retention",
+        path.display()
+    )]
+    Newer { path: PathBuf, version: usize },
+    #[error("the state database {}: cannot migrate to schema version {to}: {source}", path.display())]
+    Migrate {
+        path: PathBuf,
+        to: usize,
+        source: rusqlite::Error,
+    },
     /// The blocking task that used it did not finish (a panic, a runtime going away).
     #[error("{what} the state database failed: {source}")]
     Task {
@@ -130,21 +146,20 @@ pub enum StateDbError {
 impl StateDbError {
     /// Damage no restart repairs: not a database, a corrupt file, a schema from a
     /// newer build (a busy or unreadable file may be fixed while systemd waits).
+    /// Decided by SQLite's error code, never by words of the message (which names
+    /// the path, and a path may hold any word).
     pub fn is_damage(&self) -> bool {
-        let code = match self {
+        match self {
             StateDbError::Open { source, .. }
             | StateDbError::Read { source, .. }
-            | StateDbError::Write { source, .. } => source.sqlite_error_code(),
-            _ => None,
-        };
-        matches!(
-            code,
-            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-        ) || {
-            let text = self.to_string();
-            ["not a database", "malformed", "corrupt", "newer build"]
-                .iter()
-                .any(|w| text.contains(w))
+            | StateDbError::Write { source, .. }
+            | StateDbError::Schema { source, .. }
+            | StateDbError::Migrate { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            ),
+            StateDbError::Newer { .. } => true,
+            StateDbError::Unusable { .. } | StateDbError::Task { .. } | StateDbError::ReadOnly { .. } => false,
         }
     }
 
@@ -178,10 +193,7 @@ impl StateDb {
         // WAL with NORMAL sync: a power cut may lose the last commits, never the
         // database; losing a grace time or a version only makes the next pass wait.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        migrate(&conn).map_err(|e| StateDbError::Unusable {
-            path: path.to_path_buf(),
-            message: format!("the state database {}: {e}", path.display()),
-        })?;
+        migrate(&conn, path)?;
         Ok(StateDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -581,23 +593,31 @@ fn time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Runs the migrations the database lacks; refuses a database from a newer build.
-fn migrate(conn: &Connection) -> Result<(), String> {
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StateDbError> {
+    let path = || path.to_path_buf();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
-    let version = usize::try_from(version).map_err(|_| format!("schema version {version} is not one"))?;
+        .map_err(|source| StateDbError::Schema { path: path(), source })?;
+    let version = usize::try_from(version).map_err(|_| StateDbError::Unusable {
+        path: path(),
+        message: format!(
+            "the state database {}: schema version {version} is not one",
+            path().display()
+        ),
+    })?;
     if version > SCHEMA_VERSION {
-        return Err(format!(
-            "schema version {version} was written by a newer build (this one knows {SCHEMA_VERSION}); \
-             upgrade docspace-retention"
-        ));
+        return Err(StateDbError::Newer { path: path(), version });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let to = i + 1;
         conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {to}; COMMIT;"))
-            .map_err(|e| {
+            .map_err(|source| {
                 let _ = conn.execute_batch("ROLLBACK");
-                format!("cannot migrate to schema version {to}: {e}")
+                StateDbError::Migrate {
+                    path: path(),
+                    to,
+                    source,
+                }
             })?;
     }
     Ok(())
