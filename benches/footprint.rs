@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 /// A config with `portals` portals that never run during the measurement: all in the
 /// config file, or each in a `conf.d` file of its own.
 /// `extra` tables go at the top.
-fn config_with(dir: &Path, portals: usize, port: u16, conf_d: bool, extra: &str) -> std::path::PathBuf {
+fn config(dir: &Path, portals: usize, port: u16, conf_d: bool, extra: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("key"), "sk-footprint").unwrap();
     let mut text = format!(
         "{extra}[server]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nstate_dir = \"{}\"\n[log]\nlevel = \"error\"\n\
@@ -120,7 +120,7 @@ fn main() {
     }
 
     let (to_ready, idle): (Vec<f64>, Vec<f64>) = (0..runs)
-        .map(|_| idle_daemon(10, false, Duration::from_secs(2), |_| {}))
+        .map(|_| idle_daemon(10, false, "", Duration::from_secs(2), |_| {}))
         .unzip();
     stats("start to /readyz 200 (10 portals)", "ms", to_ready);
     stats("idle RSS (10 portals)", "MiB", idle);
@@ -134,13 +134,9 @@ fn main() {
         observer.portal_added(&name);
         observer.next_run(&name, Some(next));
     }
-    let mut render = Vec::new();
-    let mut bytes = 0;
-    for _ in 0..runs.max(5) {
-        let started = Instant::now();
-        bytes = observer.metrics_chunks().map(|chunk| chunk.len()).sum::<usize>();
-        render.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
+    let (render, bytes) = timed(runs.max(5), || {
+        observer.metrics_chunks().map(|c| c.len()).sum::<usize>()
+    });
     stats(
         &format!("exposition of 10,000 portals in-process ({bytes} bytes)"),
         "ms",
@@ -151,7 +147,7 @@ fn main() {
     for (layout, conf_d) in [("one file", false), ("conf.d", true)] {
         let (to_ready, idle): (Vec<f64>, Vec<f64>) = (0..runs.min(3))
             .map(|run| {
-                idle_daemon(10_000, conf_d, Duration::from_secs(3), |port| {
+                idle_daemon(10_000, conf_d, "", Duration::from_secs(3), |port| {
                     if run == 0 {
                         scrapes(port, layout);
                     }
@@ -176,15 +172,9 @@ fn large(n: usize, runs: usize) {
     for (shown, extra) in [("unset", ""), ("all", "[metrics]\nper_portal = \"all\"\n")] {
         let (to_ready, idle): (Vec<f64>, Vec<f64>) = (0..runs.min(3))
             .map(|run| {
-                idle_daemon_with(n, extra, Duration::from_secs(3), |port| {
+                idle_daemon(n, false, extra, Duration::from_secs(3), |port| {
                     if run == 0 {
-                        let mut times = Vec::new();
-                        let mut body = String::new();
-                        for _ in 0..3 {
-                            let started = Instant::now();
-                            body = reqwest_free_get(port, "/metrics");
-                            times.push(started.elapsed().as_secs_f64() * 1000.0);
-                        }
+                        let (times, body) = timed(3, || reqwest_free_get(port, "/metrics"));
                         stats(
                             &format!(
                                 "/metrics scrape ({n} portals, per_portal {shown}: {} lines, {:.1} MiB)",
@@ -218,13 +208,7 @@ fn large(n: usize, runs: usize) {
             ));
         }
     }
-    let mut render = Vec::new();
-    let mut bytes = 0;
-    for _ in 0..5 {
-        let started = Instant::now();
-        bytes = observer.metrics_chunks().map(|chunk| chunk.len()).sum::<usize>();
-        render.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
+    let (render, bytes) = timed(5, || observer.metrics_chunks().map(|c| c.len()).sum::<usize>());
     stats(
         &format!("exposition in-process, {n} portals, 1 % failing, per_portal failing ({bytes} bytes)"),
         "ms",
@@ -232,21 +216,13 @@ fn large(n: usize, runs: usize) {
     );
 }
 
-/// Starts the daemon with `portals` idle portals and waits for `/readyz` 200; after
-/// `settle`, reads its RSS, hands its port to `then`, and stops it. Answers the time to
-/// ready (ms) and the idle RSS (MiB).
-fn idle_daemon(portals: usize, conf_d: bool, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
-    idle_daemon_in(portals, conf_d, "", settle, then)
-}
-
-fn idle_daemon_with(portals: usize, extra: &str, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
-    idle_daemon_in(portals, false, extra, settle, then)
-}
-
-fn idle_daemon_in(portals: usize, conf_d: bool, extra: &str, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
+/// Starts the daemon with `portals` idle portals (and `extra` tables at the top of its
+/// config) and waits for `/readyz` 200; after `settle`, reads its RSS, hands its port
+/// to `then`, and stops it. Answers the time to ready (ms) and the idle RSS (MiB).
+fn idle_daemon(portals: usize, conf_d: bool, extra: &str, settle: Duration, then: impl FnOnce(u16)) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = config_with(dir.path(), portals, port, conf_d, extra);
+    let cfg = config(dir.path(), portals, port, conf_d, extra);
     let started = Instant::now();
     let child = start(&cfg);
     while !ready(port) {
@@ -264,13 +240,7 @@ fn idle_daemon_in(portals: usize, conf_d: bool, extra: &str, settle: Duration, t
 /// With 10,000 idle portals: five `/metrics` scrapes one after another, `/status`,
 /// `GET /`, then `/metrics` under `wrk` load.
 fn scrapes(port: u16, layout: &str) {
-    let mut times = Vec::new();
-    let mut body = String::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        body = reqwest_free_get(port, "/metrics");
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
+    let (times, body) = timed(5, || reqwest_free_get(port, "/metrics"));
     println!(
         "/metrics with 10,000 portals ({layout}): {} lines, {:.1} MiB; 5 scrapes: worst {:.1} ms",
         body.lines().count(),
@@ -279,13 +249,7 @@ fn scrapes(port: u16, layout: &str) {
     );
     stats(&format!("/metrics scrape (10,000 portals, {layout})"), "ms", times);
     for path in ["/status", "/"] {
-        let mut times = Vec::new();
-        let mut bytes = 0;
-        for _ in 0..5 {
-            let started = Instant::now();
-            bytes = reqwest_free_get(port, path).len();
-            times.push(started.elapsed().as_secs_f64() * 1000.0);
-        }
+        let (times, bytes) = timed(5, || reqwest_free_get(port, path).len());
         stats(
             &format!("GET {path} (10,000 portals, {layout}, {bytes} bytes)"),
             "ms",
@@ -316,6 +280,18 @@ fn scrapes(port: u16, layout: &str) {
         }
         Err(_) => println!("wrk not installed: apt-get install wrk"),
     }
+}
+
+/// `times` results of `what`, each timed (ms), and the last result.
+fn timed<T>(times: usize, mut what: impl FnMut() -> T) -> (Vec<f64>, T) {
+    let mut took = Vec::with_capacity(times);
+    let mut last = None;
+    for _ in 0..times {
+        let started = Instant::now();
+        last = Some(what());
+        took.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    (took, last.expect("timed at least once"))
 }
 
 fn reqwest_free_get(port: u16, path: &str) -> String {

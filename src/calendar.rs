@@ -170,6 +170,13 @@ impl WallClock {
     }
 }
 
+/// An instant given as RFC 3339 (`--at`, `--from`, `--to`), in UTC.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("expected an RFC 3339 instant such as 2026-11-22T10:00:00Z: {e}"))
+}
+
 /// RFC 3339 in UTC with seconds precision (`2026-11-21T03:00:00Z`), our output format.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)

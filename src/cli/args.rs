@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::calendar::CalDuration;
+use crate::calendar::{CalDuration, parse_instant};
 use crate::wire::BackupId;
 
 /// `--version`: the crate version and the git commit it was built from.
@@ -119,33 +119,7 @@ pub enum Command {
     /// Print the man page (roff) to standard output
     Man,
     /// What was kept and deleted for a portal in a span, from the audit log and the state database alone
-    Attest {
-        /// The portal (repeat for more: the audit log is read once for all of them)
-        #[arg(long = "portal", value_name = "NAME", required_unless_present_any = ["verify", "all"])]
-        portals: Vec<String>,
-        /// Every portal of the config
-        #[arg(long, conflicts_with = "portals")]
-        all: bool,
-        /// The span's start (RFC 3339)
-        #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "verify")]
-        from: Option<DateTime<Utc>>,
-        /// The span's end (RFC 3339)
-        #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "verify")]
-        to: Option<DateTime<Utc>>,
-        /// Machine-readable output
-        #[arg(long, conflicts_with = "html")]
-        json: bool,
-        /// Write it as a self-contained HTML page
-        #[arg(long, value_name = "FILE")]
-        html: Option<PathBuf>,
-        /// Check the audit log's chain (and, with --public-key, its signatures) instead
-        #[arg(long, conflicts_with_all = ["portals", "all", "from", "to", "json", "html"])]
-        verify: bool,
-        /// The signing key's public half (PEM or 64 hex digits), for --verify; repeat it
-        /// for a log signed with several keys over time
-        #[arg(long = "public-key", value_name = "FILE", requires = "verify")]
-        public_key: Vec<PathBuf>,
-    },
+    Attest(crate::commands::evidence::AttestRequest),
     /// The key that signs the audit log's checkpoints
     #[command(subcommand)]
     Evidence(EvidenceCommand),
@@ -255,10 +229,4 @@ pub(super) fn parse_span(s: &str) -> Result<CalDuration, String> {
         Ok(_) => Err("a forecast needs a span longer than zero".into()),
         Err(e) => Err(format!("expected a duration such as 180d or 1y: {e}")),
     }
-}
-
-pub(super) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("expected an RFC 3339 instant such as 2026-11-22T10:00:00Z: {e}"))
 }

@@ -7,16 +7,35 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::{Context, Ended, fail};
+use crate::calendar::parse_instant;
 
-/// What `attest` was asked for.
+/// What `attest` was asked for: its command-line arguments.
+#[derive(clap::Args, Debug)]
 pub struct AttestRequest {
+    /// The portal (repeat for more: the audit log is read once for all of them)
+    #[arg(long = "portal", value_name = "NAME", required_unless_present_any = ["verify", "all"])]
     pub portals: Vec<String>,
+    /// Every portal of the config
+    #[arg(long, conflicts_with = "portals")]
     pub all: bool,
+    /// The span's start (RFC 3339)
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "verify")]
     pub from: Option<DateTime<Utc>>,
+    /// The span's end (RFC 3339)
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "verify")]
     pub to: Option<DateTime<Utc>>,
+    /// Machine-readable output
+    #[arg(long, conflicts_with = "html")]
     pub json: bool,
+    /// Write it as a self-contained HTML page
+    #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Check the audit log's chain (and, with --public-key, its signatures) instead
+    #[arg(long, conflicts_with_all = ["portals", "all", "from", "to", "json", "html"])]
     pub verify: bool,
+    /// The signing key's public half (PEM or 64 hex digits), for --verify; repeat it
+    /// for a log signed with several keys over time
+    #[arg(long = "public-key", value_name = "FILE", requires = "verify")]
     pub public_key: Vec<PathBuf>,
 }
 

@@ -136,6 +136,16 @@ async fn readiness_goes_503_200_503_and_other_paths_are_refused() {
     );
 }
 
+/// A simulator with portal "good" and portal "bad", whose key the config's is not (every
+/// pass of it fails with 401).
+async fn good_and_bad() -> Simulator {
+    let mut bad = ten_backups("bad");
+    bad.api_key = "sk-another-key".into();
+    Simulator::start(vec![ten_backups("good"), bad], SimOptions::default(), 0)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_portal_skips_ticks_and_a_failing_one_does_not_stop_others() {
     let slow = Simulator::start(
@@ -148,11 +158,7 @@ async fn a_slow_portal_skips_ticks_and_a_failing_one_does_not_stop_others() {
     )
     .await
     .unwrap();
-    let mut bad = ten_backups("bad");
-    bad.api_key = "sk-another-key".into();
-    let sim = Simulator::start(vec![ten_backups("good"), bad], SimOptions::default(), 0)
-        .await
-        .unwrap();
+    let sim = good_and_bad().await;
     let app = Setup::empty();
     app.write_daemon(&format!(
         "{}{}{}",
@@ -690,11 +696,7 @@ async fn six_hundred_portals_on_one_cron_all_run_every_tick_and_the_scheduler_is
 /// counts both; a reload to "all" shows both again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_portal_failing_shows_only_the_failing_portals_series() {
-    let mut bad = ten_backups("bad");
-    bad.api_key = "sk-another-key".into();
-    let sim = Simulator::start(vec![ten_backups("good"), bad], SimOptions::default(), 0)
-        .await
-        .unwrap();
+    let sim = good_and_bad().await;
     let app = Setup::empty();
     let portals = format!("{}{}", sim_portal("good", &sim), sim_portal("bad", &sim));
     app.write_raw(&format!(

@@ -26,6 +26,16 @@ async fn portal_read(days: usize, reads: u64) -> MockServer {
     server
 }
 
+/// The ids of the backups a what-if portal lists under `key`.
+fn ids_in<'a>(p: &'a Value, key: &str) -> Vec<&'a str> {
+    p[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect()
+}
+
 fn fragment(setup: &Setup, text: &str) -> String {
     let file = setup.dir.path().join("change.toml");
     std::fs::write(&file, text).unwrap();
@@ -43,12 +53,7 @@ async fn what_if_lists_what_a_change_would_delete_and_keep_on_one_read() {
     assert_eq!(v["changed"], 1);
     let p = &v["portals"][0];
     assert_eq!(p["portal"], "acme");
-    let deleted: Vec<&str> = p["newly_deleted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap())
-        .collect();
+    let deleted = ids_in(p, "newly_deleted");
     assert_eq!(deleted, [id(4), id(5)]);
     assert_eq!(p["newly_kept"], json!([]));
     assert_eq!(
@@ -160,12 +165,7 @@ async fn what_if_with_a_forecast_compares_deletion_dates() {
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let p = &v["portals"][0];
-    let kept: Vec<&str> = p["newly_kept"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap())
-        .collect();
+    let kept = ids_in(p, "newly_kept");
     assert_eq!(kept, [id(6), id(7), id(8)]);
     let moved = p["deletes_on_moved"].as_array().unwrap();
     assert!(!moved.is_empty(), "{p}");
@@ -298,12 +298,7 @@ async fn what_if_counts_deletions_a_guard_only_delays() {
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let p = &v["portals"][0];
-    let deleted: Vec<&str> = p["newly_deleted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap())
-        .collect();
+    let deleted = ids_in(p, "newly_deleted");
     assert_eq!(deleted, [id(4), id(5)], "{p}");
     let after = p["newly_deleted"][0]["reasons_after"][0].as_str().unwrap();
     assert!(after.starts_with("grace: deletable after "), "{after}");
