@@ -66,50 +66,85 @@ pub fn head_of_file(path: &Path) -> std::io::Result<Option<Head>> {
     }
 }
 
-/// [`head_of_file`] of an open file (the one a writer holds the lock of). Reads the
-/// file's end in windows growing from 16 KiB to 1 MiB, until a window holds a whole
-/// chained line (the writer asks this before every group of lines).
+/// [`head_of_file`] of an open file.
 pub fn head_of(file: &std::fs::File) -> std::io::Result<Option<Head>> {
-    let len = file.metadata()?.len();
-    let mut window: u64 = 16 << 10;
-    loop {
-        let start = len.saturating_sub(window);
-        let tail = read_at_end(file, start, len)?;
-        let mut lines = tail.split(|b| *b == b'\n');
-        if start > 0 {
-            lines.next(); // begins mid-line
-        }
-        let lines: Vec<&[u8]> = lines.collect();
-        for line in lines.iter().rev().filter(|l| !l.is_empty()) {
-            match serde_json::from_slice::<Value>(line) {
-                Ok(v) => {
-                    return Ok(v
-                        .get("seq")
-                        .and_then(Value::as_u64)
-                        .zip(v.get("hash").and_then(Value::as_str))
-                        .map(|(seq, hash)| Head {
-                            seq,
-                            hash: hash.to_string(),
-                        }));
-                }
-                Err(_) => continue, // cut short by a crash: the chain goes on from before it
-            }
-        }
-        // Lines are far shorter than a megabyte: the last whole one is in view.
-        if start == 0 || window >= 1 << 20 {
-            return Ok(None);
-        }
-        window *= 4;
-    }
+    Ok(Tail::read(file)?.head())
 }
 
-/// The bytes of `file` from `start` to `len` (never more than the file said it held:
-/// a device such as /dev/full never ends).
-pub fn read_at_end(mut file: &std::fs::File, start: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::with_capacity((len - start) as usize);
-    file.take(len - start).read_to_end(&mut tail)?;
-    Ok(tail)
+/// The end of a log, read once: 16 KiB, growing to at most 1 MiB until it holds a
+/// whole JSON line (lines are far shorter than a megabyte). The writer reads it before
+/// every group of lines, for the chain's head and for a line cut short.
+pub struct Tail {
+    bytes: Vec<u8>,
+    /// It starts mid-file, so its first line may be the end of a longer one.
+    partial_first: bool,
+    /// The file's length when it was read.
+    pub len: u64,
+}
+
+impl Tail {
+    pub fn read(mut file: &std::fs::File) -> std::io::Result<Tail> {
+        let len = file.metadata()?.len();
+        let mut window: u64 = 16 << 10;
+        loop {
+            let start = len.saturating_sub(window);
+            file.seek(SeekFrom::Start(start))?;
+            let mut bytes = Vec::with_capacity((len - start) as usize);
+            // Never more than the file said it held (a device such as /dev/full never ends).
+            file.take(len - start).read_to_end(&mut bytes)?;
+            let tail = Tail {
+                bytes,
+                partial_first: start > 0,
+                len,
+            };
+            if start == 0 || window >= 1 << 20 || tail.last_json().is_some() {
+                return Ok(tail);
+            }
+            window *= 4;
+        }
+    }
+
+    /// The whole lines in view (and a last one without its newline), last first.
+    fn lines_backwards(&self) -> impl Iterator<Item = &[u8]> {
+        let whole = match self.partial_first {
+            true => match memchr::memchr(b'\n', &self.bytes) {
+                Some(i) => &self.bytes[i + 1..],
+                None => &[],
+            },
+            false => &self.bytes[..],
+        };
+        whole.rsplit(|b| *b == b'\n').filter(|l| !l.is_empty())
+    }
+
+    /// The last line that reads as JSON (one cut short by a crash is passed over: the
+    /// chain goes on from before it).
+    fn last_json(&self) -> Option<Value> {
+        self.lines_backwards().find_map(|l| serde_json::from_slice(l).ok())
+    }
+
+    /// The chain's head: the last JSON line's `seq` and `hash`; `None` when there is no
+    /// such line or it is not chained.
+    pub fn head(&self) -> Option<Head> {
+        let v = self.last_json()?;
+        let seq = v.get("seq").and_then(Value::as_u64)?;
+        let hash = v.get("hash").and_then(Value::as_str)?;
+        Some(Head {
+            seq,
+            hash: hash.to_string(),
+        })
+    }
+
+    /// The bytes after the last newline, when the file does not end with one: a line
+    /// cut short, or a whole one that lost only its newline.
+    pub fn unended(&self) -> Option<&[u8]> {
+        if self.bytes.is_empty() || self.bytes.last() == Some(&b'\n') {
+            return None;
+        }
+        Some(match memchr::memrchr(b'\n', &self.bytes) {
+            Some(i) => &self.bytes[i + 1..],
+            None => &self.bytes[..],
+        })
+    }
 }
 
 /// The uncompressed files beside the log whose names begin with its name (what a

@@ -52,29 +52,10 @@ pub(super) fn open_append(path: &Path, give_to: Option<(u32, u32)>) -> std::io::
 /// Ends a last line that has no newline (a write cut short); returns the SHA-256 of
 /// the cut line's bytes, which the next chained line names (`torn`): the chain goes on
 /// across it, and a line inserted later could not pass for one.
-pub(super) fn end_torn_line(mut file: &File) -> std::io::Result<Option<String>> {
+pub(super) fn end_torn_line(mut file: &File, tail: &crate::evidence::chain::Tail) -> std::io::Result<Option<String>> {
     use sha2::Digest;
-    let len = file.metadata()?.len();
-    if len == 0 {
+    let Some(cut) = tail.unended() else {
         return Ok(None);
-    }
-    // The cut line is after the last newline: read back until one is in view (at
-    // most a megabyte; lines are far shorter).
-    let mut window: u64 = 16 << 10;
-    let tail = loop {
-        let start = len.saturating_sub(window);
-        let tail = crate::evidence::chain::read_at_end(file, start, len)?;
-        if tail.last() == Some(&b'\n') {
-            return Ok(None);
-        }
-        if start == 0 || window >= 1 << 20 || tail.contains(&b'\n') {
-            break tail;
-        }
-        window *= 4;
-    };
-    let cut = match tail.iter().rposition(|b| *b == b'\n') {
-        Some(i) => &tail[i + 1..],
-        None => &tail[..],
     };
     // A whole line that lost only its newline is a line, not a cut one.
     let whole = serde_json::from_slice::<serde_json::Value>(cut).is_ok();
@@ -147,19 +128,17 @@ impl Writer {
         // A line cut short (a crash, a group that failed on a full disk) is ended under
         // the lock, by whoever writes next, so it never glues onto the next line, and
         // the next line names it.
-        if let Some(torn) = end_torn_line(file)? {
+        // The log's end is read once, for both.
+        let tail = crate::evidence::chain::Tail::read(file)?;
+        if let Some(torn) = end_torn_line(file, &tail)? {
             self.torn = Some(torn);
         }
         // The chain's head: the file's (another process may have written since), the
         // rotated file's when the log is new, and never behind what this process wrote
         // itself (a log cut or removed under it shows as a gap, not as a new chain).
-        let on_file = crate::evidence::chain::head_of(file)?.or_else(|| {
-            let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
-            if empty {
-                crate::evidence::chain::head_before(&self.path)
-            } else {
-                None
-            }
+        let on_file = tail.head().or_else(|| match tail.len {
+            0 => crate::evidence::chain::head_before(&self.path),
+            _ => None,
         });
         let mine = self
             .head
