@@ -422,3 +422,79 @@ async fn a_slow_or_stuck_portal_hits_the_pass_deadline() {
     let lock = std::fs::read_to_string(slow_setup.state().join("locks/acme.lock")).unwrap();
     assert_eq!(lock, "", "the batch is closed");
 }
+
+/// A reload during a pass binds the DELETEs still to come: a `dry_run` it sets stops
+/// the batch (its unsent intents answered "not sent", no error), a `protect` it adds
+/// spares that backup while the others go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_during_a_pass_binds_the_deletions_still_to_come() {
+    use docspace_retention::executor::{Gates, LiveGates};
+    use docspace_retention::wire::BackupId;
+    for reload in ["dry_run", "protect"] {
+        let p = portal_with_ten();
+        let keep = planned_keep(&p);
+        // The plan's deletions, in the order they are sent: oldest first.
+        let mut order = p.backups.clone();
+        order.sort_by_key(|b| b.created_on);
+        order.retain(|b| !keep.contains(&b.id));
+        assert_eq!(order.len(), 7);
+        let sim = Simulator::start(vec![p], SimOptions::default(), 0).await.unwrap();
+        // The second DELETE takes a while: the reload comes while it is out.
+        for stall in [Duration::ZERO, Duration::from_millis(800)] {
+            sim.inject("acme", SimEndpoint::DeleteBackup, Fault::Stall(stall));
+        }
+        let setup = Setup::new(&format!(
+            "[portals.acme]\nurl = \"{}\"\napi_key_file = \"KEYFILE\"\n[portals.acme.retention]\n{POLICY}\n",
+            sim.url("acme")
+        ));
+        let config = setup.load();
+        let (portal, client, state) = first_portal(&config);
+        let live = std::sync::Arc::new(LiveGates::new(Gates::of(portal)));
+        let gates = Gates::of(portal).following(std::sync::Arc::clone(&live));
+        let pass = docspace_retention::pass::run_pass_gated(portal, &client, &state, Utc::now(), gates);
+        let spared = BackupId::parse(&order[3].id).unwrap();
+        let reloaded = async {
+            eventually("the first deletion", Duration::from_secs(10), || async {
+                sim.backups("acme").len() == 9
+            })
+            .await;
+            let mut now = Gates::of(portal);
+            match reload {
+                "dry_run" => now.dry_run = true,
+                _ => {
+                    now.protect.insert(spared);
+                }
+            }
+            live.set(now);
+        };
+        let (report, ()) = tokio::join!(pass, reloaded);
+        assert_eq!(report.error, None, "{reload}");
+        let audit = setup.audit();
+        let not_sent: Vec<&Value> = audit
+            .iter()
+            .filter(|l| l["error"].as_str().is_some_and(|e| e.starts_with("not sent: ")))
+            .collect();
+        let left: Vec<String> = sim.backups("acme").iter().map(|b| b.id.clone()).collect();
+        match reload {
+            "dry_run" => {
+                // The first two were sent; the five after the reload were not.
+                assert_eq!(report.count(Outcome::Deleted), 2);
+                assert_eq!(left.len(), 8);
+                assert_eq!(not_sent.len(), 5, "{audit:#?}");
+                assert!(
+                    not_sent
+                        .iter()
+                        .all(|l| l["error"] == "not sent: dry_run was set by a reload during the pass")
+                );
+            }
+            _ => {
+                assert_eq!(report.count(Outcome::Deleted), 6);
+                assert_eq!(left.len(), 4);
+                assert!(left.contains(&spared.to_string()), "{left:?}");
+                assert_eq!(not_sent.len(), 1, "{audit:#?}");
+                assert_eq!(not_sent[0]["backup_id"], spared.to_string());
+                assert_eq!(not_sent[0]["error"], "not sent: protected by a reload during the pass");
+            }
+        }
+    }
+}
