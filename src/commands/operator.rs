@@ -314,10 +314,8 @@ pub async fn history_clear(target: &Target, yes: bool, force_protected: bool) ->
         crate::outln!("{}: the backup history is empty: nothing to delete", target.name);
         return Ended::Success;
     }
-    let protected = target
-        .gates
-        .protected_among(records.iter().filter_map(|r| BackupId::parse(&r.id)));
-    if !force_protected && let Some(refused) = ClearRefused::by_protect(&target.gates, &protected) {
+    let listed = records.iter().filter_map(|r| BackupId::parse(&r.id));
+    if let Some(refused) = ClearRefused::by_protect(&target.gates, listed, force_protected) {
         return fail(format!("{}: {refused}", target.name));
     }
     if !target.acts(yes) {

@@ -192,7 +192,7 @@ async fn run_scheduled_pass(shared: &Shared, rt: &PortalRuntime) {
             )
         }
     };
-    if report.locked {
+    if report.locked() {
         shared.observer.pass_locked(&rt.name);
     } else {
         // The page's extras never hold up another portal's pass.

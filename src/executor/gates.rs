@@ -94,16 +94,35 @@ pub enum ClearRefused {
 }
 
 impl ClearRefused {
-    /// Why `gates` forbid clearing a history that lists the protected ids `listed`:
-    /// any `protect` id does, listed or not.
-    pub fn by_protect(gates: &Gates, listed: &[BackupId]) -> Option<ClearRefused> {
+    /// Why `gates` forbid clearing a history that lists `ids`: any `protect` id does,
+    /// listed or not, unless `force_protected`.
+    pub fn by_protect(
+        gates: &Gates,
+        ids: impl IntoIterator<Item = BackupId>,
+        force_protected: bool,
+    ) -> Option<ClearRefused> {
+        if force_protected {
+            return None;
+        }
+        let listed = gates.protected_among(ids);
         if !listed.is_empty() {
-            Some(ClearRefused::Protected(listed.to_vec()))
+            Some(ClearRefused::Protected(listed))
         } else if !gates.protect.is_empty() {
             Some(ClearRefused::ProtectsUnlisted(gates.protect.iter().copied().collect()))
         } else {
             None
         }
+    }
+
+    /// [`ClearRefused::by_protect`] once the history was read again, when a `dry_run`
+    /// a reload set forbids it too.
+    pub fn since_read(
+        gates: &Gates,
+        ids: impl IntoIterator<Item = BackupId>,
+        force_protected: bool,
+    ) -> Option<ClearRefused> {
+        ClearRefused::by_protect(gates, ids, force_protected)
+            .or_else(|| gates.dry_run.then_some(ClearRefused::DryRunSinceRead))
     }
 }
 

@@ -69,10 +69,6 @@ impl<'a> Executor<'a> {
         Ok(executor)
     }
 
-    pub fn dry_run(&self) -> bool {
-        self.gates.now().dry_run
-    }
-
     /// The changes an earlier run left unfinished, settled when this was opened.
     pub fn recovered(&self) -> &[Recovered] {
         &self.recovered
@@ -188,7 +184,7 @@ impl<'a> Executor<'a> {
         if let Some(e) = step.unrecorded {
             done.error.get_or_insert(e.to_string());
         }
-        done.present_after = step.found.history.as_deref().map(ids);
+        done.present_after = step.found.listed;
         for (item, did) in items.iter().zip(step.done) {
             done.results.push(match did {
                 Done::Settled { outcome, status, error } => item.settled(outcome, status, error),
@@ -215,8 +211,8 @@ impl<'a> Executor<'a> {
     ) -> Result<ClearResult, ClearRefused> {
         let portal = self.portal;
         let records = expected.len();
-        let protected = self.protected_among(expected.iter().filter_map(|r| BackupId::parse(&r.id)));
-        if !force_protected && let Some(refused) = ClearRefused::by_protect(&self.gates.now(), &protected) {
+        let expected_ids = expected.iter().filter_map(|r| BackupId::parse(&r.id));
+        if let Some(refused) = ClearRefused::by_protect(&self.gates.now(), expected_ids, force_protected) {
             return Err(refused);
         }
         self.dump_gate().await.map_err(ClearRefused::Dump)?;
@@ -246,37 +242,26 @@ impl<'a> Executor<'a> {
             .await
             .map_err(|e| ClearRefused::Unreadable(e.to_string()))?;
         // The gates once more, right before the one call that takes everything.
-        let gates = self.gates.now();
-        let protected = gates.protected_among(ids(&again));
-        if !force_protected && let Some(refused) = ClearRefused::by_protect(&gates, &protected) {
+        let again_ids = ids(&again);
+        let refused = |gates: &Gates| ClearRefused::since_read(gates, again_ids.iter().copied(), force_protected);
+        if let Some(refused) = refused(&self.gates.now()) {
             return Err(refused);
         }
-        if gates.dry_run {
-            return Err(ClearRefused::DryRunSinceRead);
-        }
-        if ids(&again) != ids(expected) || again.len() != records {
+        if again_ids != ids(expected) || again.len() != records {
             return Err(ClearRefused::Changed);
         }
-        let listed: Vec<BackupId> = ids(&again).into_iter().collect();
+        let listed: Vec<BackupId> = again_ids.iter().copied().collect();
         if let Err(e) = self.state.intend(portal, &listed) {
             tracing::warn!(portal, error = %e, "cannot note the coming clear in the state database");
         }
         // The live gates once more, right before the request (a reload may have come
         // while the batch was marked and its intent written).
-        let go = |_, _| {
-            let gates = self.gates.now();
-            let listed = gates.protected_among(ids(&again));
-            match ClearRefused::by_protect(&gates, &listed).filter(|_| !force_protected) {
-                Some(refused) => Go::Stop {
-                    why: refused.to_string(),
-                    error: true,
-                },
-                None if gates.dry_run => Go::Stop {
-                    why: ClearRefused::DryRunSinceRead.to_string(),
-                    error: true,
-                },
-                None => Go::Send,
-            }
+        let go = |_, _| match refused(&self.gates.now()) {
+            Some(refused) => Go::Stop {
+                why: refused.to_string(),
+                error: true,
+            },
+            None => Go::Send,
         };
         let step = match self.step(vec![(Change::History, intent)], go).await {
             Ok(step) => step,

@@ -21,7 +21,7 @@ use super::{BatchError, Executor, OpenError, Recovered, ids};
 use crate::docspace::{ApiError, ApiErrorKind, DocSpaceClient};
 use crate::state::audit::{AuditAction, AuditEntry, AuditError, Outcome, Phase};
 use crate::state::lock::Batch;
-use crate::wire::{BackupId, HistoryRecord};
+use crate::wire::BackupId;
 
 /// A change to a portal, as the executor sends it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,10 +82,10 @@ pub(super) enum Go {
 /// The portal as read after a step's changes: what settles them.
 #[derive(Debug, Default)]
 pub(super) struct Found {
-    /// The history, when a backup deletion or a clear is to be settled.
-    pub history: Option<Vec<HistoryRecord>>,
-    /// Its ids, once.
-    listed: HashSet<BackupId>,
+    /// The ids the history lists, when a backup deletion or a clear is to be settled.
+    pub listed: Option<HashSet<BackupId>>,
+    /// How many records it lists (those without a GUID too).
+    records: usize,
     /// Whether the schedule is gone, when a schedule deletion is to be settled.
     pub schedule_gone: Option<bool>,
 }
@@ -97,8 +97,8 @@ impl Found {
         let mut found = Found::default();
         if changes.iter().any(|c| *c != Change::Schedule) {
             let history = client.get_history().await?;
-            found.listed = ids(&history);
-            found.history = Some(history);
+            found.listed = Some(ids(&history));
+            found.records = history.len();
         }
         if changes.contains(&Change::Schedule) {
             found.schedule_gone = Some(client.get_schedule().await?.is_none());
@@ -109,8 +109,8 @@ impl Found {
     /// Is what `change` removes gone?
     fn gone(&self, change: Change) -> bool {
         match change {
-            Change::Backup(id) => self.history.is_some() && !self.listed.contains(&id),
-            Change::History => self.history.as_ref().is_some_and(Vec::is_empty),
+            Change::Backup(id) => self.listed.as_ref().is_some_and(|l| !l.contains(&id)),
+            Change::History => self.listed.is_some() && self.records == 0,
             Change::Schedule => self.schedule_gone == Some(true),
         }
     }
@@ -132,7 +132,7 @@ impl Found {
                 (false, Err(e)) => (Outcome::Failed, Some(e.to_string())),
             },
             Change::History => {
-                let left = self.history.as_ref().map_or(0, Vec::len);
+                let left = self.records;
                 match (gone, answer) {
                     (true, _) => (Outcome::Deleted, None),
                     (false, Ok(_)) => (

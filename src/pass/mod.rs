@@ -285,8 +285,6 @@ pub struct PassReport {
     pub unexpectedly_missing: Vec<BackupId>,
     /// Changes an earlier, interrupted run left unsettled, settled by this pass first.
     pub recovered: Vec<Recovered>,
-    /// Another process (or pass) held the portal's lock: nothing was done.
-    pub locked: bool,
     /// Backups an earlier pass saw that are gone now, and nobody here deleted them
     /// (with when they were made).
     pub vanished: Vec<(BackupId, Option<DateTime<Utc>>)>,
@@ -358,7 +356,6 @@ impl PassReport {
             clear: None,
             unexpectedly_missing: Vec::new(),
             recovered: Vec::new(),
-            locked: false,
             vanished: Vec::new(),
             chain_head: None,
             notified: false,
@@ -393,6 +390,11 @@ impl PassReport {
             failure: Some(Failure::Setup),
             ..PassReport::new(portal, dry_run, Utc::now())
         }
+    }
+
+    /// Another process (or pass) held the portal's lock: nothing was done.
+    pub fn locked(&self) -> bool {
+        self.failure == Some(Failure::Locked)
     }
 
     pub fn succeeded(&self) -> bool {
@@ -465,7 +467,7 @@ async fn run(
     // The pass's line in the audit log (and, with a key, the checkpoint that signs
     // the chain so far): what `attest` reads passes from. A pass another process held
     // the lock for did nothing and leaves none.
-    if !report.locked
+    if !report.locked()
         && let Err(e) = state
             .audit()
             .record_pass(crate::evidence::attest::pass_line(portal, &report))
@@ -475,7 +477,7 @@ async fn run(
     }
     report.chain_head = state.audit().head();
     if let Some(notify) = &portal.notify
-        && !report.locked
+        && !report.locked()
     {
         let body = crate::report::pass_json(&report);
         report.notified = true;
@@ -506,7 +508,6 @@ async fn run_within(
     let executor = match tokio::time::timeout_at(deadline, Executor::open(&portal.name, client, state, gates)).await {
         Ok(Ok(executor)) => executor,
         Ok(Err(e)) => {
-            report.locked = matches!(e, OpenError::Locked);
             let failure = match e {
                 OpenError::Locked => Failure::Locked,
                 OpenError::Settle(_) => Failure::Recovery,

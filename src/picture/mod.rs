@@ -181,13 +181,7 @@ impl Picture {
                 (_, Action::Delete) => Fate::Deleted,
                 _ if e.reasons.contains(&Reason::Protected) => Fate::Protected,
                 _ if matches!(e.reasons.first(), Some(Reason::Suspect(_))) => Fate::Suspect,
-                _ if e
-                    .reasons
-                    .iter()
-                    .any(|r| matches!(r, Reason::Blocked(_) | Reason::NoPolicy)) =>
-                {
-                    Fate::Guard
-                }
+                _ if e.held_by_guard() || e.reasons.contains(&Reason::NoPolicy) => Fate::Guard,
                 _ => Fate::Rule,
             };
             let text = e.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");

@@ -144,11 +144,7 @@ pub fn what_if_json(generated_at: DateTime<Utc>, fragment: &Path, portals: &[Wha
 /// back this pass `delete, held this pass: grace: deletable after …`.
 fn decision(p: &crate::retention::Planned<'_>) -> String {
     let why = reasons(p).join(", ");
-    let held = p
-        .reasons
-        .iter()
-        .any(|r| matches!(r, crate::retention::Reason::Blocked(_)));
-    match (why.is_empty(), held) {
+    match (why.is_empty(), p.held_by_guard()) {
         (_, true) => format!("delete, held this pass: {why}"),
         (true, false) => p.action.as_str().to_string(),
         (false, false) => format!("{}: {why}", p.action.as_str()),

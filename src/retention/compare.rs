@@ -9,7 +9,7 @@
 
 use fnv::FnvHashSet;
 
-use super::decision::{Action, Planned, Reason};
+use super::decision::{Action, Planned};
 use super::plan::Plan;
 
 /// One backup whose fate differs between two plans of the same records.
@@ -40,9 +40,8 @@ impl Comparison<'_> {
 
 /// What a plan decides about a backup: (the rules delete it, this pass deletes it).
 fn fate(p: &Planned<'_>) -> (bool, bool) {
-    let held = p.reasons.iter().any(|r| matches!(r, Reason::Blocked(_)));
     let deleted = p.action == Action::Delete;
-    (deleted || held, deleted)
+    (deleted || p.held_by_guard(), deleted)
 }
 
 /// Compares two plans made of the same records (the same read), in `before`'s order.

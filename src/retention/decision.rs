@@ -236,6 +236,11 @@ impl PlanEntry {
     pub fn created(&self) -> Option<DateTime<Utc>> {
         self.created
     }
+
+    /// The rules delete it, but a guard holds it back this pass.
+    pub fn held_by_guard(&self) -> bool {
+        self.reasons.iter().any(|r| matches!(r, Reason::Blocked(_)))
+    }
 }
 
 /// A record and the decision about it, as a plan lists them.

@@ -147,8 +147,6 @@ type Pending = (Vec<Line>, tokio::sync::oneshot::Sender<Result<(), AuditError>>)
 /// whose lines were in a group that failed.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("cannot create the state directory {}: {source} (set daemon.state_dir)", dir.display())]
-    StateDir { dir: PathBuf, source: Arc<std::io::Error> },
     #[error("cannot open the audit log {}: {source} (set daemon.state_dir)", path.display())]
     Open { path: PathBuf, source: Arc<std::io::Error> },
     #[error("cannot start the audit writer: {0}")]
@@ -199,15 +197,6 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (creating the directory and file if needed) `<state_dir>/audit.jsonl`.
-    pub fn open(state_dir: &Path) -> Result<Arc<Self>, AuditError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| AuditError::StateDir {
-            dir: state_dir.to_path_buf(),
-            source: Arc::new(e),
-        })?;
-        Self::open_file(&state_dir.join(AUDIT_FILE), None)
-    }
-
     /// Opens an audit log at an exact path, for appending. `give_to`: root acting for
     /// the state directory's owner, who gets the file (the first one and any made
     /// again after a rotation), which is then never opened through a symbolic link.
@@ -328,11 +317,6 @@ impl AuditLog {
             .filter(|(modified, _)| DateTime::<Utc>::from(*modified) >= since)
             .map(|(_, path)| (path, 0))
             .collect()
-    }
-
-    /// Appends one line and waits until it is on disk.
-    pub async fn record(self: &Arc<Self>, entry: AuditEntry) -> Result<(), AuditError> {
-        self.record_all(vec![entry]).await
     }
 
     /// Appends lines (in order, together) and waits until they are on disk. For lines

@@ -2,6 +2,18 @@ use std::io::Write;
 
 use super::*;
 
+impl AuditLog {
+    /// `<state_dir>/audit.jsonl`, as the state directory opens it.
+    fn open(state_dir: &Path) -> Result<Arc<Self>, AuditError> {
+        AuditLog::open_file(&state_dir.join(AUDIT_FILE), None)
+    }
+
+    /// Appends one line and waits until it is on disk.
+    async fn record(self: &Arc<Self>, entry: AuditEntry) -> Result<(), AuditError> {
+        self.record_all(vec![entry]).await
+    }
+}
+
 fn intent(portal: &str, id: &str) -> AuditEntry {
     AuditEntry::intent(portal, AuditAction::DeleteBackup, false).backup(id, None, None, Vec::new())
 }
