@@ -270,6 +270,12 @@ impl Table {
     fn live(&self, slot: usize, generation: u64) -> Option<&Slot> {
         self.slots.get(slot).filter(|s| s.live && s.generation == generation)
     }
+
+    fn live_mut(&mut self, slot: usize, generation: u64) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(slot)
+            .filter(|s| s.live && s.generation == generation)
+    }
 }
 
 /// A portal's series: a handle to its values in the metrics' table. Once the portal
@@ -284,24 +290,18 @@ pub struct PortalSeries {
 impl PortalSeries {
     /// Changes the portal's values; `None` when the portal has left.
     pub fn update<R>(&self, change: impl FnOnce(&mut PortalValues) -> R) -> Option<R> {
-        let mut table = self.table.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        table
-            .slots
-            .get_mut(self.slot)
-            .filter(|s| s.live && s.generation == self.generation)
-            .map(|s| change(s.values.get_or_insert_with(Box::default)))
+        self.with_slot(|s| change(s.values.get_or_insert_with(Box::default)))
     }
 
     /// Sets `next_run_timestamp_seconds` (`None`: no run due).
     pub fn set_next_run(&self, at: Option<f64>) {
+        self.with_slot(|s| s.next_run = at);
+    }
+
+    /// Changes the portal's slot; `None` when the portal has left.
+    fn with_slot<R>(&self, change: impl FnOnce(&mut Slot) -> R) -> Option<R> {
         let mut table = self.table.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(s) = table
-            .slots
-            .get_mut(self.slot)
-            .filter(|s| s.live && s.generation == self.generation)
-        {
-            s.next_run = at;
-        }
+        table.live_mut(self.slot, self.generation).map(change)
     }
 }
 

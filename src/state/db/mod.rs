@@ -169,6 +169,13 @@ impl StateDbError {
     }
 }
 
+/// What a statement was doing when it failed.
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Write,
+}
+
 impl StateDb {
     /// Opens (creating it if missing) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<StateDb, StateDbError> {
@@ -199,6 +206,15 @@ impl StateDb {
             path: path.to_path_buf(),
             writable: true,
         })
+    }
+
+    /// The error of a read or a write of this database.
+    fn failed(&self, op: Op, source: rusqlite::Error) -> StateDbError {
+        let path = self.path.clone();
+        match op {
+            Op::Read => StateDbError::Read { path, source },
+            Op::Write => StateDbError::Write { path, source },
+        }
     }
 
     pub fn writable(&self) -> bool {
@@ -241,10 +257,7 @@ impl StateDb {
 
     /// What is remembered of `portal` (nothing, for a portal never seen).
     pub fn load(&self, portal: &str) -> Result<PortalMemory, StateDbError> {
-        let err = |source| StateDbError::Read {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| self.failed(Op::Read, source);
         let conn = self.conn.lock().expect("state database lock");
         let mut select = conn
             .prepare_cached(
@@ -295,10 +308,7 @@ impl StateDb {
 
     /// Stores `memory` as `portal`'s, replacing what was there, in one transaction.
     pub fn save(&self, portal: &str, memory: &PortalMemory) -> Result<(), StateDbError> {
-        let err = |source| StateDbError::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| self.failed(Op::Write, source);
         let mut conn = self.conn.lock().expect("state database lock");
         let tx = conn.transaction().map_err(err)?;
         let s = memory.schedule.as_ref();
@@ -346,10 +356,7 @@ impl StateDb {
 impl StateDb {
     /// The health sentinel's memory of `portal` at `now`.
     pub fn load_health(&self, portal: &str, now: DateTime<Utc>) -> Result<HealthMemory, StateDbError> {
-        let err = |source| StateDbError::Read {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| self.failed(Op::Read, source);
         let conn = self.conn.lock().expect("state database lock");
         let mut memory = conn
             .prepare_cached(
@@ -401,10 +408,7 @@ impl StateDb {
 
     /// Everything remembered of `portal`'s backups, still there or gone (`attest`).
     pub fn observations(&self, portal: &str) -> Result<Vec<Observation>, StateDbError> {
-        let err = |source| StateDbError::Read {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| self.failed(Op::Read, source);
         let conn = self.conn.lock().expect("state database lock");
         let mut select = conn
             .prepare_cached(&format!(
@@ -422,10 +426,7 @@ impl StateDb {
     /// Adds what one pass saw to `portal`'s health memory, in one transaction: a
     /// backup seen again has not left, whatever an earlier pass thought.
     pub fn save_health(&self, portal: &str, update: &HealthUpdate, now: DateTime<Utc>) -> Result<(), StateDbError> {
-        let err = |source| StateDbError::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| self.failed(Op::Write, source);
         let mut conn = self.conn.lock().expect("state database lock");
         let tx = conn.transaction().map_err(err)?;
         let (key_state, key_expires) = match &update.key {
@@ -513,10 +514,7 @@ impl StateDb {
         portal: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, u32)>, StateDbError> {
-        let err = |source| StateDbError::Read {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| self.failed(Op::Read, source);
         let conn = self.conn.lock().expect("state database lock");
         let mut query = conn
             .prepare_cached(
@@ -543,10 +541,7 @@ impl StateDb {
     /// Notes that this product is about to delete `ids` of `portal`: when they are
     /// gone at the next pass, they were deleted, not vanished.
     pub fn intend(&self, portal: &str, ids: &[BackupId], now: DateTime<Utc>) -> Result<(), StateDbError> {
-        let err = |source| StateDbError::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| self.failed(Op::Write, source);
         let mut conn = self.conn.lock().expect("state database lock");
         let tx = conn.transaction().map_err(err)?;
         {
