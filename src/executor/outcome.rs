@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::docspace::ApiError;
 use crate::state::audit::{AuditAction, AuditEntry, AuditError, Outcome};
 use crate::state::lock::LockError;
+use crate::wire::{BackupId, HistoryRecord};
 
 /// Why a batch of changes could not begin: nothing was sent.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +19,6 @@ pub enum BatchError {
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
-use crate::wire::{BackupId, HistoryRecord};
 
 /// One backup to delete, with what the audit log says about it.
 #[derive(Debug, Clone)]
